@@ -1,0 +1,3 @@
+"""Shield RAG services."""
+
+__version__ = "0.1.0"

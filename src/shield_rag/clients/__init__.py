@@ -1,0 +1,1 @@
+"""Clients of the services the stack depends on: Ollama, Qdrant, LightRAG."""

@@ -1,0 +1,213 @@
+"""Chunks in Qdrant (``qdrant-client``), with deterministic point ids."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from shield_rag.errors import PermanentJobError, TransientJobError
+from shield_rag.settings import QdrantSettings
+
+# Namespace for point ids: uuid5(namespace, "<doc_id>:<chunk_index>") is the same on every
+# retry, so a job that runs twice overwrites its own points instead of duplicating them.
+POINT_NAMESPACE = uuid.UUID("6f1c1f55-8f0e-4a57-9a8e-5b1f7cde2a11")
+
+KEYWORD_INDEXES = ("doc_id", "source", "content_type", "job_id", "kind")
+INTEGER_INDEXES = ("chunk_index",)
+
+
+class VectorStoreError(TransientJobError):
+    """Qdrant failed or could not be reached."""
+
+
+class FilterError(ValueError):
+    """A search filter a person must fix."""
+
+
+def point_id(doc_id: str, chunk_index: int) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}:{chunk_index}"))
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+FilterValue = str | int | float | bool | list[str] | list[int] | dict[str, float]
+
+
+def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None:
+    """Turn ``{"source": "a", "chunk_index": {"gte": 2}, "doc_id": ["x", "y"]}`` into a Filter.
+
+    A scalar matches exactly, a list matches any of its values, a mapping with any of
+    ``gt gte lt lte`` is a range. Metadata given at ingest time is under ``metadata.<key>``.
+    """
+    if not filters:
+        return None
+    must: list[models.Condition] = []
+    for key, value in filters.items():
+        if not key or len(key) > 128:
+            raise FilterError(f"filter key {key!r} must be 1-128 characters")
+        if isinstance(value, dict):
+            unknown = set(value) - {"gt", "gte", "lt", "lte"}
+            if unknown or not value:
+                raise FilterError(
+                    f"filter {key!r}: a range takes gt/gte/lt/lte, got {sorted(value)}"
+                )
+            must.append(models.FieldCondition(key=key, range=models.Range(**value)))
+        elif isinstance(value, list):
+            if not value or len(value) > 100:
+                raise FilterError(f"filter {key!r}: give 1 to 100 values to match any of")
+            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=value)))
+        elif isinstance(value, float):
+            must.append(models.FieldCondition(key=key, range=models.Range(gte=value, lte=value)))
+        else:
+            must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+    return models.Filter(must=must)
+
+
+class VectorStore:
+    def __init__(self, settings: QdrantSettings) -> None:
+        self.settings = settings
+        self.collection = settings.collection
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        self.client = AsyncQdrantClient(
+            url=str(settings.url),
+            api_key=api_key,
+            timeout=int(settings.timeout),
+            prefer_grpc=False,
+            check_compatibility=False,
+        )
+        self._ready = False
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await coro
+        except UnexpectedResponse as exc:
+            if exc.status_code is not None and 400 <= exc.status_code < 500:
+                raise PermanentJobError(
+                    f"Qdrant rejected {what} ({exc.status_code}): {exc.content[:300]!r}"
+                ) from exc
+            raise VectorStoreError(f"Qdrant {what} failed ({exc.status_code})") from exc
+        except (ResponseHandlingException, httpx.HTTPError, OSError) as exc:
+            raise VectorStoreError(
+                f"Qdrant at {self.settings.url} is unreachable during {what}: "
+                f"{exc or type(exc).__name__}"
+            ) from exc
+
+    async def ensure_collection(self) -> None:
+        """Create the collection and its payload indexes if missing; check the dimension."""
+        if self._ready:
+            return
+        exists = await self._call(
+            "collection check", self.client.collection_exists(self.collection)
+        )
+        if not exists:
+            try:
+                await self.client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(
+                        size=self.settings.vector_size,
+                        distance=models.Distance(self.settings.distance),
+                    ),
+                )
+            except UnexpectedResponse as exc:
+                if exc.status_code != 409:  # created by another process meanwhile
+                    raise VectorStoreError(f"cannot create collection: {exc}") from exc
+        info = await self._call("collection info", self.client.get_collection(self.collection))
+        vectors = info.config.params.vectors
+        size = vectors.size if isinstance(vectors, models.VectorParams) else None
+        if size is not None and size != self.settings.vector_size:
+            raise PermanentJobError(
+                f"Qdrant collection {self.collection!r} has vectors of size {size} but "
+                f"qdrant.vector_size is {self.settings.vector_size}; use another collection "
+                "or re-create it"
+            )
+        schema = info.payload_schema or {}
+        for field in KEYWORD_INDEXES:
+            if field not in schema:
+                await self._call(
+                    "payload index",
+                    self.client.create_payload_index(
+                        self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    ),
+                )
+        for field in INTEGER_INDEXES:
+            if field not in schema:
+                await self._call(
+                    "payload index",
+                    self.client.create_payload_index(
+                        self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                    ),
+                )
+        self._ready = True
+
+    async def upsert(
+        self, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]
+    ) -> None:
+        await self.ensure_collection()
+        points = [
+            models.PointStruct(id=i, vector=v, payload=p)
+            for i, v, p in zip(ids, vectors, payloads, strict=True)
+        ]
+        await self._call("upsert", self.client.upsert(self.collection, points=points, wait=True))
+
+    async def delete_stale_chunks(self, doc_id: str, keep: int) -> None:
+        """Delete chunks of ``doc_id`` with index >= ``keep`` (left from a longer version)."""
+        await self.ensure_collection()
+        selector = models.FilterSelector(
+            filter=models.Filter(
+                must=[
+                    models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                    models.FieldCondition(key="chunk_index", range=models.Range(gte=keep)),
+                ]
+            )
+        )
+        await self._call(
+            "delete", self.client.delete(self.collection, points_selector=selector, wait=True)
+        )
+
+    async def search(
+        self,
+        vector: list[float],
+        *,
+        limit: int,
+        offset: int = 0,
+        query_filter: models.Filter | None = None,
+        score_threshold: float | None = None,
+    ) -> list[Hit]:
+        await self.ensure_collection()
+        res = await self._call(
+            "search",
+            self.client.query_points(
+                self.collection,
+                query=vector,
+                limit=limit,
+                offset=offset,
+                query_filter=query_filter,
+                score_threshold=score_threshold,
+                with_payload=True,
+            ),
+        )
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in res.points]
+
+    async def count(self, query_filter: models.Filter | None = None) -> int:
+        await self.ensure_collection()
+        res = await self._call(
+            "count",
+            self.client.count(self.collection, count_filter=query_filter, exact=True),
+        )
+        return int(res.count)
+
+    async def ready(self) -> None:
+        await self.client.get_collections()
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,1 @@
+"""Jobs: state, progress events and the work queue, all kept in Redis."""

@@ -1,0 +1,127 @@
+"""Job records, statuses and ingest requests."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MetadataValue = str | int | float | bool | None
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
+
+
+def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > 64:
+        raise ValueError("at most 64 metadata keys are allowed")
+    for key, item in value.items():
+        if isinstance(item, str) and len(item) > 4096:
+            raise ValueError(f"metadata value for {key!r} is longer than 4096 characters")
+    return value
+
+
+class UrlIngest(BaseModel):
+    """Crawl a web site starting at ``url``."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["url"]
+    url: str = Field(min_length=1, max_length=2048, description="http(s) URL to start from")
+    allowed_domains: (
+        list[Annotated[str, StringConstraints(min_length=1, max_length=253)]] | None
+    ) = Field(None, max_length=50, description="Domains the crawl may visit; default: url's host")
+    max_pages: int | None = Field(None, ge=1, description="Pages to fetch at most")
+    max_depth: int | None = Field(None, ge=0, description="Link depth from the start page")
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
+
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
+
+
+class TextIngest(BaseModel):
+    """Ingest raw text."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str = Field(min_length=1, description="The text to ingest")
+    title: str | None = Field(None, max_length=512)
+    source: str | None = Field(
+        None, max_length=2048, description="A stable name for the text (re-ingesting replaces it)"
+    )
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
+
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text is blank; send the document's text")
+        return v
+
+
+IngestRequest = Annotated[UrlIngest | TextIngest, Field(discriminator="type")]
+
+
+class JobRecord(BaseModel):
+    """A job as clients see it (``GET /jobs/{id}``)."""
+
+    job_id: str
+    kind: Literal["url", "text", "document"]
+    status: JobStatus
+    progress: float = 0.0
+    stage: str | None = None
+    message: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    max_attempts: int
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    next_attempt_at: float | None = None
+    cancel_requested: bool = False
+    source: str | None = None
+    result: dict[str, Any] | None = None
+
+    @classmethod
+    def from_hash(cls, data: dict[str, str]) -> JobRecord:
+        def opt_float(key: str) -> float | None:
+            raw = data.get(key)
+            return float(raw) if raw not in (None, "") else None
+
+        result_raw = data.get("result")
+        return cls(
+            job_id=data["id"],
+            kind=data["kind"],  # type: ignore[arg-type]
+            status=JobStatus(data["status"]),
+            progress=float(data.get("progress") or 0.0),
+            stage=data.get("stage") or None,
+            message=data.get("message") or None,
+            error=data.get("error") or None,
+            attempts=int(data.get("attempts") or 0),
+            max_attempts=int(data.get("max_attempts") or 1),
+            created_at=float(data["created_at"]),
+            updated_at=float(data.get("updated_at") or data["created_at"]),
+            started_at=opt_float("started_at"),
+            finished_at=opt_float("finished_at"),
+            next_attempt_at=opt_float("next_attempt_at"),
+            cancel_requested=data.get("cancel_requested") == "1",
+            source=data.get("source") or None,
+            result=json.loads(result_raw) if result_raw else None,
+        )

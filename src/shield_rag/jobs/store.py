@@ -1,0 +1,300 @@
+"""Job state and progress events in Redis, shared by every orchestrator and worker."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shield_rag.jobs import scripts
+from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.models import TERMINAL, JobRecord, JobStatus
+
+JOB_EVENTS_MAXLEN = 5000
+GLOBAL_EVENTS_MAXLEN = 10000
+_EVENT_ID_CHARS = frozenset("0123456789-")
+
+
+def valid_event_id(value: str) -> bool:
+    """True when ``value`` has the shape of a Redis stream id (``<ms>-<seq>``)."""
+    parts = value.split("-")
+    return (
+        len(parts) == 2
+        and all(p.isdigit() for p in parts)
+        and set(value) <= _EVENT_ID_CHARS
+        and len(value) <= 41
+    )
+
+
+@dataclass(frozen=True)
+class CreateOutcome:
+    job_id: str
+    created: bool
+    body_hash: str | None
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    id: str
+    data: dict[str, Any]
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request body."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class JobStore:
+    """Reads and changes job records; every change also appends a progress event."""
+
+    def __init__(self, redis: Redis, prefix: str, job_ttl_seconds: int) -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.job_ttl = job_ttl_seconds
+        self._create = redis.register_script(scripts.CREATE_JOB)
+        self._transition = redis.register_script(scripts.TRANSITION)
+        self._promote = redis.register_script(scripts.PROMOTE_DUE)
+
+    # -- creation -------------------------------------------------------------------------
+    async def create(
+        self,
+        *,
+        kind: str,
+        request: dict[str, Any],
+        source: str | None,
+        max_attempts: int,
+        idempotency_key: str | None = None,
+        body_hash: str | None = None,
+        idempotency_ttl: int = 86400,
+        blob: bytes | None = None,
+    ) -> CreateOutcome:
+        job_id = uuid.uuid4().hex
+        now = time.time()
+        if blob is not None:
+            # Stored first: a job is never queued without the document it refers to.
+            await self.redis.set(self.keys.job_blob(job_id), blob, ex=self.job_ttl)
+        fields: dict[str, str] = {
+            "id": job_id,
+            "kind": kind,
+            "status": JobStatus.QUEUED.value,
+            "progress": "0",
+            "stage": "queued",
+            "attempts": "0",
+            "max_attempts": str(max_attempts),
+            "created_at": repr(now),
+            "updated_at": repr(now),
+            "request": json.dumps(request, separators=(",", ":")),
+            "source": source or "",
+            "idempotency_key": idempotency_key or "",
+            "cancel_requested": "0",
+        }
+        event = self._event(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
+        flat: list[str] = [x for kv in fields.items() for x in kv]
+        use_key = bool(idempotency_key)
+        res = await self._create(
+            keys=[
+                self.keys.job(job_id),
+                self.keys.job_events(job_id),
+                self.keys.events,
+                self.keys.queue,
+                self.keys.idempotency(idempotency_key or "-"),
+            ],
+            args=[
+                job_id,
+                (body_hash or "") if use_key else "",
+                idempotency_ttl,
+                self.job_ttl,
+                event,
+                JOB_EVENTS_MAXLEN,
+                GLOBAL_EVENTS_MAXLEN,
+                *flat,
+            ],
+        )
+        status, existing_id, stored_hash = (_s(x) for x in res)
+        if status == "exists":
+            if blob is not None:
+                await self.redis.delete(self.keys.job_blob(job_id))
+            if stored_hash != body_hash:
+                raise IdempotencyConflict(existing_id)
+            return CreateOutcome(existing_id, created=False, body_hash=stored_hash)
+        return CreateOutcome(job_id, created=True, body_hash=body_hash)
+
+    # -- reads --------------------------------------------------------------------------
+    async def get(self, job_id: str) -> JobRecord | None:
+        data = await self.redis.hgetall(self.keys.job(job_id))
+        if not data:
+            return None
+        return JobRecord.from_hash({_s(k): _s(v) for k, v in data.items()})
+
+    async def get_raw(self, job_id: str) -> dict[str, str]:
+        data = await self.redis.hgetall(self.keys.job(job_id))
+        return {_s(k): _s(v) for k, v in data.items()}
+
+    async def get_blob(self, job_id: str) -> bytes | None:
+        return await self.redis.get(self.keys.job_blob(job_id))
+
+    # -- transitions --------------------------------------------------------------------
+    async def transition(
+        self,
+        job_id: str,
+        *,
+        allowed: Iterable[JobStatus] | None,
+        status: JobStatus | None = None,
+        event: str | None = None,
+        progress: float | None = None,
+        stage: str | None = None,
+        message: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """Apply a change if the job's current status is in ``allowed``.
+
+        Returns ``(1, previous_status)`` on success, ``(0, current_status)`` if the job was
+        in another status, ``(-1, '')`` if it does not exist.
+        """
+        now = time.time()
+        values: dict[str, str] = {"updated_at": repr(now)}
+        if status is not None:
+            values["status"] = status.value
+            if status is JobStatus.RUNNING:
+                values["started_at"] = repr(now)
+            if status in TERMINAL:
+                values["finished_at"] = repr(now)
+        if progress is not None:
+            values["progress"] = f"{max(0.0, min(1.0, progress)):.4f}"
+            values["last_progress_at"] = repr(now)
+        if stage is not None:
+            values["stage"] = stage
+        if message is not None:
+            values["message"] = message
+        if fields:
+            values.update(fields)
+        ev = ""
+        if event is not None:
+            ev = self._event(job_id, event, status, progress, stage, message, extra=fields)
+        allowed_arg = "*" if allowed is None else ",".join(s.value for s in allowed)
+        ttl = str(self.job_ttl) if status is not None and status in TERMINAL else ""
+        flat = [x for kv in values.items() for x in kv]
+        res = await self._transition(
+            keys=[self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events],
+            args=[allowed_arg, ev, JOB_EVENTS_MAXLEN, GLOBAL_EVENTS_MAXLEN, ttl, job_id, *flat],
+        )
+        if status is not None and status in TERMINAL and int(res[0]) == 1:
+            await self.redis.delete(self.keys.job_blob(job_id))
+        return int(res[0]), _s(res[1])
+
+    async def request_cancel(self, job_id: str) -> tuple[str, JobRecord | None]:
+        """Cancel a job: at once if queued, at the next checkpoint if running.
+
+        Returns ``(outcome, record)`` with outcome one of ``cancelled``, ``requested``,
+        ``terminal`` or ``missing``.
+        """
+        code, _ = await self.transition(
+            job_id,
+            allowed=[JobStatus.QUEUED],
+            status=JobStatus.CANCELLED,
+            event="job.cancelled",
+            stage="cancelled",
+            message="cancelled by client before it started",
+        )
+        if code == 1:
+            await self.redis.zrem(self.keys.delayed, job_id)
+            return "cancelled", await self.get(job_id)
+        if code == -1:
+            return "missing", None
+        code, _ = await self.transition(
+            job_id,
+            allowed=[JobStatus.RUNNING],
+            event="job.cancel_requested",
+            message="cancellation requested",
+            fields={"cancel_requested": "1"},
+        )
+        record = await self.get(job_id)
+        if code == 1:
+            return "requested", record
+        if record is not None and record.status is JobStatus.QUEUED:
+            # It went back to the queue between our two checks; try once more.
+            return await self.request_cancel(job_id)
+        return "terminal", record
+
+    # -- events -------------------------------------------------------------------------
+    async def read_events(
+        self, stream: str, after: str, block_ms: int, count: int = 100
+    ) -> list[StreamEvent]:
+        res = await self.redis.xread({stream: after}, count=count, block=block_ms)
+        out: list[StreamEvent] = []
+        for _name, entries in res or []:
+            for entry_id, payload in entries:
+                raw = payload.get(b"data") if b"data" in payload else payload.get("data")
+                out.append(StreamEvent(_s(entry_id), json.loads(_s(raw))))
+        return out
+
+    async def last_event_id(self, stream: str) -> str:
+        entries = await self.redis.xrevrange(stream, count=1)
+        return _s(entries[0][0]) if entries else "0-0"
+
+    # -- queue metrics --------------------------------------------------------------------
+    async def queue_stats(self) -> dict[str, int]:
+        """Jobs waiting (stream lag + delayed retries) and jobs held by workers (pending)."""
+        waiting = 0
+        pending = 0
+        try:
+            groups = await self.redis.xinfo_groups(self.keys.queue)
+        except Exception:  # noqa: BLE001 - no stream yet
+            groups = []
+        for g in groups:
+            info = {_s(k): v for k, v in g.items()}
+            if _s(info.get("name")) == self.keys.group:
+                lag = info.get("lag")
+                waiting += int(lag) if lag is not None else 0
+                pending += int(info.get("pending") or 0)
+        if not groups:
+            waiting += int(await self.redis.xlen(self.keys.queue) or 0)
+        waiting += int(await self.redis.zcard(self.keys.delayed) or 0)
+        return {"waiting": waiting, "pending": pending}
+
+    async def promote_due(self, limit: int = 100) -> int:
+        return int(
+            await self._promote(
+                keys=[self.keys.delayed, self.keys.queue], args=[repr(time.time()), limit]
+            )
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _event(
+        job_id: str,
+        event: str,
+        status: JobStatus | None,
+        progress: float | None,
+        stage: str | None,
+        message: str | None,
+        extra: dict[str, str] | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"event": event, "job_id": job_id, "ts": time.time()}
+        if status is not None:
+            body["status"] = status.value
+        if progress is not None:
+            body["progress"] = round(max(0.0, min(1.0, progress)), 4)
+        if stage is not None:
+            body["stage"] = stage
+        if message is not None:
+            body["message"] = message
+        if extra:
+            for key in ("error", "attempts", "next_attempt_at"):
+                if key in extra:
+                    body[key] = extra[key]
+        return json.dumps(body, separators=(",", ":"))
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)

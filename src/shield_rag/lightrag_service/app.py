@@ -1,0 +1,236 @@
+"""HTTP API of shield-lightrag: the subset of lightrag-server's API that Shield uses.
+
+Endpoints (``X-API-Key`` required on all but ``/health`` when ``lightrag.api_key`` is set):
+
+* ``GET /health`` - 200 ``{"status": "healthy", ...}`` once the storages are initialised,
+  503 ``{"status": "starting", ...}`` before (and while shutting down).
+* ``POST /documents/text`` ``{"text", "file_source"?, "id"?}`` - indexes synchronously,
+  200 ``{"status": "success", "id", "message", "track_id"}``; an id already indexed with
+  the same content is a no-op success.
+* ``POST /query`` ``{"query", "mode"?, "top_k"?, "chunk_top_k"?, "only_need_context"?,
+  "response_type"?}`` - 200 ``{"response": str}``.
+* ``DELETE /documents/{id}`` - 200 ``{"status": "success", "doc_id", "message"}``, 404 if
+  unknown. ``DELETE /documents/delete_document`` ``{"doc_ids": [...]}`` (lightrag-server's
+  form) does the same for several ids.
+
+Errors: 401 bad/missing key, 413 text too long, 422 invalid request, 409 conflict (id
+indexed with other content, or LightRAG's duplicate-source/content check), 502 LightRAG
+could not index (e.g. Ollama failed), 503 not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import lightrag
+from fastapi import Depends, FastAPI, HTTPException, Path, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .engine import LightRAGEngine, OperationError, QueryMode
+from .metrics import READY, observe
+
+log = logging.getLogger("shield_rag.lightrag_service")
+
+DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$"
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="lightrag.api_key")
+
+
+def _not_blank(value: str, what: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError(f"{what} must not be empty or whitespace only")
+    return stripped
+
+
+class InsertTextRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(description="The document text")
+    file_source: str | None = Field(None, max_length=2048, description="Source, for citations")
+    id: str | None = Field(
+        None, pattern=DOC_ID_PATTERN, description="Document id; derived from the text if absent"
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _not_blank(v, "text")
+
+    @field_validator("file_source")
+    @classmethod
+    def _source(cls, v: str | None) -> str | None:
+        return (v.strip() or None) if v is not None else None
+
+
+class InsertTextResponse(BaseModel):
+    status: str = "success"
+    id: str
+    message: str
+    track_id: str | None = None
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    query: str
+    mode: QueryMode = "mix"
+    top_k: int | None = Field(None, ge=1, le=500)
+    chunk_top_k: int | None = Field(None, ge=1, le=500)
+    only_need_context: bool | None = None
+    response_type: str | None = Field(None, min_length=1, max_length=100)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        return _not_blank(v, "query")
+
+
+class QueryResponse(BaseModel):
+    response: str
+
+
+class DeleteResponse(BaseModel):
+    status: str = "success"
+    doc_id: str
+    message: str
+
+
+class DeleteDocRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    doc_ids: list[Annotated[str, Field(pattern=DOC_ID_PATTERN)]] = Field(min_length=1)
+
+
+def _error(exc: OperationError) -> HTTPException:
+    return HTTPException(status_code=exc.status_code, detail=exc.message)
+
+
+def create_app(engine: LightRAGEngine) -> FastAPI:
+    settings = engine.settings
+    api_key = settings.lightrag.api_key
+    limits = settings.lightrag_service
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async def start() -> None:
+            await engine.initialise()
+            READY.set(1)
+
+        task = asyncio.create_task(start(), name="lightrag-initialise")
+        try:
+            yield
+        finally:
+            READY.set(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await engine.finalise()
+
+    app = FastAPI(
+        title="Shield LightRAG service",
+        version=lightrag.__version__,
+        description="LightRAG (lightrag-hku) as a library behind a lightrag-server-compatible API",
+        lifespan=lifespan,
+    )
+
+    def require_key(key: Annotated[str | None, Security(API_KEY_HEADER)]) -> None:
+        if api_key is None:
+            return
+        expected = api_key.get_secret_value().encode()
+        if key is None or not secrets.compare_digest(key.encode(), expected):
+            raise HTTPException(status_code=401, detail="missing or invalid X-API-Key header")
+
+    auth = [Depends(require_key)]
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        body = {
+            "status": "healthy" if engine.ready else "starting",
+            "core_version": lightrag.__version__,
+            "workspace": limits.workspace,
+            "configuration": {
+                "llm_model": settings.ollama.llm_model,
+                "embedding_model": settings.ollama.embed_model,
+                "embedding_dim": settings.qdrant.vector_size,
+                "vector_storage": "QdrantVectorDBStorage",
+                "graph_storage": "NetworkXStorage",
+                "tokenizer_model": limits.tokenizer_model,
+            },
+        }
+        if engine.last_error:
+            body["last_error"] = engine.last_error
+        return JSONResponse(body, status_code=200 if engine.ready else 503)
+
+    @app.post("/documents/text", dependencies=auth)
+    async def insert_text(req: InsertTextRequest) -> InsertTextResponse:
+        if len(req.text) > limits.max_text_chars:
+            raise HTTPException(
+                status_code=413,
+                detail=f"text has {len(req.text)} characters; the limit is "
+                f"{limits.max_text_chars} (lightrag_service.max_text_chars)",
+            )
+        with observe("insert") as outcome:
+            try:
+                result = await engine.insert(req.text, req.id, req.file_source)
+            except OperationError as exc:
+                outcome.status = "conflict" if exc.status_code == 409 else "error"
+                raise _error(exc) from exc
+            outcome.status = "success" if result.changed else "unchanged"
+        return InsertTextResponse(
+            id=result.doc_id, message=result.message, track_id=result.track_id
+        )
+
+    @app.post("/query", dependencies=auth)
+    async def query(req: QueryRequest) -> QueryResponse:
+        if len(req.query) > limits.max_query_chars:
+            raise HTTPException(
+                status_code=422,
+                detail=f"query has {len(req.query)} characters; the limit is "
+                f"{limits.max_query_chars} (lightrag_service.max_query_chars)",
+            )
+        with observe("query") as outcome:
+            try:
+                text = await engine.query(
+                    req.query,
+                    req.mode,
+                    top_k=req.top_k,
+                    chunk_top_k=req.chunk_top_k,
+                    only_need_context=bool(req.only_need_context),
+                    response_type=req.response_type,
+                )
+            except OperationError as exc:
+                raise _error(exc) from exc
+            outcome.status = "success"
+        return QueryResponse(response=text)
+
+    async def _delete(doc_id: str) -> DeleteResponse:
+        with observe("delete") as outcome:
+            try:
+                message = await engine.delete(doc_id)
+            except OperationError as exc:
+                outcome.status = "not_found" if exc.status_code == 404 else "error"
+                raise _error(exc) from exc
+            outcome.status = "success"
+        return DeleteResponse(doc_id=doc_id, message=message)
+
+    @app.delete("/documents/delete_document", dependencies=auth)
+    async def delete_documents(req: DeleteDocRequest) -> DeleteResponse:
+        messages = [(await _delete(doc_id)).message for doc_id in dict.fromkeys(req.doc_ids)]
+        return DeleteResponse(
+            doc_id=",".join(dict.fromkeys(req.doc_ids)), message="; ".join(messages)
+        )
+
+    @app.delete("/documents/{doc_id}", dependencies=auth)
+    async def delete_document(
+        doc_id: Annotated[str, Path(pattern=DOC_ID_PATTERN)],
+    ) -> DeleteResponse:
+        return await _delete(doc_id)
+
+    return app

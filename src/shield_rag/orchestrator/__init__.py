@@ -1,0 +1,1 @@
+"""The orchestrator: HTTP API in front of the queue, Qdrant and LightRAG."""

@@ -1,0 +1,76 @@
+"""The orchestrator FastAPI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from shield_rag import __version__
+from shield_rag.clients.embeddings import Embedder
+from shield_rag.clients.lightrag import LightRAGClient
+from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.jobs.store import JobStore
+from shield_rag.orchestrator import errors
+from shield_rag.orchestrator.deps import Services
+from shield_rag.orchestrator.metrics import ACTIVE_JOBS, QUEUE_SIZE, MetricsMiddleware
+from shield_rag.orchestrator.routes import events, health, ingest, jobs, lightrag, search
+from shield_rag.redis_conn import make_redis
+from shield_rag.settings import Settings
+
+log = logging.getLogger(__name__)
+QUEUE_GAUGE_INTERVAL = 5.0
+
+
+async def _refresh_queue_gauges(store: JobStore) -> None:
+    while True:
+        try:
+            stats = await store.queue_stats()
+            QUEUE_SIZE.set(stats["waiting"])
+            ACTIVE_JOBS.set(stats["pending"])
+        except Exception as exc:  # noqa: BLE001 - metrics must not kill the API
+            log.debug("queue gauges not refreshed: %s", exc)
+        await asyncio.sleep(QUEUE_GAUGE_INTERVAL)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = make_redis(settings.redis)
+        services = Services(
+            settings=settings,
+            redis=redis,
+            store=JobStore(redis, settings.redis.key_prefix, settings.worker.job_ttl_seconds),
+            embedder=Embedder(settings.ollama, settings.qdrant.vector_size),
+            vectors=VectorStore(settings.qdrant),
+            lightrag=LightRAGClient(settings.lightrag) if settings.lightrag.enabled else None,
+        )
+        app.state.services = services
+        gauges = asyncio.create_task(_refresh_queue_gauges(services.store))
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await services.embedder.close()
+            await services.vectors.close()
+            if services.lightrag is not None:
+                await services.lightrag.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Shield RAG orchestrator",
+        version=__version__,
+        description="Accepts ingest work the HTTP 202 way, tracks jobs, streams progress "
+        "over SSE, and answers vector and LightRAG queries.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(MetricsMiddleware)
+    for module in (health, ingest, jobs, events, search, lightrag):
+        app.include_router(module.router)
+    return app

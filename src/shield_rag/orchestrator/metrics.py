@@ -1,0 +1,65 @@
+"""Prometheus metrics of the orchestrator API."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.requests import Request
+from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+REQUESTS = Counter(
+    "api_requests_total",
+    "HTTP requests by endpoint, method and status",
+    ["endpoint", "method", "status"],
+)
+DURATION = Histogram(
+    "api_duration_seconds",
+    "HTTP request duration by endpoint",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LIGHTRAG_OPS = Counter(
+    "lightrag_operations_total",
+    "LightRAG operations by operation and status",
+    ["operation", "status"],
+)
+QUEUE_SIZE = Gauge("worker_queue_size", "Jobs waiting for a worker (queued and retry-waiting)")
+ACTIVE_JOBS = Gauge("active_jobs", "Jobs held by workers right now")
+JOBS_ACCEPTED = Counter("jobs_accepted_total", "Jobs accepted by kind", ["kind"])
+
+
+def _endpoint(request: Request) -> str:
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return getattr(route, "path", "other")
+    return "unmatched"
+
+
+class MetricsMiddleware:
+    """Counts every request by route template (never by raw path, to bound cardinality)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        endpoint = _endpoint(request)
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_wrapper(message: dict) -> None:  # type: ignore[type-arg]
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                DURATION.labels(endpoint).observe(time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            REQUESTS.labels(endpoint, request.method, str(status["code"])).inc()

@@ -1,0 +1,101 @@
+"""Server-sent events: one job's progress, or every job's.
+
+Event ids are Redis stream ids. A client that reconnects with ``Last-Event-ID`` (or
+``?last_event_id=``) gets every event after that id, once and in order, because the
+stream is read from that position rather than from memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+from shield_rag.jobs.models import JobStatus
+from shield_rag.jobs.store import JobStore, valid_event_id
+from shield_rag.orchestrator.deps import ServicesDep, require_api_key
+from shield_rag.orchestrator.routes.jobs import check_job_id
+
+router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)])
+_TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
+_BLOCK_MS = 1000
+
+
+def _resume_from(header: str | None, query: str | None, default: str) -> str:
+    value = header or query
+    if value is None:
+        return default
+    if not valid_event_id(value):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"Last-Event-ID {value[:64]!r} is not an event id (like 1700000000000-0); "
+            "use the id of the last event you received",
+        )
+    return value
+
+
+async def _stream(
+    request: Request, store: JobStore, stream: str, after: str, stop_on_terminal: bool
+) -> AsyncIterator[ServerSentEvent]:
+    cursor = after
+    while True:
+        if await request.is_disconnected():
+            return
+        events = await store.read_events(stream, cursor, block_ms=_BLOCK_MS)
+        for ev in events:
+            cursor = ev.id
+            name = str(ev.data.get("event", "message"))
+            yield ServerSentEvent(id=ev.id, event=name, data=json.dumps(ev.data))
+            if stop_on_terminal and name in _TERMINAL_EVENTS:
+                return
+
+
+@router.get("/jobs/{job_id}/events", summary="Stream one job's progress (SSE)")
+async def job_events(
+    job_id: str,
+    request: Request,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id_q: Annotated[str | None, Query(alias="last_event_id")] = None,
+) -> EventSourceResponse:
+    check_job_id(job_id)
+    after = _resume_from(last_event_id, last_event_id_q, "0-0")
+    record = await services.store.get(job_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job {job_id}")
+    stream = services.store.keys.job_events(job_id)
+    if record.status.terminal and after != "0-0":
+        last = await services.store.last_event_id(stream)
+        if last == after:
+            # Everything was delivered already; an empty stream that ends is the answer.
+            return EventSourceResponse(
+                _empty(), ping=services.settings.orchestrator.sse_ping_seconds
+            )
+    return EventSourceResponse(
+        _stream(request, services.store, stream, after, stop_on_terminal=True),
+        ping=services.settings.orchestrator.sse_ping_seconds,
+    )
+
+
+async def _empty() -> AsyncIterator[ServerSentEvent]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+@router.get("/events", summary="Stream every job's events (SSE)")
+async def all_events(
+    request: Request,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id_q: Annotated[str | None, Query(alias="last_event_id")] = None,
+) -> EventSourceResponse:
+    stream = services.store.keys.events
+    default = await services.store.last_event_id(stream)
+    after = _resume_from(last_event_id, last_event_id_q, default)
+    return EventSourceResponse(
+        _stream(request, services.store, stream, after, stop_on_terminal=False),
+        ping=services.settings.orchestrator.sse_ping_seconds,
+    )

@@ -1,0 +1,52 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (its dependencies answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from shield_rag.orchestrator.deps import ServicesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _probe(name: str, check: Callable[[], Awaitable[Any]], limit: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout=limit)
+    except TimeoutError:
+        return {"name": name, "ok": False, "error": f"no answer within {limit}s"}
+    except Exception as exc:  # noqa: BLE001 - report any failure of the dependency
+        return {"name": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"name": name, "ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+@router.get("/readyz", summary="Readiness: Redis, Qdrant, Ollama and LightRAG answer")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    timeout = services.settings.orchestrator.readiness_timeout
+    checks: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("redis", services.redis.ping),
+        ("qdrant", services.vectors.ready),
+        ("ollama", services.embedder.ready),
+    ]
+    if services.lightrag is not None:
+        checks.append(("lightrag", services.lightrag.ready))
+    results = await asyncio.gather(*(_probe(n, c, timeout) for n, c in checks))
+    ok = all(r["ok"] for r in results)
+    return JSONResponse(
+        status_code=200 if ok else 503,
+        content={
+            "status": "ready" if ok else "not ready",
+            "checks": {r.pop("name"): r for r in results},
+        },
+    )

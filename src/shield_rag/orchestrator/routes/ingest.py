@@ -1,0 +1,244 @@
+"""``POST /ingest-async``: accept a crawl, an upload or raw text; answer 202 at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from shield_rag.errors import PermanentJobError
+from shield_rag.ingest.extract import detect_type
+from shield_rag.ingest.ssrf import SSRFError, validate_url
+from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
+from shield_rag.jobs.store import IdempotencyConflict
+from shield_rag.orchestrator.deps import Services, ServicesDep, require_api_key
+from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
+
+router = APIRouter(tags=["ingest"], dependencies=[Depends(require_api_key)])
+_ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
+_FORM_OVERHEAD = 64 * 1024
+
+_OPENAPI_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        UrlIngest.model_json_schema(ref_template="#/components/schemas/{model}"),
+                        TextIngest.model_json_schema(ref_template="#/components/schemas/{model}"),
+                    ]
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "title": {"type": "string"},
+                        "metadata": {"type": "string", "description": "JSON object"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _hash(payload: Any, blob: bytes | None = None) -> str:
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+    if blob is not None:
+        digest.update(b"\0")
+        digest.update(blob)
+    return digest.hexdigest()
+
+
+def _unprocessable(message: str, field: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{field}: {message}")
+
+
+def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
+    crawl = services.settings.crawl
+    try:
+        url = validate_url(req.url, crawl.allowed_networks)
+    except SSRFError as exc:
+        raise _unprocessable(str(exc), "url") from exc
+    if req.max_pages is not None and req.max_pages > crawl.max_pages_limit:
+        raise _unprocessable(
+            f"at most {crawl.max_pages_limit} pages per crawl (crawl.max_pages_limit)", "max_pages"
+        )
+    if req.max_depth is not None and req.max_depth > crawl.max_depth_limit:
+        raise _unprocessable(
+            f"at most depth {crawl.max_depth_limit} (crawl.max_depth_limit)", "max_depth"
+        )
+    return req.model_copy(update={"url": url})
+
+
+async def _read_json(request: Request, services: Services) -> tuple[str, dict[str, Any], str]:
+    limit = services.settings.orchestrator.max_text_chars * 4 + _FORM_OVERHEAD
+    body = await request.body()
+    if len(body) > limit:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"request body is {len(body)} bytes; the limit is {limit}",
+        )
+    try:
+        parsed = _ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                detail=f"body is not valid JSON: {exc.errors()[0]['msg']}",
+            ) from exc
+        raise
+    if isinstance(parsed, UrlIngest):
+        parsed = _check_url(parsed, services)
+        return "url", parsed.model_dump(mode="json"), parsed.url
+    max_chars = services.settings.orchestrator.max_text_chars
+    if len(parsed.text) > max_chars:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"text has {len(parsed.text)} characters; the limit is {max_chars} "
+            "(orchestrator.max_text_chars): split it or upload it as a file",
+        )
+    return "text", parsed.model_dump(mode="json"), parsed.source or (parsed.title or "text")
+
+
+async def _read_upload(request: Request, services: Services) -> tuple[dict[str, Any], bytes, str]:
+    limit = services.settings.orchestrator.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"upload is {declared} bytes; the limit is {limit} "
+            "(orchestrator.max_upload_bytes)",
+        )
+    form = await request.form(max_files=1, max_fields=10)
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise _unprocessable("send the document in a form field named 'file'", "file")
+        blob = await upload.read(limit + 1)
+        if len(blob) > limit:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                detail=f"upload is larger than {limit} bytes (orchestrator.max_upload_bytes)",
+            )
+        if not blob:
+            raise _unprocessable("the uploaded file is empty", "file")
+        filename = (upload.filename or "upload").rsplit("/", 1)[-1][:255]
+        try:
+            ctype = detect_type(blob, upload.content_type, filename)
+        except PermanentJobError as exc:
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(exc)) from exc
+        metadata: dict[str, Any] = {}
+        raw_meta = form.get("metadata")
+        if isinstance(raw_meta, str) and raw_meta.strip():
+            try:
+                metadata = json.loads(raw_meta)
+            except json.JSONDecodeError as exc:
+                raise _unprocessable(f"must be a JSON object ({exc.msg})", "metadata") from exc
+            if not isinstance(metadata, dict):
+                raise _unprocessable("must be a JSON object", "metadata")
+        title = form.get("title")
+        checked = TextIngest.model_validate(
+            {
+                "type": "text",
+                "text": "x",
+                "metadata": metadata,
+                "title": title if isinstance(title, str) else None,
+            }
+        )
+        req = {
+            "filename": filename,
+            "content_type": ctype,
+            "size": len(blob),
+            "title": checked.title,
+            "metadata": checked.metadata,
+        }
+        return req, blob, filename
+    finally:
+        await form.close()
+
+
+@router.post(
+    "/ingest-async",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start an ingest job (crawl, upload or text)",
+    openapi_extra=_OPENAPI_BODY,
+    responses={
+        202: {"description": "Accepted; poll track_url or stream events_url"},
+        413: {"description": "Too large"},
+        415: {"description": "Unsupported document or content type"},
+        422: {"description": "Invalid request, or Idempotency-Key reused with another body"},
+    },
+)
+async def ingest_async(
+    request: Request,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=255, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> JSONResponse:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    blob: bytes | None = None
+    if ctype == "multipart/form-data":
+        kind = "document"
+        req, blob, source = await _read_upload(request, services)
+        body_hash = _hash(req, blob)
+    elif ctype in ("application/json", ""):
+        kind, req, source = await _read_json(request, services)
+        body_hash = _hash(req)
+    else:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail=f"content type {ctype!r} is not accepted: send application/json "
+            "(url or text) or multipart/form-data (file upload)",
+        )
+    try:
+        outcome = await services.store.create(
+            kind=kind,
+            request=req,
+            source=source,
+            max_attempts=services.settings.worker.max_attempts,
+            idempotency_key=idempotency_key,
+            body_hash=body_hash,
+            idempotency_ttl=services.settings.orchestrator.idempotency_ttl_seconds,
+            blob=blob,
+        )
+    except IdempotencyConflict as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"Idempotency-Key {idempotency_key!r} was already used for job {exc.job_id} "
+            "with a different request body; use a new key for a new request",
+        ) from exc
+    if outcome.created:
+        JOBS_ACCEPTED.labels(kind).inc()
+    record = await services.store.get(outcome.job_id)
+    job_status = record.status.value if record else "queued"
+    base = str(services.settings.orchestrator.public_url or request.base_url).rstrip("/")
+    track = f"{base}/jobs/{outcome.job_id}"
+    headers = {
+        "Location": f"/jobs/{outcome.job_id}",
+        "Retry-After": str(services.settings.orchestrator.retry_after_seconds),
+    }
+    if not outcome.created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(
+        status_code=status.HTTP_202_ACCEPTED,
+        headers=headers,
+        content={
+            "job_id": outcome.job_id,
+            "status": job_status,
+            "kind": kind,
+            "track_url": track,
+            "events_url": f"{track}/events",
+            "created": outcome.created,
+        },
+    )

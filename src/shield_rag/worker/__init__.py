@@ -1,0 +1,1 @@
+"""Ingestion workers: consume jobs from Redis and run the ingest pipeline."""

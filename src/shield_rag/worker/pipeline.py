@@ -1,0 +1,224 @@
+"""The ingest pipeline: fetch or parse → chunk → embed → upsert to Qdrant → LightRAG."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from shield_rag.clients.embeddings import Embedder
+from shield_rag.clients.lightrag import LightRAGClient
+from shield_rag.clients.vectorstore import VectorStore, point_id
+from shield_rag.errors import PermanentJobError
+from shield_rag.ingest.chunk import chunk_text
+from shield_rag.ingest.extract import extract
+from shield_rag.ingest.fetch import crawl
+from shield_rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STAGE_SECONDS = Histogram(
+    "worker_stage_duration_seconds",
+    "Time spent per pipeline stage",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+CHUNKS = Counter("worker_chunks_total", "Chunks embedded and stored")
+DOCUMENTS = Counter("worker_documents_total", "Documents ingested")
+
+Progress = Callable[[str, float, str], Awaitable[None]]
+
+
+@dataclass
+class Document:
+    doc_id: str
+    text: str
+    title: str | None
+    source: str
+    content_type: str
+    kind: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def doc_id_for(kind: str, identity: str | bytes) -> str:
+    raw = identity.encode() if isinstance(identity, str) else identity
+    return hashlib.sha256(kind.encode() + b"\0" + raw).hexdigest()[:32]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        vectors: VectorStore,
+        lightrag: LightRAGClient | None,
+        load_blob: Callable[[str], Awaitable[bytes | None]],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.vectors = vectors
+        self.lightrag = lightrag
+        self.load_blob = load_blob
+
+    async def run(self, job: dict[str, str], progress: Progress) -> dict[str, Any]:
+        kind = job["kind"]
+        request: dict[str, Any] = json.loads(job["request"])
+        job_id = job["id"]
+        if kind == "text":
+            return await self._text(job_id, request, progress)
+        if kind == "document":
+            return await self._document(job_id, request, progress)
+        if kind == "url":
+            return await self._crawl(job_id, request, progress)
+        raise PermanentJobError(f"unknown job kind {kind!r}")
+
+    async def _text(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        source = (
+            req.get("source") or f"text:{hashlib.sha256(req['text'].encode()).hexdigest()[:12]}"
+        )
+        doc = Document(
+            doc_id=doc_id_for("text", req.get("source") or req["text"]),
+            text=req["text"],
+            title=req.get("title"),
+            source=source,
+            content_type="text/plain",
+            kind="text",
+            metadata=req.get("metadata") or {},
+        )
+        chunks = await self._index(job_id, doc, progress, 0.05, 1.0)
+        return {"documents": 1, "chunks": chunks, "doc_ids": [doc.doc_id]}
+
+    async def _document(
+        self, job_id: str, req: dict[str, Any], progress: Progress
+    ) -> dict[str, Any]:
+        await progress("parse", 0.02, f"parsing {req.get('filename')}")
+        blob = await self.load_blob(job_id)
+        if blob is None:
+            raise PermanentJobError(
+                "the uploaded document is no longer stored (expired); upload it again"
+            )
+        started = time.perf_counter()
+        extracted = extract(blob, req.get("content_type"), req.get("filename"))
+        STAGE_SECONDS.labels("parse").observe(time.perf_counter() - started)
+        doc = Document(
+            doc_id=doc_id_for("document", blob),
+            text=extracted.text,
+            title=req.get("title") or extracted.title or req.get("filename"),
+            source=req.get("filename") or "upload",
+            content_type=extracted.content_type,
+            kind="document",
+            metadata=req.get("metadata") or {},
+        )
+        await progress("parse", 0.1, f"extracted {len(doc.text)} characters")
+        chunks = await self._index(job_id, doc, progress, 0.1, 1.0)
+        return {"documents": 1, "chunks": chunks, "doc_ids": [doc.doc_id]}
+
+    async def _crawl(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        crawl_cfg = self.settings.crawl
+        max_pages = int(req.get("max_pages") or crawl_cfg.default_max_pages)
+        max_depth = int(
+            req.get("max_depth")
+            if req.get("max_depth") is not None
+            else crawl_cfg.default_max_depth
+        )
+        await progress("fetch", 0.01, f"crawling {req['url']} (max {max_pages} pages)")
+        doc_ids: list[str] = []
+        skipped: list[dict[str, str]] = []
+        chunks = 0
+        pages = 0
+        async for page in crawl(
+            req["url"],
+            allowed_domains=req.get("allowed_domains"),
+            max_pages=max_pages,
+            max_depth=max_depth,
+            settings=crawl_cfg,
+        ):
+            pages += 1
+            lo = min(0.95, pages / (max_pages + 1))
+            hi = min(0.99, (pages + 1) / (max_pages + 1))
+            await progress("fetch", lo, f"fetched {page.final_url} ({pages}/{max_pages})")
+            try:
+                extracted = extract(page.content, page.content_type, page.final_url)
+            except PermanentJobError as exc:
+                skipped.append({"url": page.final_url, "reason": str(exc)})
+                continue
+            doc = Document(
+                doc_id=doc_id_for("url", page.final_url),
+                text=extracted.text,
+                title=extracted.title,
+                source=page.final_url,
+                content_type=extracted.content_type,
+                kind="url",
+                metadata=req.get("metadata") or {},
+            )
+            chunks += await self._index(job_id, doc, progress, lo, hi)
+            doc_ids.append(doc.doc_id)
+        if not doc_ids:
+            reasons = "; ".join(f"{s['url']}: {s['reason']}" for s in skipped[:3])
+            raise PermanentJobError(
+                f"no page of {req['url']} could be ingested"
+                + (f" ({reasons})" if reasons else " (nothing fetched)")
+            )
+        return {
+            "documents": len(doc_ids),
+            "pages": pages,
+            "chunks": chunks,
+            "doc_ids": doc_ids,
+            "skipped": skipped,
+        }
+
+    async def _index(
+        self, job_id: str, doc: Document, progress: Progress, lo: float, hi: float
+    ) -> int:
+        span = hi - lo
+        cfg = self.settings.chunking
+        started = time.perf_counter()
+        chunks = chunk_text(doc.text, cfg.max_chars, cfg.overlap_chars)
+        STAGE_SECONDS.labels("chunk").observe(time.perf_counter() - started)
+        if not chunks:
+            raise PermanentJobError(f"{doc.source} has no text to index")
+        await progress("chunk", lo + span * 0.1, f"{doc.source}: {len(chunks)} chunks")
+
+        started = time.perf_counter()
+        vectors = await self.embedder.embed(chunks)
+        STAGE_SECONDS.labels("embed").observe(time.perf_counter() - started)
+        await progress("embed", lo + span * 0.5, f"{doc.source}: embedded {len(chunks)} chunks")
+
+        now = time.time()
+        payloads = [
+            {
+                "text": chunk,
+                "doc_id": doc.doc_id,
+                "chunk_index": i,
+                "chunk_count": len(chunks),
+                "source": doc.source,
+                "title": doc.title,
+                "content_type": doc.content_type,
+                "kind": doc.kind,
+                "job_id": job_id,
+                "ingested_at": now,
+                "metadata": doc.metadata,
+            }
+            for i, chunk in enumerate(chunks)
+        ]
+        ids = [point_id(doc.doc_id, i) for i in range(len(chunks))]
+        started = time.perf_counter()
+        await self.vectors.upsert(ids, vectors, payloads)
+        await self.vectors.delete_stale_chunks(doc.doc_id, len(chunks))
+        STAGE_SECONDS.labels("upsert").observe(time.perf_counter() - started)
+        await progress("upsert", lo + span * 0.7, f"{doc.source}: stored {len(chunks)} vectors")
+
+        if self.lightrag is not None:
+            started = time.perf_counter()
+            await self.lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
+            STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - started)
+            await progress("lightrag", hi, f"{doc.source}: added to the knowledge graph")
+        CHUNKS.inc(len(chunks))
+        DOCUMENTS.inc()
+        return len(chunks)

@@ -1,0 +1,354 @@
+"""A worker process: several job slots reading one Redis consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+
+from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shield_rag.clients.embeddings import Embedder
+from shield_rag.clients.lightrag import LightRAGClient
+from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.errors import JobCancelled, PermanentJobError
+from shield_rag.jobs.models import JobStatus
+from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
+from shield_rag.jobs.store import JobStore
+from shield_rag.redis_conn import make_redis
+from shield_rag.settings import Settings
+from shield_rag.worker.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+JOBS = Counter("worker_jobs_total", "Jobs finished by this worker, by outcome", ["outcome"])
+JOB_SECONDS = Histogram(
+    "worker_job_duration_seconds",
+    "Wall time of one job attempt",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+BUSY = Gauge("worker_busy_slots", "Job slots currently running a job")
+RECLAIMED = Counter("worker_reclaimed_jobs_total", "Jobs taken over from a stopped worker")
+
+_ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+class _Abandon(Exception):
+    """This worker lost the job's lease (another worker took over); drop it silently."""
+
+
+class Worker:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        self.settings = settings
+        self.cfg = settings.worker
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.redis = make_redis(settings.redis)
+        self.store = JobStore(self.redis, settings.redis.key_prefix, self.cfg.job_ttl_seconds)
+        self.lease_ms = int(self.cfg.claim_idle_seconds * 1000)
+        self.queue = WorkQueue(self.redis, settings.redis.key_prefix, self.name, self.lease_ms)
+        self.embedder = Embedder(settings.ollama, settings.qdrant.vector_size)
+        self.vectors = VectorStore(settings.qdrant)
+        self.lightrag = LightRAGClient(settings.lightrag) if settings.lightrag.enabled else None
+        self.pipeline = Pipeline(
+            settings, self.embedder, self.vectors, self.lightrag, self.store.get_blob
+        )
+        self.stopping = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        if not self.stopping.is_set():
+            log.info(
+                "stop requested: finishing current jobs (drain %.0fs)",
+                self.cfg.drain_timeout_seconds,
+            )
+            self.stopping.set()
+
+    async def run(self) -> None:
+        await self._wait_for_redis()
+        await self.queue.ensure_group()
+        log.info(
+            "worker %s ready: %d slot(s), claim idle %.1fs",
+            self.name,
+            self.cfg.concurrency,
+            self.cfg.claim_idle_seconds,
+        )
+        slots = [asyncio.create_task(self._slot(i)) for i in range(self.cfg.concurrency)]
+        promoter = asyncio.create_task(self._promoter())
+        await self.stopping.wait()
+        done, pending = await asyncio.wait(slots, timeout=self.cfg.drain_timeout_seconds)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        promoter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await promoter
+        await self.close()
+        log.info(
+            "worker %s stopped (%d slot(s) drained, %d interrupted)",
+            self.name,
+            len(done),
+            len(pending),
+        )
+
+    async def close(self) -> None:
+        await self.embedder.close()
+        await self.vectors.close()
+        if self.lightrag is not None:
+            await self.lightrag.close()
+        await self.redis.aclose()
+
+    async def _wait_for_redis(self) -> None:
+        delay = 0.2
+        while not self.stopping.is_set():
+            try:
+                await self.redis.ping()
+                return
+            except _REDIS_ERRORS as exc:
+                log.warning("Redis not reachable yet (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _promoter(self) -> None:
+        while True:
+            try:
+                await self.store.promote_due()
+            except _REDIS_ERRORS as exc:
+                log.warning("cannot promote due retries: %s", exc)
+            await asyncio.sleep(0.5)
+
+    async def _slot(self, index: int) -> None:
+        delay = 0.2
+        while not self.stopping.is_set():
+            try:
+                deliveries = await self.queue.claim_stale(1)
+                if not deliveries:
+                    deliveries = await self.queue.read_new(1, self.cfg.block_ms)
+                delay = 0.2
+            except _REDIS_ERRORS as exc:
+                log.warning("slot %d: Redis error %s; retrying in %.1fs", index, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+                delay = min(delay * 2, 5.0)
+                with contextlib.suppress(Exception):
+                    await self.queue.ensure_group()
+                continue
+            for delivery in deliveries:
+                if delivery.reclaimed:
+                    RECLAIMED.inc()
+                    log.info("took over job %s from a stopped worker", delivery.job_id)
+                try:
+                    await self._process(delivery)
+                except _REDIS_ERRORS as exc:
+                    # The entry stays pending; it is reclaimed after claim_idle_seconds.
+                    log.warning("job %s: Redis error %s; it will be retried", delivery.job_id, exc)
+
+    # -- one job ---------------------------------------------------------------------------
+    async def _process(self, d: Delivery) -> None:
+        if not await self.queue.acquire_lease(d.job_id, self.lease_ms):
+            log.info("job %s is held by another live worker; leaving it", d.job_id)
+            return
+        try:
+            await self._process_leased(d)
+        finally:
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await self.queue.release_lease(d.job_id)
+
+    async def _process_leased(self, d: Delivery) -> None:
+        raw = await self.store.get_raw(d.job_id)
+        if not raw:
+            await self.queue.ack(d.entry_id)
+            return
+        status = JobStatus(raw["status"])
+        if status.terminal:
+            await self.queue.ack(d.entry_id)
+            return
+        if raw.get("cancel_requested") == "1":
+            await self._finish(d, JobStatus.CANCELLED, "job.cancelled", "cancelled by client")
+            return
+        attempts = int(raw.get("attempts") or 0) + 1
+        max_attempts = int(raw.get("max_attempts") or self.cfg.max_attempts)
+        if attempts > max_attempts:
+            last = raw.get("error") or "the worker stopped while running it"
+            await self._finish(
+                d,
+                JobStatus.DEAD,
+                "job.dead",
+                f"gave up after {max_attempts} attempts",
+                error=f"gave up after {max_attempts} attempts; last error: {last}",
+            )
+            return
+        code, _ = await self.store.transition(
+            d.job_id,
+            allowed=_ACTIVE,
+            status=JobStatus.RUNNING,
+            event="job.started",
+            stage="started",
+            message=f"attempt {attempts}/{max_attempts} on {self.name}",
+            fields={"attempts": str(attempts), "worker": self.name, "next_attempt_at": ""},
+        )
+        if code != 1:
+            await self.queue.ack(d.entry_id)
+            return
+        raw["attempts"] = str(attempts)
+        await self._execute(d, raw, attempts, max_attempts)
+
+    async def _execute(
+        self, d: Delivery, raw: dict[str, str], attempts: int, max_attempts: int
+    ) -> None:
+        cancel_reason: dict[str, str] = {}
+
+        async def progress(stage: str, fraction: float, message: str) -> None:
+            code, _ = await self.store.transition(
+                d.job_id,
+                allowed=[JobStatus.RUNNING],
+                event="job.progress",
+                progress=fraction,
+                stage=stage,
+                message=message,
+            )
+            if code != 1:
+                raise JobCancelled("the job is no longer running")
+
+        async def body() -> None:
+            result = await asyncio.wait_for(
+                self.pipeline.run(raw, progress), timeout=self.cfg.job_timeout_seconds
+            )
+            code, _ = await self.store.transition(
+                d.job_id,
+                allowed=[JobStatus.RUNNING],
+                status=JobStatus.SUCCEEDED,
+                event="job.succeeded",
+                progress=1.0,
+                stage="done",
+                message="done",
+                fields={"result": json.dumps(result, separators=(",", ":")), "error": ""},
+            )
+            if code != 1:
+                raise JobCancelled("the job was cancelled as it finished")
+
+        task = asyncio.create_task(body())
+        watcher = asyncio.create_task(self._watch(d, task, cancel_reason))
+        BUSY.inc()
+        started = time.perf_counter()
+        try:
+            await task
+            await self.queue.ack(d.entry_id)
+            JOBS.labels("succeeded").inc()
+        except asyncio.CancelledError:
+            reason = cancel_reason.get("reason")
+            if reason == "lease":
+                log.warning("job %s: lease lost to another worker; abandoning", d.job_id)
+                JOBS.labels("abandoned").inc()
+            elif reason == "cancel":
+                await self._finish(d, JobStatus.CANCELLED, "job.cancelled", "cancelled by client")
+            else:  # this worker is shutting down: hand the job back at once
+                await self._retry(
+                    d, attempts - 1, "the worker shut down while running it", delay=0.0
+                )
+                raise
+        except JobCancelled as exc:
+            await self._finish(d, JobStatus.CANCELLED, "job.cancelled", str(exc))
+        except PermanentJobError as exc:
+            await self._finish(d, JobStatus.FAILED, "job.failed", str(exc), error=str(exc))
+            JOBS.labels("failed").inc()
+        except TimeoutError:
+            await self._fail_or_retry(
+                d,
+                attempts,
+                max_attempts,
+                f"the job took longer than {self.cfg.job_timeout_seconds:.0f}s",
+            )
+        except Exception as exc:
+            log.warning(
+                "job %s attempt %d failed: %s",
+                d.job_id,
+                attempts,
+                exc,
+                exc_info=not isinstance(exc, (ConnectionError, OSError)),
+            )
+            await self._fail_or_retry(d, attempts, max_attempts, str(exc) or type(exc).__name__)
+        finally:
+            BUSY.dec()
+            JOB_SECONDS.observe(time.perf_counter() - started)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _watch(self, d: Delivery, task: asyncio.Task[None], reason: dict[str, str]) -> None:
+        """Heartbeat the job while it runs; stop it if cancelled or if the lease is lost."""
+        while not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=self.cfg.heartbeat_seconds)
+            if task.done():
+                return
+            try:
+                if not await self.queue.heartbeat(d, self.lease_ms):
+                    reason["reason"] = "lease"
+                    task.cancel()
+                    return
+                flag = await self.redis.hget(self.store.keys.job(d.job_id), "cancel_requested")
+                if flag in (b"1", "1"):
+                    reason["reason"] = "cancel"
+                    task.cancel()
+                    return
+            except _REDIS_ERRORS as exc:
+                log.warning("job %s: heartbeat failed: %s", d.job_id, exc)
+
+    async def _fail_or_retry(
+        self, d: Delivery, attempts: int, max_attempts: int, error: str
+    ) -> None:
+        if attempts >= max_attempts:
+            await self._finish(
+                d,
+                JobStatus.DEAD,
+                "job.dead",
+                f"gave up after {attempts} attempts",
+                error=f"gave up after {attempts} attempts; last error: {error}",
+            )
+            JOBS.labels("dead").inc()
+            return
+        delay = backoff_delay(attempts, self.cfg.backoff_base_seconds, self.cfg.backoff_max_seconds)
+        await self._retry(d, attempts, error, delay)
+        JOBS.labels("retried").inc()
+
+    async def _retry(self, d: Delivery, attempts: int, error: str, delay: float) -> None:
+        due = time.time() + delay
+        code, _ = await self.store.transition(
+            d.job_id,
+            allowed=[JobStatus.RUNNING],
+            status=JobStatus.QUEUED,
+            event="job.retrying",
+            stage="retry-wait",
+            message=f"retrying in {delay:.1f}s: {error}",
+            fields={"error": error, "next_attempt_at": repr(due), "attempts": str(attempts)},
+        )
+        if code == 1:
+            await self.queue.ack_and_schedule(d.entry_id, d.job_id, due)
+        else:
+            await self.queue.ack(d.entry_id)
+
+    async def _finish(
+        self, d: Delivery, status: JobStatus, event: str, message: str, error: str | None = None
+    ) -> None:
+        fields = {"error": error} if error is not None else None
+        await self.store.transition(
+            d.job_id,
+            allowed=_ACTIVE,
+            status=status,
+            event=event,
+            stage=status.value,
+            message=message,
+            fields=fields,
+        )
+        await self.queue.ack(d.entry_id)
