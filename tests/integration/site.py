@@ -7,16 +7,29 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FACTS = {
-    "/": ("Shield test site", "Welcome to the Shield test site. It documents the Zorblax "
-          "reactor and the Quillfeather archive.", ["/reactor.html", "/archive.html",
-                                                    "/private/secret.html"]),
-    "/reactor.html": ("Zorblax reactor", "The Zorblax reactor operates at exactly 451 kelvin "
-                      "and is cooled by liquid argon pumped from the Vintermark basin.",
-                      ["/archive.html"]),
-    "/archive.html": ("Quillfeather archive", "The Quillfeather archive stores 9000 scrolls "
-                      "written by the monks of Ostravel in the year 1204.", ["/"]),
-    "/private/secret.html": ("Secret", "This page is disallowed by robots.txt and must not be "
-                             "fetched.", []),
+    "/": (
+        "Shield test site",
+        "Welcome to the Shield test site. It documents the Zorblax "
+        "reactor and the Quillfeather archive.",
+        ["/reactor.html", "/archive.html", "/private/secret.html"],
+    ),
+    "/reactor.html": (
+        "Zorblax reactor",
+        "The Zorblax reactor operates at exactly 451 kelvin "
+        "and is cooled by liquid argon pumped from the Vintermark basin.",
+        ["/archive.html"],
+    ),
+    "/archive.html": (
+        "Quillfeather archive",
+        "The Quillfeather archive stores 9000 scrolls "
+        "written by the monks of Ostravel in the year 1204.",
+        ["/"],
+    ),
+    "/private/secret.html": (
+        "Secret",
+        "This page is disallowed by robots.txt and must not be fetched.",
+        [],
+    ),
 }
 ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 
@@ -32,11 +45,16 @@ def page(title: str, body: str, links: list[str]) -> bytes:
 class _Handler(BaseHTTPRequestHandler):
     server: SiteServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
-    def _send(self, code: int, body: bytes, ctype: str = "text/html; charset=utf-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        ctype: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -45,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.server.hits.append(path)
         if path == "/robots.txt":
@@ -56,14 +74,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, b"", headers={"Location": "http://10.255.255.1/"})
         elif path == "/always-503":
             self._send(503, b"try later", "text/plain")
+        elif path == "/slow/":
+            links = [f"/slow/{i}" for i in range(1, 41)]
+            self._send(200, page("Slow index", "Index of the slow pages.", links))
         elif path.startswith("/slow/"):
-            # /slow/<i>: a chain of pages, each answered after a server-side delay, so a
-            # crawl of it stays running long enough to be interrupted.
+            # /slow/<i>: pages answered after a server-side delay, so a crawl of them stays
+            # running long enough to be interrupted.
             i = int(path.rsplit("/", 1)[1])
             time.sleep(self.server.slow_delay)
-            links = [f"/slow/{i + 1}"] if i < 40 else []
-            body = (f"Slow page number {i}. The lantern code for page {i} is "
-                    f"LANTERN-{i * 7919 % 10007}. ") * 3
+            links = []
+            body = (
+                f"Slow page number {i}. The lantern code for page {i} is "
+                f"LANTERN-{i * 7919 % 10007}. "
+            ) * 3
             self._send(200, page(f"Slow page {i}", body, links))
         else:
             self._send(404, b"not found", "text/plain")

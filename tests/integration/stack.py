@@ -128,14 +128,22 @@ class Stack:
         data.mkdir(exist_ok=True)
         argv = [
             redis_server_binary(),
-            "--port", str(self.redis_port),
-            "--bind", "127.0.0.1",
-            "--dir", str(data),
-            "--appendonly", "yes",
-            "--appendfsync", "always",
-            "--save", "",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
         ]
         self.redis = ManagedProcess("redis", argv, self.logs).start()
         port = self.redis_port
@@ -189,12 +197,12 @@ class Stack:
 
     def start(self) -> Stack:
         self.start_redis()
-        server = self._exit.enter_context(
-            start_qdrant(self.root, api_key=f"qk-{uuid.uuid4().hex}")
-        )
+        server = self._exit.enter_context(start_qdrant(self.root, api_key=f"qk-{uuid.uuid4().hex}"))
         self.qdrant_server = server
         self.qdrant, self.qdrant_url, self.qdrant_api_key = (
-            server.process, server.url, server.api_key
+            server.process,
+            server.url,
+            server.api_key,
         )
         self.ollama, self.ollama_url = start_ollama(self.root)
         self.write_config()
@@ -209,8 +217,7 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        procs = [*self.workers.values(), self.orchestrator, self.lightrag, self.ollama,
-                 self.redis]
+        procs = [*self.workers.values(), self.orchestrator, self.lightrag, self.ollama, self.redis]
         for proc in procs:
             if proc is not None:
                 proc.stop()
@@ -218,9 +225,7 @@ class Stack:
 
     def logs_tail(self) -> str:
         procs = [*self.workers.values(), self.orchestrator, self.lightrag]
-        return "\n".join(
-            f"--- {p.name} ---\n{p.log_tail(40)}" for p in procs if p is not None
-        )
+        return "\n".join(f"--- {p.name} ---\n{p.log_tail(40)}" for p in procs if p is not None)
 
     # -- client helpers ---------------------------------------------------------------------
     @property
@@ -236,8 +241,12 @@ class Stack:
             r.raise_for_status()
             return r.json()
 
-    def wait_job(self, job_id: str, timeout: float = 90.0,
-                 statuses: set[str] | frozenset[str] = frozenset(TERMINAL)) -> dict[str, Any]:
+    def wait_job(
+        self,
+        job_id: str,
+        timeout: float = 90.0,
+        statuses: set[str] | frozenset[str] = frozenset(TERMINAL),
+    ) -> dict[str, Any]:
         seen: dict[str, Any] = {}
 
         def done() -> bool:

@@ -22,8 +22,11 @@ DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 
 def _upload(stack: Stack, name: str, blob: bytes, mime: str) -> dict:
     with stack.http() as c:
-        r = c.post("/ingest-async", files={"file": (name, blob, mime)},
-                   data={"metadata": '{"team": "docs"}'})
+        r = c.post(
+            "/ingest-async",
+            files={"file": (name, blob, mime)},
+            data={"metadata": '{"team": "docs"}'},
+        )
     assert r.status_code == 202, r.text
     return r.json()
 
@@ -93,30 +96,45 @@ def test_crawl_of_local_site_respects_robots_and_is_searchable(
     stack: Stack, site: SiteServer
 ) -> None:
     with stack.http() as c:
-        r = c.post("/ingest-async", json={"type": "url", "url": f"{site.url}/", "max_pages": 10,
-                                          "max_depth": 2, "metadata": {"crawl": "site"}})
+        r = c.post(
+            "/ingest-async",
+            json={
+                "type": "url",
+                "url": f"{site.url}/",
+                "max_pages": 10,
+                "max_depth": 2,
+                "metadata": {"crawl": "site"},
+            },
+        )
     assert r.status_code == 202, r.text
     job = stack.wait_job(r.json()["job_id"])
     assert job["status"] == "succeeded", job
     assert job["result"]["documents"] == 3  # index, reactor, archive; /private/ is disallowed
     assert "/private/secret.html" not in site.hits
-    hits = _top_text(stack, "At what temperature does the Zorblax reactor operate?",
-                     filters={"metadata.crawl": "site"})
+    hits = _top_text(
+        stack,
+        "At what temperature does the Zorblax reactor operate?",
+        filters={"metadata.crawl": "site"},
+    )
     assert "451 kelvin" in hits[0]["text"]
     assert hits[0]["source"].endswith("/reactor.html")
 
 
 def test_reingesting_the_same_text_does_not_duplicate_vectors(stack: Stack) -> None:
-    body = {"type": "text", "text": "Duplicate check: the Ombral comet returns every 83 years.",
-            "source": "ombral-notes"}
+    body = {
+        "type": "text",
+        "text": "Duplicate check: the Ombral comet returns every 83 years.",
+        "source": "ombral-notes",
+    }
     ids = []
     with stack.http() as c:
         for _ in range(2):
             r = c.post("/ingest-async", json=body)
             ids.append(stack.wait_job(r.json()["job_id"])["result"]["doc_ids"][0])
         assert ids[0] == ids[1]
-        hits = c.post("/search", json={"query": "Ombral comet", "limit": 10,
-                                       "filters": {"doc_id": ids[0]}}).json()["results"]
+        hits = c.post(
+            "/search", json={"query": "Ombral comet", "limit": 10, "filters": {"doc_id": ids[0]}}
+        ).json()["results"]
     assert len(hits) == 1
 
 
@@ -140,8 +158,10 @@ def test_lightrag_query_answers_from_ingested_documents(
     stack: Stack, uploaded: dict[str, dict], mode: str
 ) -> None:
     with stack.http(timeout=120) as c:
-        r = c.post("/lightrag/query",
-                   json={"query": "What does the Halvorsen lighthouse lens weigh?", "mode": mode})
+        r = c.post(
+            "/lightrag/query",
+            json={"query": "What does the Halvorsen lighthouse lens weigh?", "mode": mode},
+        )
     assert r.status_code == 200, r.text
     assert "812" in r.json()["response"], r.json()
 
@@ -152,14 +172,25 @@ def test_readiness_and_metrics(stack: Stack, uploaded: dict[str, dict]) -> None:
         assert ready.status_code == 200
         assert set(ready.json()["checks"]) == {"redis", "qdrant", "ollama", "lightrag"}
         c.get("/jobs/" + uploaded["pdf"]["job_id"])
-        assert c.post("/lightrag/query", json={"query": "lens", "mode": "naive"},
-                      timeout=120).status_code == 200
+        assert (
+            c.post(
+                "/lightrag/query", json={"query": "lens", "mode": "naive"}, timeout=120
+            ).status_code
+            == 200
+        )
     text = stack.metrics(stack.orch_metrics_port)
-    assert (metric_value(text, "api_requests_total",
-                         {"endpoint": "/jobs/{job_id}", "method": "GET", "status": "200"})
-            or 0) >= 1
+    assert (
+        metric_value(
+            text,
+            "api_requests_total",
+            {"endpoint": "/jobs/{job_id}", "method": "GET", "status": "200"},
+        )
+        or 0
+    ) >= 1
     assert metric_value(text, "api_duration_seconds_count", {"endpoint": "/ingest-async"})
     for gauge in ("worker_queue_size", "active_jobs"):
         assert metric_value(text, gauge) is not None
-    assert (metric_value(text, "lightrag_operations_total",
-                         {"operation": "query", "status": "success"}) or 0) >= 1
+    assert (
+        metric_value(text, "lightrag_operations_total", {"operation": "query", "status": "success"})
+        or 0
+    ) >= 1

@@ -123,7 +123,8 @@ def blocked_reason(ip: IPAddress, allowed_networks: Iterable[str] = ()) -> str |
             inner = blocked_reason(v4, allowed_networks)
             if inner is not None:
                 return f"a {kind} IPv6 address embedding {v4}, {inner}"
-            return None
+            if kind != "Teredo":  # Teredo's own range is not global: checked below
+                return None
     reason = _plain_reason(ip)
     return f"{reason} address" if reason else None
 

@@ -97,6 +97,7 @@ class JobRecord(BaseModel):
     next_attempt_at: float | None = None
     cancel_requested: bool = False
     source: str | None = None
+    worker: str | None = Field(None, description="The worker running (or that last ran) it")
     result: dict[str, Any] | None = None
 
     @classmethod
@@ -123,5 +124,6 @@ class JobRecord(BaseModel):
             next_attempt_at=opt_float("next_attempt_at"),
             cancel_requested=data.get("cancel_requested") == "1",
             source=data.get("source") or None,
+            worker=data.get("worker") or None,
             result=json.loads(result_raw) if result_raw else None,
         )

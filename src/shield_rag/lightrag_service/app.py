@@ -24,10 +24,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable
+from importlib.metadata import version
+from typing import Annotated, TypeVar
 
-import lightrag
 from fastapi import Depends, FastAPI, HTTPException, Path, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -38,6 +38,7 @@ from .metrics import READY, observe
 
 log = logging.getLogger("shield_rag.lightrag_service")
 
+LIGHTRAG_VERSION = version("lightrag-hku")
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$"
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="lightrag.api_key")
 
@@ -108,8 +109,25 @@ class DeleteDocRequest(BaseModel):
     doc_ids: list[Annotated[str, Field(pattern=DOC_ID_PATTERN)]] = Field(min_length=1)
 
 
-def _error(exc: OperationError) -> HTTPException:
-    return HTTPException(status_code=exc.status_code, detail=exc.message)
+T = TypeVar("T")
+STATUS_LABELS = {404: "not_found", 409: "conflict", 503: "unavailable"}
+
+
+async def run(operation: str, call: Awaitable[T]) -> T:
+    """Await an engine call, count and time it, and turn its failures into HTTP errors."""
+    with observe(operation) as outcome:
+        try:
+            result = await call
+        except OperationError as exc:
+            outcome.status = STATUS_LABELS.get(exc.status_code, "error")
+            raise HTTPException(status_code=exc.status_code, detail=exc.message) from exc
+        except Exception as exc:
+            log.exception("%s failed", operation)
+            raise HTTPException(
+                status_code=500, detail=f"{operation} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        outcome.status = "unchanged" if getattr(result, "changed", True) is False else "success"
+        return result
 
 
 def create_app(engine: LightRAGEngine) -> FastAPI:
@@ -135,7 +153,7 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
 
     app = FastAPI(
         title="Shield LightRAG service",
-        version=lightrag.__version__,
+        version=LIGHTRAG_VERSION,
         description="LightRAG (lightrag-hku) as a library behind a lightrag-server-compatible API",
         lifespan=lifespan,
     )
@@ -153,7 +171,7 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
     async def health() -> JSONResponse:
         body = {
             "status": "healthy" if engine.ready else "starting",
-            "core_version": lightrag.__version__,
+            "core_version": LIGHTRAG_VERSION,
             "workspace": limits.workspace,
             "configuration": {
                 "llm_model": settings.ollama.llm_model,
@@ -176,13 +194,7 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
                 detail=f"text has {len(req.text)} characters; the limit is "
                 f"{limits.max_text_chars} (lightrag_service.max_text_chars)",
             )
-        with observe("insert") as outcome:
-            try:
-                result = await engine.insert(req.text, req.id, req.file_source)
-            except OperationError as exc:
-                outcome.status = "conflict" if exc.status_code == 409 else "error"
-                raise _error(exc) from exc
-            outcome.status = "success" if result.changed else "unchanged"
+        result = await run("insert", engine.insert(req.text, req.id, req.file_source))
         return InsertTextResponse(
             id=result.doc_id, message=result.message, track_id=result.track_id
         )
@@ -195,30 +207,18 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
                 detail=f"query has {len(req.query)} characters; the limit is "
                 f"{limits.max_query_chars} (lightrag_service.max_query_chars)",
             )
-        with observe("query") as outcome:
-            try:
-                text = await engine.query(
-                    req.query,
-                    req.mode,
-                    top_k=req.top_k,
-                    chunk_top_k=req.chunk_top_k,
-                    only_need_context=bool(req.only_need_context),
-                    response_type=req.response_type,
-                )
-            except OperationError as exc:
-                raise _error(exc) from exc
-            outcome.status = "success"
-        return QueryResponse(response=text)
+        answer = engine.query(
+            req.query,
+            req.mode,
+            top_k=req.top_k,
+            chunk_top_k=req.chunk_top_k,
+            only_need_context=bool(req.only_need_context),
+            response_type=req.response_type,
+        )
+        return QueryResponse(response=await run("query", answer))
 
     async def _delete(doc_id: str) -> DeleteResponse:
-        with observe("delete") as outcome:
-            try:
-                message = await engine.delete(doc_id)
-            except OperationError as exc:
-                outcome.status = "not_found" if exc.status_code == 404 else "error"
-                raise _error(exc) from exc
-            outcome.status = "success"
-        return DeleteResponse(doc_id=doc_id, message=message)
+        return DeleteResponse(doc_id=doc_id, message=await run("delete", engine.delete(doc_id)))
 
     @app.delete("/documents/delete_document", dependencies=auth)
     async def delete_documents(req: DeleteDocRequest) -> DeleteResponse:

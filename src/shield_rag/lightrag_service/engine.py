@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from lightrag import LightRAG, QueryParam
-from lightrag.base import DocStatus
+from lightrag.base import DocStatus, QueryParam
+from lightrag.lightrag import LightRAG
 from lightrag.llm.ollama import ollama_embed, ollama_model_complete
 from lightrag.utils import EmbeddingFunc, compute_mdhash_id, sanitize_text_for_encoding
 from lightrag.utils_pipeline import compute_text_content_hash
@@ -30,6 +30,18 @@ log = logging.getLogger("shield_rag.lightrag_service")
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix", "bypass"]
 UNKNOWN_SOURCE = "unknown_source"
+# LightRAG keeps only the basename of a document's file path (and allows one document per
+# basename), so ``https://a.example/index.html`` and ``https://b.example/index.html`` would
+# clash. Sources are stored with "/" shown as U+2215 DIVISION SLASH: one segment that still
+# reads as the URL or path in citations.
+SOURCE_SLASH = "\u2215"
+
+
+def lightrag_file_path(file_source: str | None) -> str:
+    """The file path LightRAG stores (and cites) for ``file_source``."""
+    if not file_source:
+        return UNKNOWN_SOURCE
+    return file_source.replace("/", SOURCE_SLASH)
 
 
 class OperationError(Exception):
@@ -168,9 +180,13 @@ class LightRAGEngine:
     async def insert(self, text: str, doc_id: str | None, file_source: str | None) -> InsertResult:
         """Index ``text`` under ``doc_id`` and return once it is indexed.
 
-        Without ``doc_id`` the id is derived from the content, as LightRAG does. Inserting an
-        id that is already indexed with the same content changes nothing (so retried jobs
-        are safe); with different content it is a conflict (delete the old one first).
+        The id is the document's identity (without one it is derived from the content, as
+        LightRAG does); ``file_source`` is what answers cite. Inserting an id that is
+        already indexed with the same content changes nothing, so retried jobs are safe;
+        with other content the old version is replaced. LightRAG itself allows one document
+        per source name and per content: a second source of the same name is stored as
+        ``<source> (<id>)``, and content already indexed under another id is not indexed
+        twice (success, ``changed`` false, the message names that id).
         """
         self._require_ready()
         clean = sanitize_text_for_encoding(text)
@@ -179,34 +195,59 @@ class LightRAGEngine:
         async with self._write_lock:
             self._require_ready()
             existing = await self.rag.doc_status.get_by_id(doc_id)
-            if existing is not None and _status_of(existing) == DocStatus.PROCESSED.value:
+            replacing = False
+            if existing is not None:
+                processed = _status_of(existing) == DocStatus.PROCESSED.value
                 stored_hash = _field(existing, "content_hash")
-                if stored_hash and stored_hash != content_hash:
-                    raise OperationError(
-                        f"document {doc_id!r} is already indexed with different content; "
-                        "delete it first to replace it",
-                        409,
-                    )
-                return InsertResult(doc_id, None, False, "document already indexed")
-            if existing is not None:  # an earlier attempt failed or was interrupted
-                log.info("re-indexing %s (previous status %s)", doc_id, _status_of(existing))
-                await self.rag.adelete_by_doc_id(doc_id)
-            track_id = await self.rag.ainsert(
-                clean, ids=[doc_id], file_paths=[file_source or UNKNOWN_SOURCE]
-            )
-            record = await self.rag.doc_status.get_by_id(doc_id)
-            if record is not None and _status_of(record) == DocStatus.PROCESSED.value:
-                return InsertResult(doc_id, track_id, True, "document indexed")
-            if record is None:
-                raise OperationError(await self._duplicate_reason(track_id, doc_id), 409)
-            reason = _field(record, "error_msg") or f"status {_status_of(record)}"
-            raise OperationError(f"LightRAG could not index {doc_id!r}: {reason}", 502)
+                if processed and stored_hash in (None, "", content_hash):
+                    return InsertResult(doc_id, None, False, "document already indexed")
+                # other content, or an earlier attempt that failed or was interrupted
+                log.info("re-indexing %s (was %s)", doc_id, _status_of(existing))
+                await self._delete(doc_id)
+                replacing = processed
+            file_path = lightrag_file_path(file_source)
+            for attempt in (1, 2):
+                track_id = await self.rag.ainsert(clean, ids=[doc_id], file_paths=[file_path])
+                record = await self.rag.doc_status.get_by_id(doc_id)
+                if record is not None and _status_of(record) == DocStatus.PROCESSED.value:
+                    message = "document replaced" if replacing else "document indexed"
+                    return InsertResult(doc_id, track_id, True, message)
+                if record is not None:
+                    reason = _field(record, "error_msg") or f"status {_status_of(record)}"
+                    raise OperationError(f"LightRAG could not index {doc_id!r}: {reason}", 502)
+                kinds = await self._take_duplicates(track_id)
+                if "content_hash" in kinds:
+                    original = kinds["content_hash"]
+                    message = f"identical content is already indexed as {original!r}"
+                    return InsertResult(doc_id, track_id, False, message)
+                if attempt == 2 or file_path == UNKNOWN_SOURCE:
+                    break
+                file_path = f"{file_path} ({doc_id})"  # same source name, other document
+            raise OperationError(f"LightRAG refused {doc_id!r} as a duplicate: {kinds}", 409)
 
-    async def _duplicate_reason(self, track_id: str, doc_id: str) -> str:
+    async def _take_duplicates(self, track_id: str) -> dict[str, str]:
+        """LightRAG's duplicate records of one insert ({kind: original doc id}); removes them.
+
+        LightRAG files every refused duplicate as a FAILED "dup-..." status record; the
+        caller has been answered, so they are not kept.
+        """
         records = await self.rag.doc_status.get_docs_by_track_id(track_id)
-        reasons = [str(_field(r, "error_msg")) for r in records.values() if _field(r, "error_msg")]
-        detail = "; ".join(reasons) or "rejected as a duplicate"
-        return f"LightRAG did not index {doc_id!r}: {detail}"
+        kinds: dict[str, str] = {}
+        for key, record in records.items():
+            meta = _field(record, "metadata") or {}
+            if key.startswith("dup-") and meta.get("is_duplicate"):
+                kinds[str(meta.get("duplicate_kind"))] = str(meta.get("original_doc_id"))
+        if kinds:
+            await self.rag.doc_status.delete(list(records))
+            await self.rag.doc_status.index_done_callback()
+        return kinds
+
+    async def _delete(self, doc_id: str) -> str:
+        result = await self.rag.adelete_by_doc_id(doc_id)
+        if result.status == "success":
+            return result.message
+        codes = {"not_found": 404, "not_allowed": 409}
+        raise OperationError(result.message, codes.get(result.status, 502))
 
     async def query(
         self,
@@ -226,10 +267,11 @@ class LightRAGEngine:
             param.chunk_top_k = chunk_top_k
         if response_type:
             param.response_type = response_type
-        result = await self.rag.aquery(query, param=param)
-        if not isinstance(result, str):  # a stream: never requested, but be total
-            result = "".join([piece async for piece in result])
-        return result
+        result = await self.rag.aquery_llm(query, param=param)
+        content = (result.get("llm_response") or {}).get("content")
+        if content is None:  # LightRAG caught an error (e.g. Ollama unreachable)
+            raise OperationError(f"LightRAG {result.get('message') or 'query failed'}", 502)
+        return str(content)
 
     async def delete(self, doc_id: str) -> str:
         self._require_ready()
@@ -237,8 +279,4 @@ class LightRAGEngine:
             self._require_ready()
             if await self.rag.doc_status.get_by_id(doc_id) is None:
                 raise OperationError(f"document {doc_id!r} not found", 404)
-            result = await self.rag.adelete_by_doc_id(doc_id)
-        if result.status == "success":
-            return result.message
-        codes = {"not_found": 404, "not_allowed": 409}
-        raise OperationError(result.message, codes.get(result.status, 500))
+            return await self._delete(doc_id)

@@ -21,9 +21,11 @@ DURATION = Histogram(
 )
 READY = Gauge("lightrag_ready", "1 when the LightRAG storages are initialised and serving")
 
+# Statuses: success, unchanged (insert of an id already indexed), conflict (409),
+# not_found (404), unavailable (503: not initialised), error (anything else).
 for _op in ("insert", "query", "delete"):
     DURATION.labels(_op)
-    for _status in ("success", "error"):
+    for _status in ("success", "error", "unavailable"):
         OPERATIONS.labels(_op, _status)
 
 

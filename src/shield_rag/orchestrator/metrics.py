@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.requests import Request
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 REQUESTS = Counter(
@@ -30,12 +28,11 @@ ACTIVE_JOBS = Gauge("active_jobs", "Jobs held by workers right now")
 JOBS_ACCEPTED = Counter("jobs_accepted_total", "Jobs accepted by kind", ["kind"])
 
 
-def _endpoint(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return getattr(route, "path", "other")
-    return "unmatched"
+def _endpoint(scope: Scope) -> str:
+    """The matched route template (set by the router in ``scope["route"]``)."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return str(path) if path else "unmatched"
 
 
 class MetricsMiddleware:
@@ -48,18 +45,17 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        endpoint = _endpoint(request)
+        method = scope.get("method", "GET")
         status = {"code": 500}
         started = time.perf_counter()
 
         async def send_wrapper(message: dict) -> None:  # type: ignore[type-arg]
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                DURATION.labels(endpoint).observe(time.perf_counter() - started)
+                DURATION.labels(_endpoint(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            REQUESTS.labels(endpoint, request.method, str(status["code"])).inc()
+            REQUESTS.labels(_endpoint(scope), method, str(status["code"])).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -104,7 +105,9 @@ class Pipeline:
                 "the uploaded document is no longer stored (expired); upload it again"
             )
         started = time.perf_counter()
-        extracted = extract(blob, req.get("content_type"), req.get("filename"))
+        extracted = await asyncio.to_thread(
+            extract, blob, req.get("content_type"), req.get("filename")
+        )
         STAGE_SECONDS.labels("parse").observe(time.perf_counter() - started)
         doc = Document(
             doc_id=doc_id_for("document", blob),
@@ -144,7 +147,9 @@ class Pipeline:
             hi = min(0.99, (pages + 1) / (max_pages + 1))
             await progress("fetch", lo, f"fetched {page.final_url} ({pages}/{max_pages})")
             try:
-                extracted = extract(page.content, page.content_type, page.final_url)
+                extracted = await asyncio.to_thread(
+                    extract, page.content, page.content_type, page.final_url
+                )
             except PermanentJobError as exc:
                 skipped.append({"url": page.final_url, "reason": str(exc)})
                 continue

