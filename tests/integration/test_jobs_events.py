@@ -106,7 +106,7 @@ def _iter_global(stack: Stack, after: str):
 
     with httpx.Client(base_url=stack.base_url, timeout=httpx.Timeout(10, read=5)) as c:
         with connect_sse(c, "GET", "/events", headers={"Last-Event-ID": after}) as source:
-            yield from source.iter_sse()
+            yield from (sse for sse in source.iter_sse() if sse.data)
 
 
 def test_idempotency_key_returns_the_same_job_and_rejects_another_body(stack: Stack) -> None:

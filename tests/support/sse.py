@@ -34,6 +34,8 @@ def read_events(
         with connect_sse(client, "GET", path, headers=headers) as source:
             source.response.raise_for_status()
             for sse in source.iter_sse():
+                if not sse.data:
+                    continue  # a keep-alive comment; browsers dispatch no event for it
                 out.append(Event(sse.id, sse.event, sse.data))
                 if stop_after is not None and len(out) >= stop_after:
                     break

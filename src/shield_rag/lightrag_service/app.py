@@ -5,17 +5,19 @@ Endpoints (``X-API-Key`` required on all but ``/health`` when ``lightrag.api_key
 * ``GET /health`` - 200 ``{"status": "healthy", ...}`` once the storages are initialised,
   503 ``{"status": "starting", ...}`` before (and while shutting down).
 * ``POST /documents/text`` ``{"text", "file_source"?, "id"?}`` - indexes synchronously,
-  200 ``{"status": "success", "id", "message", "track_id"}``; an id already indexed with
-  the same content is a no-op success.
+  200 ``{"status": "success", "id", "message", "track_id"}``. The id is the identity: an
+  id already indexed with the same content is a no-op success (retried jobs), with other
+  content the old version is replaced ("document replaced"); content already indexed
+  under another id is not indexed twice (the message names that id).
 * ``POST /query`` ``{"query", "mode"?, "top_k"?, "chunk_top_k"?, "only_need_context"?,
   "response_type"?}`` - 200 ``{"response": str}``.
 * ``DELETE /documents/{id}`` - 200 ``{"status": "success", "doc_id", "message"}``, 404 if
   unknown. ``DELETE /documents/delete_document`` ``{"doc_ids": [...]}`` (lightrag-server's
   form) does the same for several ids.
 
-Errors: 401 bad/missing key, 413 text too long, 422 invalid request, 409 conflict (id
-indexed with other content, or LightRAG's duplicate-source/content check), 502 LightRAG
-could not index (e.g. Ollama failed), 503 not ready.
+Errors: 401 bad/missing key, 413 text too long, 422 invalid request, 404 unknown id,
+409 LightRAG busy or refusing a duplicate, 502 LightRAG could not index or answer (e.g.
+Ollama unreachable; retry), 503 not ready yet, 500 anything unexpected (logged).
 """
 
 from __future__ import annotations
