@@ -160,3 +160,32 @@ def test_a_job_that_keeps_failing_is_dead_lettered_with_its_reason(
     assert job["status"] == "dead", job
     assert job["attempts"] == 3
     assert "503" in job["error"] and "gave up after 3 attempts" in job["error"]
+
+
+def test_idle_consumers_left_by_gone_workers_are_pruned(rstack: Stack) -> None:
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from shield_rag.jobs.queue import WorkQueue
+
+    async def run() -> tuple[set[str], set[str], int]:
+        redis = Redis.from_url(f"redis://127.0.0.1:{rstack.redis_port}/0")
+        queue = WorkQueue(redis, "shield", "pruner", 1000)
+        try:
+            await redis.xgroup_createconsumer(queue.keys.queue, queue.keys.group, "ghost")
+
+            async def names() -> set[str]:
+                rows = await redis.xinfo_consumers(queue.keys.queue, queue.keys.group)
+                return {r["name"].decode() for r in rows}
+
+            before = await names()
+            removed = await queue.prune_consumers(0)
+            return before, await names(), removed
+        finally:
+            await redis.aclose()
+
+    before, after, removed = asyncio.run(run())
+    assert "ghost" in before
+    assert "ghost" not in after
+    assert removed >= 1

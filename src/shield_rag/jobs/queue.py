@@ -53,6 +53,23 @@ class WorkQueue:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    async def prune_consumers(self, idle_ms: int) -> int:
+        """Forget consumers (old worker processes) idle for ``idle_ms`` that hold nothing."""
+        removed = 0
+        try:
+            consumers = await self.redis.xinfo_consumers(self.keys.queue, self.keys.group)
+        except ResponseError:
+            return 0
+        for info in consumers:
+            row = {_s(k): v for k, v in info.items()}
+            name = _s(row.get("name"))
+            if name == self.consumer or int(row.get("pending") or 0) > 0:
+                continue
+            if int(row.get("idle") or 0) >= idle_ms:
+                await self.redis.xgroup_delconsumer(self.keys.queue, self.keys.group, name)
+                removed += 1
+        return removed
+
     async def claim_stale(self, count: int) -> list[Delivery]:
         """Take over entries whose worker stopped heartbeating (crashed or killed)."""
         res = await self.redis.xautoclaim(

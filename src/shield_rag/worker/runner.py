@@ -37,6 +37,7 @@ BUSY = Gauge("worker_busy_slots", "Job slots currently running a job")
 RECLAIMED = Counter("worker_reclaimed_jobs_total", "Jobs taken over from a stopped worker")
 
 _ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+CONSUMER_PRUNE_IDLE_MS = 3_600_000  # consumers of workers gone for an hour
 _REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -74,6 +75,9 @@ class Worker:
     async def run(self) -> None:
         await self._wait_for_redis()
         await self.queue.ensure_group()
+        pruned = await self.queue.prune_consumers(CONSUMER_PRUNE_IDLE_MS)
+        if pruned:
+            log.info("forgot %d idle consumer(s) of stopped workers", pruned)
         log.info(
             "worker %s ready: %d slot(s), claim idle %.1fs",
             self.name,
