@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.site import SiteServer
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -17,11 +17,5 @@ def site() -> Iterator[SiteServer]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        raise
-    yield s
-    s.stop()
+    with running_stack(tmp_path_factory.mktemp("stack")) as s:
+        yield s

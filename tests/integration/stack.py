@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,16 @@ class Stack:
 
     def metrics(self, port: int) -> str:
         return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+
+@contextlib.contextmanager
+def running_stack(root: Path, **options: Any) -> Iterator[Stack]:
+    """Start a :class:`Stack` and stop every process of it afterwards, even on failure."""
+    stack = Stack(root, **options)
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
 
 
 def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float | None:

@@ -14,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 from tests.integration.site import SiteServer
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, running_stack
 from tests.support.procs import wait_until
 
 pytestmark = pytest.mark.integration
@@ -23,18 +23,12 @@ CLAIM_IDLE = 3.0
 
 @pytest.fixture(scope="module")
 def rstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(
+    with running_stack(
         Path(tmp_path_factory.mktemp("resilience")),
         lightrag=False,
         worker_overrides={"claim_idle_seconds": CLAIM_IDLE, "max_attempts": 3},
-    )
-    try:
-        s.start()
-    except BaseException:
-        s.stop()
-        raise
-    yield s
-    s.stop()
+    ) as s:
+        yield s
 
 
 def _points_for(stack: Stack, doc_ids: list[str]) -> list[models.Record]:
