@@ -82,6 +82,7 @@ JSON_CASES = [
     ),
     ("POST", "/search", {"query": "x", "filters": {"doc_id": []}}, 422, ["doc_id"]),
     ("POST", "/search", {"query": "x", "sort": "asc"}, 422, ["sort", "unknown"]),
+    ("POST", "/search", {"query": "x", "filters": {"flag": [True]}}, 422, ["filters.flag"]),
     ("POST", "/vectors", {}, 422, ["text", "items"]),
     ("POST", "/vectors", {"text": "a", "items": [{"text": "b"}]}, 422, ["either"]),
     ("POST", "/vectors", {"items": []}, 422, ["items"]),
@@ -116,6 +117,9 @@ def test_malformed_json_and_wrong_content_type(stack: Stack) -> None:
         r = c.post(
             "/ingest-async", content=b"{not json", headers={"content-type": "application/json"}
         )
+        assert r.status_code == 400
+        assert "JSON" in r.json()["detail"]
+        r = c.post("/search", content=b"{oops", headers={"content-type": "application/json"})
         assert r.status_code == 400
         assert "JSON" in r.json()["detail"]
         r = c.post("/ingest-async", content=b"<x/>", headers={"content-type": "text/xml"})

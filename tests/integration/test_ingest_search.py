@@ -53,7 +53,7 @@ def test_accept_returns_202_with_job_location_and_retry_after(stack: Stack) -> N
         r = c.post("/ingest-async", json={"type": "text", "text": "Accept me quickly."})
     assert r.status_code == 202
     body = r.json()
-    assert r.headers["location"] == f"/jobs/{body['job_id']}"
+    assert r.headers["location"] == body["track_url"]
     assert int(r.headers["retry-after"]) >= 1
     assert body["track_url"].endswith(f"/jobs/{body['job_id']}")
     assert body["status"] in {"queued", "running", "succeeded"}

@@ -64,6 +64,10 @@ def test_sse_resume_from_last_event_id_has_no_gaps_or_duplicates(
     assert [e.id for e in first + rest] == [e.id for e in full]
     assert rest[-1].event == "job.succeeded"
     # Resuming after the final event ends at once with nothing new.
+    beyond = read_events(
+        stack.base_url, f"/jobs/{job_id}/events", last_event_id="9999999999999-0", timeout=10
+    )
+    assert beyond == []
     after_end = read_events(
         stack.base_url, f"/jobs/{job_id}/events", last_event_id=full[-1].id, timeout=10
     )

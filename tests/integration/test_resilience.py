@@ -128,6 +128,10 @@ def test_redis_restart_with_aof_loses_no_job(rstack: Stack) -> None:
         for i in range(20)
     ]
     rstack.stop_redis()
+    with rstack.http() as c:
+        down = c.get(f"/jobs/{ids[0]}")
+    assert down.status_code == 503
+    assert "Redis" in down.json()["detail"]
     rstack.start_redis()
     wait_until(
         lambda: rstack.http().get("/readyz").status_code == 200,

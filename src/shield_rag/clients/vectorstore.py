@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -40,7 +41,16 @@ class Hit:
     payload: dict[str, Any]
 
 
-FilterValue = str | int | float | bool | list[str] | list[int] | dict[str, float]
+# Strict list members: [true] must not turn into [1] and silently match nothing.
+FilterValue = (
+    StrictStr
+    | StrictBool
+    | StrictInt
+    | StrictFloat
+    | list[StrictStr]
+    | list[StrictInt]
+    | dict[str, StrictInt | StrictFloat]
+)
 
 
 def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None:

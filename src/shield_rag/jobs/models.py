@@ -28,7 +28,7 @@ class JobStatus(StrEnum):
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
 
 
-def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > 64:
         raise ValueError("at most 64 metadata keys are allowed")
     for key, item in value.items():
@@ -50,7 +50,7 @@ class UrlIngest(BaseModel):
     max_depth: int | None = Field(None, ge=0, description="Link depth from the start page")
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
-    _meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
 
 
 class TextIngest(BaseModel):
@@ -65,7 +65,7 @@ class TextIngest(BaseModel):
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
-    _meta = field_validator("metadata")(classmethod(lambda cls, v: _check_metadata(v)))
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
 
     @field_validator("text")
     @classmethod

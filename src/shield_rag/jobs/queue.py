@@ -14,6 +14,7 @@ rq and Celery bring brokers and result backends we would not otherwise run.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -41,6 +42,8 @@ class WorkQueue:
         self.redis = redis
         self.keys = Keys(prefix)
         self.consumer = consumer
+        # The lease owner is unique per process even if two workers share a --name.
+        self.lease_owner = f"{consumer}:{uuid.uuid4().hex[:12]}"
         self.claim_idle_ms = claim_idle_ms
         self._lease_acquire = redis.register_script(scripts.LEASE_ACQUIRE)
         self._lease_renew = redis.register_script(scripts.LEASE_RENEW)
@@ -141,22 +144,24 @@ class WorkQueue:
     async def acquire_lease(self, job_id: str, lease_ms: int) -> bool:
         return bool(
             await self._lease_acquire(
-                keys=[self.keys.lease(job_id)], args=[self.consumer, lease_ms]
+                keys=[self.keys.lease(job_id)], args=[self.lease_owner, lease_ms]
             )
         )
 
     async def renew_lease(self, job_id: str, lease_ms: int) -> bool:
         return bool(
-            await self._lease_renew(keys=[self.keys.lease(job_id)], args=[self.consumer, lease_ms])
+            await self._lease_renew(
+                keys=[self.keys.lease(job_id)], args=[self.lease_owner, lease_ms]
+            )
         )
 
     async def release_lease(self, job_id: str) -> None:
-        await self._lease_release(keys=[self.keys.lease(job_id)], args=[self.consumer])
+        await self._lease_release(keys=[self.keys.lease(job_id)], args=[self.lease_owner])
 
 
 def backoff_delay(attempt: int, base: float, maximum: float) -> float:
     """Exponential backoff: base * 2**(attempt-1), capped at ``maximum``."""
-    return float(min(maximum, base * (2 ** max(0, attempt - 1))))
+    return float(min(maximum, base * (2 ** min(max(0, attempt - 1), 64))))
 
 
 def now() -> float:

@@ -180,7 +180,7 @@ class JobStore:
         if event is not None:
             ev = self._event(job_id, event, status, progress, stage, message, extra=fields)
         allowed_arg = "*" if allowed is None else ",".join(s.value for s in allowed)
-        ttl = str(self.job_ttl) if status is not None and status in TERMINAL else ""
+        ttl = str(self.job_ttl)  # refreshed on every change: a live job never expires
         flat = [x for kv in values.items() for x in kv]
         res = await self._transition(
             keys=[self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events],
@@ -288,9 +288,12 @@ class JobStore:
         if message is not None:
             body["message"] = message
         if extra:
-            for key in ("error", "attempts", "next_attempt_at"):
-                if key in extra:
-                    body[key] = extra[key]
+            if extra.get("error"):
+                body["error"] = extra["error"]
+            if extra.get("attempts"):
+                body["attempts"] = int(extra["attempts"])
+            if extra.get("next_attempt_at"):
+                body["next_attempt_at"] = float(extra["next_attempt_at"])
         return json.dumps(body, separators=(",", ":"))
 
 

@@ -8,14 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from shield_rag.clients.vectorstore import FilterError
 from shield_rag.errors import PermanentJobError, TransientJobError
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",) and not str(p).startswith("function-")]
-    # Drop the discriminator tag pydantic inserts (e.g. "url" / "text" in unions).
+    parts = [str(p) for p in loc if p != "body" and not str(p).startswith("function-")]
     return ".".join(parts) or "body"
 
 
@@ -35,9 +35,24 @@ def describe_errors(errors: list[dict[str, Any]] | Any) -> tuple[str, list[dict[
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RedisError)
+    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": f"the job store (Redis) is unavailable: {exc}"[:300]},
+            headers={"Retry-After": "5"},
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        text, items = describe_errors(exc.errors())
+        errs = list(exc.errors())
+        bad_json = [e for e in errs if e.get("type") == "json_invalid"]
+        if bad_json:
+            reason = bad_json[0].get("ctx", {}).get("error") or bad_json[0].get("msg")
+            return JSONResponse(
+                status_code=400, content={"detail": f"body is not valid JSON: {reason}"}
+            )
+        text, items = describe_errors(errs)
         return JSONResponse(status_code=422, content={"detail": text, "errors": items})
 
     @app.exception_handler(ValidationError)

@@ -148,6 +148,10 @@ class Worker:
                     await self.queue.ensure_group()
                 continue
             for delivery in deliveries:
+                if self.stopping.is_set():
+                    # Read just as we were told to stop: hand it back for another worker.
+                    await self.queue.ack_and_schedule(delivery.entry_id, delivery.job_id, 0.0)
+                    continue
                 if delivery.reclaimed:
                     RECLAIMED.inc()
                     log.info("took over job %s from a stopped worker", delivery.job_id)

@@ -24,6 +24,11 @@ _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
 _BLOCK_MS = 1000
 
 
+def _id_key(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _resume_from(header: str | None, query: str | None, default: str) -> str:
     value = header or query
     if value is None:
@@ -69,7 +74,7 @@ async def job_events(
     stream = services.store.keys.job_events(job_id)
     if record.status.terminal and after != "0-0":
         last = await services.store.last_event_id(stream)
-        if last == after:
+        if _id_key(after) >= _id_key(last):
             # Everything was delivered already; an empty stream that ends is the answer.
             return EventSourceResponse(
                 _empty(), ping=services.settings.orchestrator.sse_ping_seconds

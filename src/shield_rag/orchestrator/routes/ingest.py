@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
@@ -95,7 +96,12 @@ async def _read_json(request: Request, services: Services) -> tuple[str, dict[st
                 status.HTTP_400_BAD_REQUEST,
                 detail=f"body is not valid JSON: {exc.errors()[0]['msg']}",
             ) from exc
-        raise
+        # Drop the union tag pydantic puts first ("text.text" → "text").
+        errors = [
+            {**e, "loc": tuple(e["loc"][1:])} if e["loc"][:1] in (("url",), ("text",)) else e
+            for e in exc.errors()
+        ]
+        raise RequestValidationError(errors) from exc
     if isinstance(parsed, UrlIngest):
         parsed = _check_url(parsed, services)
         return "url", parsed.model_dump(mode="json"), parsed.url
@@ -106,7 +112,8 @@ async def _read_json(request: Request, services: Services) -> tuple[str, dict[st
             detail=f"text has {len(parsed.text)} characters; the limit is {max_chars} "
             "(orchestrator.max_text_chars): split it or upload it as a file",
         )
-    return "text", parsed.model_dump(mode="json"), parsed.source or (parsed.title or "text")
+    digest = hashlib.sha256(parsed.text.encode()).hexdigest()[:12]
+    return "text", parsed.model_dump(mode="json"), parsed.source or f"text:{digest}"
 
 
 async def _read_upload(request: Request, services: Services) -> tuple[dict[str, Any], bytes, str]:
@@ -225,7 +232,7 @@ async def ingest_async(
     base = str(services.settings.orchestrator.public_url or request.base_url).rstrip("/")
     track = f"{base}/jobs/{outcome.job_id}"
     headers = {
-        "Location": f"/jobs/{outcome.job_id}",
+        "Location": track,
         "Retry-After": str(services.settings.orchestrator.retry_after_seconds),
     }
     if not outcome.created:

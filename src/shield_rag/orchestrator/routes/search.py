@@ -6,10 +6,17 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from shield_rag.clients.vectorstore import FilterValue, build_filter, point_id
-from shield_rag.jobs.models import MetadataKey, MetadataValue
+from shield_rag.jobs.models import MetadataKey, MetadataValue, check_metadata
 from shield_rag.orchestrator.deps import ServicesDep, require_api_key
 from shield_rag.worker.pipeline import doc_id_for
 
@@ -93,6 +100,8 @@ class VectorItem(BaseModel):
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
+
 
 class StoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -101,9 +110,13 @@ class StoreRequest(BaseModel):
     source: str | None = Field(None, max_length=2048)
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
+    _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
+
     @model_validator(mode="after")
     def _one_form(self) -> StoreRequest:
-        if (self.items is None) == (self.text is None):
+        if self.items is None and self.text is None:
+            raise ValueError("send 'text' (one entry) or 'items' (a batch of entries)")
+        if self.items is not None and self.text is not None:
             raise ValueError("send either 'text' (one entry) or 'items' (a batch), not both")
         if self.items is not None and not self.items:
             raise ValueError("'items' is empty")
