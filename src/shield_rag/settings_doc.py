@@ -30,20 +30,22 @@ from shield_rag.settings import CONFIG_ENV, WEAK_SECRETS, Settings
 DOC_PATH = Path("docs/configuration.md")
 REGENERATE = "python -m shield_rag.settings_doc > docs/configuration.md"
 ENV_PREFIX = "SHIELD_"
-SERVICES = ("shield-orchestrator", "shield-worker", "shield-lightrag")
+DATA_PLANE = ("shield-orchestrator", "shield-worker", "shield-lightrag")
+SERVICES = (*DATA_PLANE, "shield-mcp")
 
 # Which service reads which section (every service validates the whole file).
 SECTION_READERS: dict[str, tuple[str, ...]] = {
     "redis": ("shield-orchestrator", "shield-worker"),
-    "qdrant": SERVICES,
-    "ollama": SERVICES,
-    "lightrag": SERVICES,
+    "qdrant": DATA_PLANE,
+    "ollama": DATA_PLANE,
+    "lightrag": DATA_PLANE,
     "lightrag_service": ("shield-lightrag",),
     "orchestrator": ("shield-orchestrator",),
     "crawl": ("shield-orchestrator", "shield-worker"),
     "chunking": ("shield-worker",),
     "worker": ("shield-orchestrator", "shield-worker"),
     "logging": SERVICES,
+    "mcp": ("shield-mcp",),
 }
 
 _SCALARS: dict[Any, str] = {
