@@ -228,7 +228,7 @@ class Worker:
                 message=message,
             )
             if code != 1:
-                raise JobCancelled("the job is no longer running")
+                await self._lost_or_cancelled(d.job_id)
 
         async def body() -> None:
             result = await asyncio.wait_for(
@@ -245,7 +245,7 @@ class Worker:
                 fields={"result": json.dumps(result, separators=(",", ":")), "error": ""},
             )
             if code != 1:
-                raise JobCancelled("the job was cancelled as it finished")
+                await self._lost_or_cancelled(d.job_id)
 
         task = asyncio.create_task(body())
         watcher = asyncio.create_task(self._watch(d, task, cancel_reason))
@@ -267,6 +267,11 @@ class Worker:
                     d, attempts - 1, "the worker shut down while running it", delay=0.0
                 )
                 raise
+        except _Abandon as exc:
+            # Another worker holds the job now (e.g. after a Redis outage longer than the
+            # lease); leave its state and its queue entry alone.
+            log.warning("job %s: %s; abandoning this attempt", d.job_id, exc)
+            JOBS.labels("abandoned").inc()
         except JobCancelled as exc:
             await self._finish(d, JobStatus.CANCELLED, "job.cancelled", str(exc))
         except PermanentJobError as exc:
@@ -294,6 +299,14 @@ class Worker:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+    async def _lost_or_cancelled(self, job_id: str) -> None:
+        """The job left RUNNING under us: raise JobCancelled if a client cancelled it,
+        otherwise _Abandon (another worker took it over)."""
+        raw = await self.store.get_raw(job_id)
+        if raw.get("cancel_requested") == "1" or raw.get("status") == JobStatus.CANCELLED.value:
+            raise JobCancelled("cancelled by client")
+        raise _Abandon(f"the job is {raw.get('status') or 'gone'} and no longer ours")
 
     async def _watch(self, d: Delivery, task: asyncio.Task[None], reason: dict[str, str]) -> None:
         """Heartbeat the job while it runs; stop it if cancelled or if the lease is lost."""
