@@ -1,0 +1,80 @@
+"""``shield-mcp``: serve the Shield MCP tools over streamable HTTP (default) or stdio."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from prometheus_client import start_http_server
+
+from shield_rag.logs import setup_logging
+from shield_rag.mcp.server import create_server
+from shield_rag.settings import ConfigError, load_settings
+
+log = logging.getLogger("shield_rag.mcp")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shield-mcp", description=__doc__)
+    parser.add_argument("--config", help="YAML settings file (default: $SHIELD_CONFIG)")
+    parser.add_argument(
+        "--transport",
+        choices=("http", "stdio"),
+        help="http: streamable HTTP on mcp.host:mcp.port (for deployments); stdio: for a "
+        "desktop client that starts the server (default: mcp.transport, http)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"shield-mcp: {exc}", file=sys.stderr)
+        return 2
+    cfg = settings.mcp
+    transport = args.transport or cfg.transport
+    problem = cfg.auth_problem(transport)
+    if problem:
+        print(f"shield-mcp: refusing to start: mcp.{problem}", file=sys.stderr)
+        return 2
+    setup_logging(settings.logging)
+    if cfg.metrics_port:
+        try:
+            start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
+        except OSError as exc:
+            problem = (
+                f"cannot serve metrics on {cfg.metrics_host}:{cfg.metrics_port} "
+                f"({exc.strerror}); change mcp.metrics_port, or set it to 0 to turn metrics off"
+            )
+            if transport == "http":
+                print(f"shield-mcp: {problem}", file=sys.stderr)
+                return 2
+            # A desktop client starting several stdio servers must still get its tools.
+            log.warning("%s; serving stdio without metrics", problem)
+        else:
+            log.info("metrics on http://%s:%d/metrics", cfg.metrics_host, cfg.metrics_port)
+    shield = create_server(settings)
+    log.info(
+        "tools: %s; orchestrator %s%s",
+        ", ".join(sorted(shield.tools)),
+        shield.orchestrator.base_url,
+        " (read-only)" if cfg.read_only else "",
+    )
+    if transport == "stdio":
+        shield.server.run(transport="stdio", show_banner=False)
+        return 0
+    if cfg.auth_token is None:
+        log.warning("mcp.auth_token is not set: HTTP clients are not authenticated (loopback only)")
+    log.info("MCP endpoint http://%s:%d%s", cfg.host, cfg.port, cfg.path)
+    shield.server.run(
+        transport="http",
+        host=cfg.host,
+        port=cfg.port,
+        path=cfg.path,
+        show_banner=False,
+        uvicorn_config={"log_config": None, "access_log": False, "timeout_graceful_shutdown": 5},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

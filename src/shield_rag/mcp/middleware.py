@@ -1,0 +1,67 @@
+"""FastMCP middleware around every tool call: metrics and argument errors an agent can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import mcp_types as mt
+from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ValidationError as ArgumentError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import ToolResult
+from pydantic import ValidationError
+
+from shield_rag.mcp import errors, metrics
+
+
+class ToolCallMiddleware(Middleware):
+    """Counts and times each call by tool and outcome, and rewrites pydantic's argument
+    errors into one line per argument that says what to change."""
+
+    def __init__(self, tool_names: set[str]) -> None:
+        self.tool_names = tool_names
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        name = context.message.name
+        label = name if name in self.tool_names else "unknown"
+        status = "error"
+        started = time.perf_counter()
+        try:
+            result = await call_next(context)
+            status = "success"
+            return result
+        except ArgumentError as exc:
+            status = "invalid"
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise errors.from_validation(name, cause, await _params(context, name)) from None
+            raise errors.invalid(name, [str(exc)]) from None
+        except errors.InvalidArguments:
+            status = "invalid"
+            raise
+        except errors.Unavailable:
+            status = "unavailable"
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        except ToolError:
+            raise
+        finally:
+            metrics.TOOL_CALLS.labels(label, status).inc()
+            metrics.TOOL_DURATION.labels(label).observe(time.perf_counter() - started)
+
+
+async def _params(context: MiddlewareContext[Any], name: str) -> list[str]:
+    if context.fastmcp_context is None:
+        return []
+    tool = await context.fastmcp_context.fastmcp.get_tool(name)
+    if tool is None:
+        return []
+    return sorted(tool.parameters.get("properties", {}))

@@ -1,0 +1,44 @@
+"""``lightrag_query``: questions answered from the knowledge graph and the chunks."""
+
+from typing import Annotated, Literal
+
+from fastmcp import FastMCP
+from pydantic import Field
+
+from shield_rag.mcp.models import LightRAGAnswer
+from shield_rag.mcp.tools.common import Deps, guarded
+
+
+def register(mcp: FastMCP, deps: Deps) -> None:
+    client = deps.orchestrator
+
+    @mcp.tool(annotations={"read_only_hint": True, "open_world_hint": False})
+    async def lightrag_query(
+        query: Annotated[
+            str,
+            Field(min_length=1, max_length=8192, description="The question, in natural language"),
+        ],
+        mode: Annotated[
+            Literal["naive", "local", "global", "hybrid", "mix"],
+            Field(
+                description="naive: vector chunks only; local: about entities; global: about "
+                "relations between them; hybrid: local and global; mix: graph and chunks"
+            ),
+        ] = "hybrid",
+        top_k: Annotated[
+            int | None,
+            Field(ge=1, le=200, description="Entities/relations/chunks to retrieve"),
+        ] = None,
+    ) -> LightRAGAnswer:
+        """Ask a question answered by LightRAG from the ingested documents.
+
+        LightRAG retrieves entities, relations and chunks for the question and has the LLM
+        answer from them. Use it for questions that join facts from several documents; use
+        qdrant_find to get the matching passages themselves.
+        """
+        body: dict[str, object] = {"query": query, "mode": mode}
+        if top_k is not None:
+            body["top_k"] = top_k
+        return LightRAGAnswer.model_validate(
+            await guarded("lightrag_query", client.lightrag_query(body))
+        )

@@ -1,0 +1,290 @@
+"""Helpers for the MCP tests: the server as a process, an MCP SDK session, a counting proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import yaml
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
+
+from tests.integration.stack import Stack, metric_value
+from tests.support.procs import PYTHON, ManagedProcess, free_port, wait_until
+
+ENV = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+class KeyedStack(Stack):
+    """The data plane with ``orchestrator.api_key`` set (the MCP server must send it)."""
+
+    api_key = f"orch-{secrets.token_hex(16)}"
+
+    def settings_dict(self) -> dict[str, Any]:
+        data = super().settings_dict()
+        data["orchestrator"]["api_key"] = self.api_key
+        return data
+
+    def http(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
+
+
+def start_stack(root: Path, **kwargs: Any) -> KeyedStack:
+    stack = KeyedStack(root, **kwargs)
+    try:
+        stack.start()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+class McpServer:
+    """``python -m shield_rag.mcp.main`` as a process, configured from a stack's settings."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        root: Path,
+        *,
+        orchestrator_url: str | None = None,
+        token: str | None = None,
+        **mcp: Any,
+    ) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.metrics_port = free_port()
+        self.token = token or secrets.token_urlsafe(24)
+        self.mcp_settings = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "metrics_port": self.metrics_port,
+            "orchestrator_url": orchestrator_url or stack.base_url,
+            "auth_token": self.token,
+            **mcp,
+        }
+        self.config = root / f"mcp-{self.port}.yml"
+        self.write_config(self.config, self.mcp_settings)
+        self.process: ManagedProcess | None = None
+        self.logs = root / "logs"
+
+    def write_config(self, path: Path, mcp: dict[str, Any]) -> None:
+        data = self.stack.settings_dict()
+        data["mcp"] = mcp
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def stdio_config(self) -> Path:
+        """A config for a stdio server started by an MCP client (no metrics port)."""
+        path = self.config.with_name(f"mcp-stdio-{self.port}.yml")
+        self.write_config(path, {**self.mcp_settings, "metrics_port": 0, "transport": "stdio"})
+        return path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> McpServer:
+        argv = [PYTHON, "-m", "shield_rag.mcp.main", "--config", str(self.config)]
+        self.process = ManagedProcess(f"mcp-{self.port}", argv, self.logs, env=ENV).start()
+        proc = self.process
+
+        def up() -> bool:
+            if not proc.alive():
+                raise AssertionError(f"shield-mcp exited:\n{proc.log_tail()}")
+            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).is_success
+
+        wait_until(up, 30, "shield-mcp /healthz")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return metric_value(self.metrics(), name, labels) or 0.0
+
+    def healthz(self) -> dict[str, Any]:
+        return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).json()
+
+    def breaker_state(self) -> float:
+        value = metric_value(self.metrics(), "circuit_breaker_state", {"target": "orchestrator"})
+        assert value is not None, "circuit_breaker_state{target=orchestrator} is missing"
+        return value
+
+
+@contextlib.asynccontextmanager
+async def session(
+    url: str, token: str | None, statuses: list[int] | None = None
+) -> AsyncIterator[ClientSession]:
+    """An initialized MCP SDK session over streamable HTTP; ``statuses`` collects the HTTP
+    status of every response the SDK receives."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    async with (
+        httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            event_hooks={"response": [record]},
+        ) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as s,
+    ):
+        await s.initialize()
+        yield s
+
+
+async def eventually(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
+    """Poll ``predicate`` without blocking the event loop, until true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last = exc
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+def retry_after(result: CallToolResult) -> int:
+    match = re.search(r"retry_after=(\d+)", text_of(result))
+    assert match, f"no retry_after in {text_of(result)!r}"
+    return int(match.group(1))
+
+
+class CountingProxy:
+    """A TCP proxy on 127.0.0.1 between the MCP server and the orchestrator that counts the
+    HTTP requests that reach it (request heads, parsed with their Content-Length), and can
+    hold requests until released. It runs an asyncio loop in a thread."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.requests = 0
+        self.held = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._release: asyncio.Event | None = None
+        self._server: asyncio.Server | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="counting-proxy", daemon=True)
+
+    # -- control, from the test thread ----------------------------------------------------
+    def start(self) -> CountingProxy:
+        self._thread.start()
+        assert self._ready.wait(10), "proxy did not start"
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def hold(self) -> None:
+        """Keep every following request at the proxy until :meth:`release`."""
+        self._loop.call_soon_threadsafe(lambda: self._event().clear())
+
+    def release(self) -> None:
+        self._loop.call_soon_threadsafe(lambda: self._event().set())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- the proxy, in its own loop ---------------------------------------------------------
+    def _event(self) -> asyncio.Event:
+        assert self._release is not None
+        return self._release
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._release = asyncio.Event()
+        self._release.set()
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0)
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._server.close()
+            self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream: asyncio.StreamWriter | None = None
+        back: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                    return
+                self.requests += 1
+                if not self._event().is_set():
+                    self.held += 1
+                    await self._event().wait()
+                    self.held -= 1
+                if upstream is None:
+                    try:
+                        up_reader, upstream = await asyncio.open_connection(
+                            "127.0.0.1", self.upstream_port
+                        )
+                    except OSError:
+                        return  # the orchestrator is down: the client sees a closed connection
+                    back = asyncio.create_task(_copy(up_reader, writer))
+                assert b"chunked" not in head.lower(), "chunked requests are not counted"
+                upstream.write(head)
+                match = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+                remaining = int(match.group(1)) if match else 0
+                while remaining > 0:
+                    chunk = await reader.read(min(remaining, 65536))
+                    if not chunk:
+                        return
+                    upstream.write(chunk)
+                    remaining -= len(chunk)
+                await upstream.drain()
+        finally:
+            if back is not None:
+                back.cancel()
+            for w in (upstream, writer):
+                if w is not None:
+                    w.close()
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
