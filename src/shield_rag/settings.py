@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -797,6 +797,9 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+_S = TypeVar("_S", bound=Settings)
+
+
 def _format_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid Shield configuration ({source}):"]
     for err in exc.errors():
@@ -808,7 +811,19 @@ def _format_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+class McpServiceSettings(Settings):
+    """What ``shield-mcp`` reads: the same file, but it only talks to the orchestrator.
+
+    Redis, Qdrant and Ollama may be left out of an MCP-only host's file; when present (a
+    single file shared by the whole stack) they are still checked.
+    """
+
+    redis: RedisSettings | None = None  # type: ignore[assignment]
+    qdrant: QdrantSettings | None = None  # type: ignore[assignment]
+    ollama: OllamaSettings | None = None  # type: ignore[assignment]
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, model: type[_S] = Settings) -> _S:
     """Load settings from ``path`` (or ``$SHIELD_CONFIG``) plus environment overrides."""
     chosen = path if path is not None else os.environ.get(CONFIG_ENV)
     data: dict[str, Any] = {}
@@ -830,6 +845,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
             raise ConfigError(f"configuration file {file} must hold a mapping at the top level")
         data = loaded
     try:
-        return Settings(**data)
+        return model(**data)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc, source)) from exc

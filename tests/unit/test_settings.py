@@ -12,7 +12,13 @@ import yaml
 from pydantic import BaseModel
 
 from shield_rag import settings_doc
-from shield_rag.settings import CONFIG_ENV, ConfigError, Settings, load_settings
+from shield_rag.settings import (
+    CONFIG_ENV,
+    ConfigError,
+    McpServiceSettings,
+    Settings,
+    load_settings,
+)
 from shield_rag.settings_doc import REGENERATE, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,3 +384,18 @@ def test_main_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     assert settings_doc.main(["--check", "--path", str(tmp_path / "absent.md")]) == 1
     assert REGENERATE in capsys.readouterr().err
+
+
+def test_mcp_server_needs_no_backend_sections(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"mcp": {"orchestrator_url": "http://10.0.0.5:8600"}})
+    s = load_settings(path, McpServiceSettings)
+    assert s.redis is None
+    assert str(s.mcp.orchestrator_url).startswith("http://10.0.0.5:8600")
+    with pytest.raises(ConfigError, match="redis: Field required"):
+        load_settings(path)
+
+
+def test_mcp_server_still_checks_backend_sections_when_present(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"redis": {"url": "http://wrong"}})
+    with pytest.raises(ConfigError, match=r"redis\.url"):
+        load_settings(path, McpServiceSettings)

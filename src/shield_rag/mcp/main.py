@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 
 from shield_rag.logs import setup_logging
 from shield_rag.mcp.server import create_server
-from shield_rag.settings import ConfigError, load_settings
+from shield_rag.settings import ConfigError, McpServiceSettings, load_settings
 
 log = logging.getLogger("shield_rag.mcp")
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, McpServiceSettings)
     except ConfigError as exc:
         print(f"shield-mcp: {exc}", file=sys.stderr)
         return 2
