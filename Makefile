@@ -4,7 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server
+APT_PACKAGES := redis-server python3-venv
+# Ansible reads and writes only inside the project: no stale copy of the collection in
+# ~/.ansible can shadow this one, and shield.rag.* resolves to this checkout.
+export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
+COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
 .PHONY: test deps venv lint pytest demo clean
 
@@ -28,10 +33,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-## lint: ruff (lint and format check)
-lint: venv
+## lint: ruff (lint and format check), ansible-lint (production profile)
+lint: venv $(COLLECTION_LINK)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --profile production
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
 
 ## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1)
 pytest: venv
@@ -42,4 +52,4 @@ demo: deps venv
 	$(PY) -m tests.demo
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .cache
