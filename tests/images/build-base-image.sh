@@ -12,8 +12,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 image=${SHIELD_BASE_IMAGE:-localhost/shield-debian:12}
 mirror=${SHIELD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# What a minimal Debian server has (sudo for become), plus what testinfra needs (ss).
-packages=systemd,systemd-sysv,dbus,python3,iproute2,ca-certificates,procps,sudo
+# What a minimal Debian server has (sudo for become, python3-apt for the apt module in check
+# mode), plus what testinfra needs (ss).
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,ca-certificates,procps,sudo
 
 if [ "${SHIELD_REBUILD_IMAGE:-0}" != 1 ] && podman image exists "$image"; then
     echo "base image $image: present"

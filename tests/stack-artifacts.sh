@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Sourced by tests/molecule.sh and the container demo: prepares what a deployment of the stack
+# onto the local systemd containers reads, and exports where it is.
+#   - the base image localhost/shield-debian:12 (built once, cached by podman);
+#   - SHIELD_WHEELHOUSE_ARCHIVE: the wheelhouse of the shield-rag package and its dependencies
+#     (pip inside the containers cannot reach PyPI), cached by a hash of pyproject.toml, README
+#     and src/ under ${SHIELD_CACHE_DIR:-~/.cache/shield-rag};
+#   - SHIELD_QDRANT_ARCHIVE, SHIELD_QDRANT_VERSION, SHIELD_QDRANT_SHA256: a "Qdrant release
+#     archive" whose qdrant is the Qdrant stand-in (tests/standins), written under $1.
+# Needs: the project's virtualenv on PATH, CONTAINERS_CONF (tests/images/podman-env.sh).
+
+shield_stack_artifacts() {
+    local out=$1 cache key log
+    cache=${SHIELD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shield-rag}
+    mkdir -p "$cache" "$out"
+
+    bash tests/images/build-base-image.sh
+
+    key=$(find pyproject.toml README.md src -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
+        ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    export SHIELD_WHEELHOUSE_ARCHIVE=$cache/wheelhouse-$key.tar.gz
+    if [ ! -f "$SHIELD_WHEELHOUSE_ARCHIVE" ]; then
+        echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about a minute)"
+        find "$cache" -maxdepth 1 -name 'wheelhouse-*.tar.gz' -delete
+        log=$out/wheelhouse.log
+        ansible-playbook -i localhost, playbooks/wheelhouse.yml \
+            -e shield_wheelhouse_archive="$SHIELD_WHEELHOUSE_ARCHIVE" >"$log" \
+            || { cat "$log"; return 1; }
+        rm -rf build  # left by pip's in-tree build of the package
+    else
+        echo "wheelhouse: $SHIELD_WHEELHOUSE_ARCHIVE (cached)"
+    fi
+
+    # The stand-in's interpreter is the virtualenv tests/playbooks/standins.yml creates on the
+    # host. The version is the role's default release; the checksum is this archive's, so the
+    # role's checksum verification runs as it does for a real archive.
+    export SHIELD_QDRANT_VERSION=1.19.1
+    export SHIELD_QDRANT_ARCHIVE
+    SHIELD_QDRANT_ARCHIVE=$(python -c 'import sys; from pathlib import Path
+from tests.standins.qdrant.release import build_release_archive
+print(build_release_archive(Path(sys.argv[1]), version=sys.argv[2],
+                            interpreter="/opt/shield-standins/venv/bin/python"))' \
+        "$out/qdrant" "$SHIELD_QDRANT_VERSION")
+    export SHIELD_QDRANT_SHA256
+    SHIELD_QDRANT_SHA256=$(sha256sum "$SHIELD_QDRANT_ARCHIVE" | cut -d' ' -f1)
+    echo "qdrant: stand-in release archive $SHIELD_QDRANT_VERSION ($SHIELD_QDRANT_SHA256)"
+}
