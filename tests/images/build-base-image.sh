@@ -30,6 +30,9 @@ debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror"
 printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" \
     > "$rootfs/etc/apt/sources.list"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+# No package lists, and old enough that apt's cache_valid_time sees them as stale: the first
+# apt task on the host updates them, as on a newly provisioned server.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 tar -C "$rootfs" -c . | podman import \
     --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' - "$image" >/dev/null
 echo "base image $image: built"

@@ -1,0 +1,238 @@
+"""Each role's interface agrees with itself: argument specs, defaults, README, templates, meta.
+
+Fast and offline: the files are read with PyYAML, nothing is rendered or run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES_DIR = ROOT / "roles"
+ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
+
+# Defaults without a spec default. common_parent_role is required by every entry point of
+# the internal role, so its spec cannot carry a default; the empty value in defaults/main.yml
+# lets argument validation pass so that the preflight assertion, not a bare "missing
+# required argument", tells someone who calls shield.rag.common directly what to do.
+PLACEHOLDER_DEFAULTS: dict[str, set[str]] = {"common": {"common_parent_role"}}
+
+# The no_log rule: an option is no_log exactly when its name says it holds a secret ...
+SECRET_NAME = re.compile(r"(password|api_key|token|secrets?)$")
+# ... or when it carries secrets under another name. common_config_env is the SHIELD_*
+# environment of a service, which holds its Redis password and API keys.
+SECRET_CARRIERS: dict[str, set[str]] = {"common": {"common_config_env"}}
+
+README_SECTIONS = ("## Requirements", "## Role Variables", "## Dependencies", "## Example Playbook")
+GALAXY_KEYS = ("author", "description", "license", "min_ansible_version", "platforms")
+
+
+class _ReadmeLoader(yaml.SafeLoader):
+    """SafeLoader that reads `!vault |` placeholders in README examples as plain strings."""
+
+
+def _vault_placeholder(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+_ReadmeLoader.add_constructor("!vault", _vault_placeholder)
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _specs(role: str) -> dict[str, dict[str, Any]]:
+    return _load(ROLES_DIR / role / "meta" / "argument_specs.yml")["argument_specs"]
+
+
+def _main_options(role: str) -> dict[str, dict[str, Any]]:
+    return _specs(role)["main"].get("options") or {}
+
+
+def _all_options(role: str) -> dict[str, dict[str, Any]]:
+    """Options of every entry point; an option shared by entry points must agree across them."""
+    options: dict[str, dict[str, Any]] = {}
+    for entry_point, spec in _specs(role).items():
+        for name, option in (spec.get("options") or {}).items():
+            if name in options:
+                assert options[name].get("default") == option.get("default"), (
+                    f"{role}: {name} has another default in entry point {entry_point}"
+                )
+            options[name] = option
+    return options
+
+
+def _defaults(role: str) -> dict[str, Any]:
+    path = ROLES_DIR / role / "defaults" / "main.yml"
+    return (_load(path) or {}) if path.is_file() else {}
+
+
+def _readme(role: str) -> str:
+    path = ROLES_DIR / role / "README.md"
+    assert path.is_file(), f"{role}: no README.md"
+    return path.read_text(encoding="utf-8")
+
+
+def _role_variables_yaml(readme: str) -> dict[str, Any]:
+    """The mappings of the ```yaml blocks of the README's "Role Variables" section, merged."""
+    match = re.search(r"^## Role Variables$(.*?)(?=^## |\Z)", readme, re.M | re.S)
+    assert match, "no '## Role Variables' section"
+    merged: dict[str, Any] = {}
+    for block in re.findall(r"^```yaml\n(.*?)^```", match.group(1), re.M | re.S):
+        data = yaml.load(block, Loader=_ReadmeLoader)  # a SafeLoader subclass
+        if isinstance(data, dict):
+            merged.update(data)
+    return merged
+
+
+def _diff(label_a: str, a: set[str], label_b: str, b: set[str]) -> str:
+    return f"only in {label_a}: {sorted(a - b)}; only in {label_b}: {sorted(b - a)}"
+
+
+def test_every_directory_under_roles_is_a_role() -> None:
+    assert ROLES, "no roles found"
+    missing = [role for role in ROLES if not (ROLES_DIR / role / "tasks" / "main.yml").is_file()]
+    assert not missing, f"directories under roles/ without tasks/main.yml: {missing}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_options_are_the_defaults_keys(role: str) -> None:
+    defaults = set(_defaults(role))
+    main = set(_main_options(role))
+    if main or len(_specs(role)) == 1:
+        assert main == defaults, _diff("argument_specs main", main, "defaults", defaults)
+        return
+    # An internal role whose main entry point only refuses direct use (common): its defaults
+    # are the options the other entry points give a default, plus the documented placeholders.
+    with_default = {name for name, opt in _all_options(role).items() if "default" in opt}
+    expected = with_default | PLACEHOLDER_DEFAULTS.get(role, set())
+    assert expected == defaults, _diff("argument_specs", expected, "defaults", defaults)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_placeholder_defaults_are_required_options(role: str) -> None:
+    for name in PLACEHOLDER_DEFAULTS.get(role, set()):
+        found = {
+            entry_point: (spec.get("options") or {})[name]
+            for entry_point, spec in _specs(role).items()
+            if name in (spec.get("options") or {})
+        }
+        assert found, f"{role}: placeholder default {name} is no option of any entry point"
+        not_required = sorted(ep for ep, opt in found.items() if opt.get("required") is not True)
+        assert not not_required, f"{role}: {name} is not required in entry points {not_required}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_defaults_are_the_defaults_values(role: str) -> None:
+    defaults = _defaults(role)
+    options = _all_options(role)
+    placeholders = PLACEHOLDER_DEFAULTS.get(role, set())
+    wrong = {
+        name: {"argument_specs": options.get(name, {}).get("default", "(none)"), "defaults": value}
+        for name, value in defaults.items()
+        if name not in placeholders and options.get(name, {}).get("default", object()) != value
+    }
+    assert not wrong, f"{role}: spec default differs from defaults/main.yml: {wrong}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_names_every_option(role: str) -> None:
+    readme = _readme(role)
+    missing = [
+        name for name in _all_options(role) if not re.search(rf"(?<!\w){name}(?!\w)", readme)
+    ]
+    assert not missing, f"{role}/README.md does not mention {missing}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_role_variables_show_the_real_defaults(role: str) -> None:
+    shown = _role_variables_yaml(_readme(role))
+    problems = {}
+    for name, option in _all_options(role).items():
+        if "default" not in option:
+            continue
+        if name not in shown:
+            problems[name] = "not in a yaml block of '## Role Variables'"
+        elif shown[name] != option["default"]:
+            problems[name] = f"README shows {shown[name]!r}, the default is {option['default']!r}"
+    assert not problems, f"{role}/README.md: {problems}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_has_the_house_sections_and_the_fqcn(role: str) -> None:
+    readme = _readme(role)
+    lines = readme.splitlines()
+    missing = [section for section in README_SECTIONS if section not in lines]
+    assert not missing, f"{role}/README.md lacks the sections {missing}"
+    assert lines[0] == f"# shield.rag.{role}", f"{role}/README.md title: {lines[0]!r}"
+    example = readme.split("## Example Playbook", 1)[1]
+    assert f"shield.rag.{role}" in example, f"{role}: the example does not use shield.rag.{role}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_templates_start_with_ansible_managed(role: str) -> None:
+    templates = ROLES_DIR / role / "templates"
+    files = sorted(p for p in templates.rglob("*") if p.is_file()) if templates.is_dir() else []
+    wrong = []
+    for path in files:
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        if not re.search(r"\{\{\s*ansible_managed\b.*\}\}", first):
+            wrong.append(f"{path.relative_to(ROLES_DIR)}: {first!r}")
+    assert not wrong, f"templates whose first line is not the ansible_managed header: {wrong}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_meta_main_has_galaxy_info(role: str) -> None:
+    path = ROLES_DIR / role / "meta" / "main.yml"
+    assert path.is_file(), f"{role}: no meta/main.yml"
+    galaxy_info = (_load(path) or {}).get("galaxy_info")
+    assert isinstance(galaxy_info, dict), f"{role}: meta/main.yml has no galaxy_info"
+    missing = [key for key in GALAXY_KEYS if not galaxy_info.get(key)]
+    assert not missing, f"{role}: galaxy_info lacks {missing}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_log_options_are_exactly_the_secrets(role: str) -> None:
+    options = _all_options(role)
+    no_log = {name for name, option in options.items() if option.get("no_log") is True}
+    secret = {name for name in options if SECRET_NAME.search(name)}
+    secret |= SECRET_CARRIERS.get(role, set())
+    assert no_log == secret, _diff("no_log", no_log, "secret by name", secret)
+
+
+def _stack_wide_fallbacks() -> dict[str, dict[str, Any]]:
+    """shield_* variable -> {role variable: fallback}, from `{{ shield_x | default(...) }}`."""
+    found: dict[str, dict[str, Any]] = {}
+    pattern = re.compile(r"\{\{\s*(shield_\w+)\s*\|\s*default\(([^)]*)\)\s*\}\}")
+    for role in ROLES:
+        for name, value in _defaults(role).items():
+            for variable, fallback in pattern.findall(value if isinstance(value, str) else ""):
+                found.setdefault(variable, {})[name] = yaml.safe_load(fallback)
+    return found
+
+
+STACK_WIDE = _stack_wide_fallbacks()
+
+
+def test_roles_read_stack_wide_variables() -> None:
+    assert STACK_WIDE, "no role default refers to a shield_* variable"
+
+
+@pytest.mark.parametrize("variable", sorted(STACK_WIDE))
+def test_stack_wide_variable_has_one_fallback_and_is_documented(variable: str) -> None:
+    fallbacks = STACK_WIDE[variable]
+    assert len(set(map(repr, fallbacks.values()))) == 1, f"{variable}: fallbacks {fallbacks}"
+    text = (ROOT / "docs" / "variables.md").read_text(encoding="utf-8")
+    row = re.search(rf"^\| `{variable}` \| `([^`]*)`(.*)$", text, re.M)
+    assert row, f"docs/variables.md has no table row for {variable}"
+    assert yaml.safe_load(row.group(1)) == next(iter(fallbacks.values())), (
+        f"docs/variables.md gives {variable} the default {row.group(1)!r}, the roles {fallbacks}"
+    )
+    undocumented = [name for name in fallbacks if f"`{name}`" not in row.group(2)]
+    assert not undocumented, f"docs/variables.md row of {variable} does not name {undocumented}"
