@@ -236,3 +236,16 @@ def test_stack_wide_variable_has_one_fallback_and_is_documented(variable: str) -
     )
     undocumented = [name for name in fallbacks if f"`{name}`" not in row.group(2)]
     assert not undocumented, f"docs/variables.md row of {variable} does not name {undocumented}"
+
+
+def test_every_role_refuses_the_same_weak_words() -> None:
+    """One secret (say shield_redis_password) is checked by several roles: same list in each."""
+    lists = {
+        path: yaml.safe_load((ROLES_DIR / path).read_text())[name]
+        for path, name in [
+            ("common/vars/main.yml", "common_weak_words"),
+            ("redis/vars/main.yml", "_redis_weak_words"),
+            ("qdrant/vars/main.yml", "_qdrant_weak_words"),
+        ]
+    }
+    assert len({tuple(v) for v in lists.values()}) == 1, lists
