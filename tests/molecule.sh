@@ -23,10 +23,10 @@ trap 'rm -rf "$work"' EXIT
 . tests/stack-artifacts.sh
 shield_stack_artifacts "$work"
 
+export ANSIBLE_COLLECTIONS_PATH="$work/collections"
 ansible-galaxy collection build --force --output-path "$work/dist" . >/dev/null
 ansible-galaxy collection install --force -p "$work/collections" "$work"/dist/shield-rag-*.tar.gz \
     >/dev/null
-export ANSIBLE_COLLECTIONS_PATH="$work/collections"
 echo "collection: $(ls "$work"/dist) installed into a temporary collections path"
 
 secret() { "$python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }

@@ -37,7 +37,7 @@ MARKER = "#\n# Ansible managed"
 LISTENERS = [
     ("127.0.0.1", 6379),  # Redis
     ("127.0.0.1", 6333),  # Qdrant REST
-    ("127.0.0.1", 6334),  # Qdrant gRPC
+    # Qdrant's gRPC port (6334) is left out: the Qdrant stand-in speaks REST only.
     ("127.0.0.1", 9621),  # LightRAG service
     ("127.0.0.1", 9613),  # LightRAG metrics
     ("127.0.0.1", 8600),  # orchestrator API
@@ -195,9 +195,9 @@ MCP_URL = f"http://127.0.0.1:{os.environ.get('SHIELD_MOLECULE_MCP_PORT', '18601'
 
 def _structured(result: Any) -> dict[str, Any]:
     text = "\n".join(getattr(c, "text", "") for c in result.content)
-    assert not result.isError, text
-    assert result.structuredContent is not None, text
-    return result.structuredContent
+    assert not result.is_error, text
+    assert result.structured_content is not None, text
+    return result.structured_content
 
 
 async def _ingest_and_find(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
