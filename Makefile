@@ -4,17 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := redis-server python3-venv
+# redis-server for the Python tests; podman, runc and debootstrap for the systemd containers
+# Molecule and the demo deploy onto (tests/images).
+APT_PACKAGES := redis-server python3-venv podman runc debootstrap
 # Ansible reads and writes only inside the project: no stale copy of the collection in
 # ~/.ansible can shadow this one, and shield.rag.* resolves to this checkout.
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint pytest demo clean
+.PHONY: test deps venv lint pytest molecule demo clean
 
-## test: install what is missing, lint, run every test
-test: deps venv lint pytest
+## test: install what is missing, lint, run every test and every Molecule scenario
+test: deps venv lint pytest molecule
 
 ## deps: Debian packages the tests start as real processes
 deps:
@@ -22,7 +24,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
 ## venv: the Python environment with the package and its test tools
@@ -47,9 +49,24 @@ $(COLLECTION_LINK):
 pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra
 
-## demo: start the stack locally and answer a few queries
-demo: deps venv
+## molecule: Molecule scenarios on Debian 12 systemd containers (tests/molecule.sh)
+MOLECULE_SCENARIOS ?= default
+molecule: deps venv
+	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
+
+## demo: deploy the stack with playbooks/site.yml into one local systemd container (podman),
+## ingest sample documents, print answers and URLs (tests/demo-stack.sh; re-run: re-converge)
+demo: deps venv $(COLLECTION_LINK)
+	bash tests/demo-stack.sh
+
+## demo-local: the same demo with the services as local processes on 127.0.0.1 (no Ansible)
+.PHONY: demo-local demo-stop
+demo-local: deps venv
 	$(PY) -m tests.demo
+
+## demo-stop: remove the demo container (shield-demo) and nothing else
+demo-stop:
+	bash tests/demo-stack.sh stop
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 from docx import Document
 from fpdf import FPDF
@@ -14,6 +15,9 @@ TXT_FACT = "The Vellichor bakery sells cardamom buns every Thursday at dawn."
 
 def make_pdf(text: str = PDF_FACT) -> bytes:
     pdf = FPDF()
+    # A fixed creation date: the same text gives the same bytes, so re-ingesting it (the demo
+    # on a re-run) updates one document instead of adding another.
+    pdf.set_creation_date(datetime(2024, 1, 1, tzinfo=UTC))
     pdf.add_page()
     pdf.set_font("Helvetica", size=12)
     pdf.multi_cell(0, 8, f"Lighthouse report. {text} The lens was polished in 1911.")
