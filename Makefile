@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # redis-server for the Python tests; podman, runc and debootstrap for the systemd containers
 # Molecule and the demo deploy onto (tests/images).
-APT_PACKAGES := redis-server python3-venv podman runc debootstrap
+APT_PACKAGES := redis-server python3-venv podman runc debootstrap \
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter
 # Ansible reads and writes only inside the project: no stale copy of the collection in
 # ~/.ansible can shadow this one, and shield.rag.* resolves to this checkout.
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
@@ -50,7 +51,7 @@ pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra
 
 ## molecule: Molecule scenarios on Debian 12 systemd containers (tests/molecule.sh)
-MOLECULE_SCENARIOS ?= default
+MOLECULE_SCENARIOS ?= default grafana_alerts
 molecule: deps venv
 	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
 

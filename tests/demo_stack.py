@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,31 @@ def reachable(url: str, headers: dict[str, str]) -> str:
     return f"HTTP {r.status_code}"
 
 
+# Run inside the container: Prometheus listens on its loopback only.
+_PROMETHEUS_SUMMARY = """
+import json, urllib.request
+def get(path):
+    with urllib.request.urlopen("http://127.0.0.1:9090/api/v1/" + path, timeout=10) as r:
+        return json.load(r)["data"]
+targets = get("targets?state=active")["activeTargets"]
+firing = [a["labels"]["alertname"] for a in get("alerts")["alerts"] if a["state"] == "firing"]
+up = sum(t["health"] == "up" for t in targets)
+print(f"{up} of {len(targets)} scrape targets up, alerts firing: {', '.join(firing) or 'none'}")
+"""
+
+
+def monitoring(container: str) -> str:
+    """Prometheus' view of the stack, asked inside the container."""
+    out = subprocess.run(
+        ["podman", "exec", container, "python3", "-c", _PROMETHEUS_SUMMARY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return out.stdout.strip() if out.returncode == 0 else f"NOT answering: {out.stderr.strip()}"
+
+
 def services(args: argparse.Namespace, secrets: dict[str, Any]) -> None:
     qdrant = reachable(
         f"{args.qdrant_url}/collections", {"api-key": secrets["shield_qdrant_api_key"]}
@@ -79,6 +105,10 @@ def services(args: argparse.Namespace, secrets: dict[str, Any]) -> None:
     print(f"  Qdrant (STAND-IN)  {args.qdrant_url}  (/collections: {qdrant})")
     print("  Inside the container only (127.0.0.1 there): Redis :6379, Ollama (STAND-IN) :11434,")
     print("  metrics: orchestrator :9612, MCP :9611, LightRAG :9613, workers :9630-9631.")
+    print("  Prometheus :9090 and Alertmanager :9093 (playbooks/monitoring.yml, from site.yml):")
+    print(f"    {monitoring(c)}")
+    print("  Grafana provisioning (datasource, 5 dashboards, 12 alerts): /etc/grafana/provisioning")
+    print("  (Grafana itself is not installed here; docs/dashboards.md describes every panel).")
     print_standins(
         "Redis, the LightRAG service, the orchestrator, two workers and the MCP server, deployed "
         "by the collection's roles (playbooks/site.yml) as hardened systemd services. The qdrant "

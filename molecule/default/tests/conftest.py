@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from tests.support.molecule import journal_on_failure
 
-import pytest
-
-JOURNAL_UNITS = (
+pytest_runtest_makereport = journal_on_failure(
     "redis-server qdrant shield-lightrag shield-orchestrator shield-worker@* shield-mcp "
     "ollama-standin"
 )
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if report.when == "call" and report.failed and "host" in getattr(item, "funcargs", {}):
-        host: Any = item.funcargs["host"]
-        units = " ".join(f"-u '{u}'" for u in JOURNAL_UNITS.split())
-        journal = host.run(f"journalctl --no-pager -n 60 {units}").stdout
-        report.sections.append(("journal", journal))

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from tests.support.molecule import run_secrets
 
 WORKERS = ("1", "2")
 UNITS = [
@@ -52,21 +53,6 @@ SERVICES = {  # settings name -> the service's system user
     "lightrag": "shield-lightrag",
     "mcp": "shield-mcp",
 }
-SECRET_VARIABLES = [
-    "SHIELD_MOLECULE_REDIS_PASSWORD",
-    "SHIELD_MOLECULE_QDRANT_API_KEY",
-    "SHIELD_MOLECULE_LIGHTRAG_API_KEY",
-    "SHIELD_MOLECULE_ORCHESTRATOR_API_KEY",
-    "SHIELD_MOLECULE_MCP_TOKEN",
-]
-
-
-def secrets() -> dict[str, str]:
-    values = {name: os.environ.get(name, "") for name in SECRET_VARIABLES}
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        pytest.fail(f"run through tests/molecule.sh: {', '.join(missing)} not set")
-    return values
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -112,7 +98,7 @@ def test_service_users_have_no_login(host: Any) -> None:
 
 def test_secrets_are_only_in_root_or_group_readable_files(host: Any) -> None:
     """No secret in the settings YAML, the unit files, or anything world-readable under /etc."""
-    for name, value in secrets().items():
+    for name, value in run_secrets().items():
         found = host.run(f"grep -rlF -- {value!r} /etc /opt/shield-rag /var/lib/qdrant")
         for path in found.stdout.split():
             mode = host.file(path).mode
@@ -124,14 +110,14 @@ def test_secrets_are_only_in_root_or_group_readable_files(host: Any) -> None:
 
 def test_secrets_are_not_in_the_journal(host: Any) -> None:
     journal = host.check_output("journalctl --no-pager -o cat")
-    leaked = [name for name, value in secrets().items() if value in journal]
+    leaked = [name for name, value in run_secrets().items() if value in journal]
     assert leaked == []
 
 
 def test_redis_requires_its_password(host: Any) -> None:
     anonymous = host.run("redis-cli -h 127.0.0.1 -p 6379 DBSIZE")
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
-    password = secrets()["SHIELD_MOLECULE_REDIS_PASSWORD"]
+    password = run_secrets()["SHIELD_MOLECULE_REDIS_PASSWORD"]
     appendonly = host.run(
         "redis-cli --no-auth-warning -h 127.0.0.1 -p 6379 -a %s CONFIG GET appendonly", password
     )
@@ -241,7 +227,7 @@ async def _ingest_and_find(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_mcp_ingest_then_find_end_to_end() -> None:
     """MCP server → orchestrator → Redis → worker → Ollama stand-in → Qdrant, and back."""
-    job, found = asyncio.run(_ingest_and_find(secrets()["SHIELD_MOLECULE_MCP_TOKEN"]))
+    job, found = asyncio.run(_ingest_and_find(run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]))
     assert job["result"]["chunks"] >= 1, job
     top = found["results"][0]
     assert found["marker"] in top["text"], found

@@ -1,0 +1,49 @@
+"""Shared by the Molecule scenarios' testinfra checks (molecule/*/tests).
+
+- ``journal_on_failure``: each scenario's conftest.py binds it to the units it deploys,
+  ``pytest_runtest_makereport = journal_on_failure("redis-server shield-mcp ...")``, to print
+  the host's recent journal when a test fails;
+- ``run_secrets``: the secrets tests/molecule.sh generated for this run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+SECRET_VARIABLES = [
+    "SHIELD_MOLECULE_REDIS_PASSWORD",
+    "SHIELD_MOLECULE_QDRANT_API_KEY",
+    "SHIELD_MOLECULE_LIGHTRAG_API_KEY",
+    "SHIELD_MOLECULE_ORCHESTRATOR_API_KEY",
+    "SHIELD_MOLECULE_MCP_TOKEN",
+]
+
+
+def run_secrets() -> dict[str, str]:
+    """This run's secrets from the environment; fails (never skips) when one is missing."""
+    values = {name: os.environ.get(name, "") for name in SECRET_VARIABLES}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        pytest.fail(f"run through tests/molecule.sh: {', '.join(missing)} not set")
+    return values
+
+
+def journal_on_failure(units: str, lines: int = 60) -> Callable[..., Iterator[None]]:
+    """A ``pytest_runtest_makereport`` hook wrapper that appends ``journalctl -n <lines>`` of
+    ``units`` (space separated, globs allowed) to the report of a failed test using ``host``."""
+    selectors = " ".join(f"-u '{unit}'" for unit in units.split())
+
+    @pytest.hookimpl(hookwrapper=True)
+    def hook(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" and report.failed and "host" in getattr(item, "funcargs", {}):
+            host: Any = item.funcargs["host"]
+            journal = host.run(f"journalctl --no-pager -n {lines} {selectors}").stdout
+            report.sections.append(("journal", journal))
+
+    return hook
