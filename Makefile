@@ -51,7 +51,7 @@ pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra
 
 ## molecule: Molecule scenarios on Debian 12 systemd containers (tests/molecule.sh)
-MOLECULE_SCENARIOS ?= default grafana_alerts
+MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs
 molecule: deps venv
 	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
 

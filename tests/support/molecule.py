@@ -32,18 +32,34 @@ def run_secrets() -> dict[str, str]:
     return values
 
 
-def journal_on_failure(units: str, lines: int = 60) -> Callable[..., Iterator[None]]:
+def journal_on_failure(
+    units: str, lines: int = 60, fixtures: tuple[str, ...] = ("host",)
+) -> Callable[..., Iterator[None]]:
     """A ``pytest_runtest_makereport`` hook wrapper that appends ``journalctl -n <lines>`` of
-    ``units`` (space separated, globs allowed) to the report of a failed test using ``host``."""
+    ``units`` (space separated, globs allowed) to the report of a failed test, from each
+    testinfra host among the test's ``fixtures``."""
     selectors = " ".join(f"-u '{unit}'" for unit in units.split())
 
     @pytest.hookimpl(hookwrapper=True)
     def hook(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
         report = outcome.get_result()
-        if report.when == "call" and report.failed and "host" in getattr(item, "funcargs", {}):
-            host: Any = item.funcargs["host"]
-            journal = host.run(f"journalctl --no-pager -n {lines} {selectors}").stdout
-            report.sections.append(("journal", journal))
+        if report.when != "call" or not report.failed:
+            return
+        funcargs = getattr(item, "funcargs", {})
+        for name in fixtures:
+            if name in funcargs:
+                host: Any = funcargs[name]
+                journal = host.run(f"journalctl --no-pager -n {lines} {selectors}").stdout
+                report.sections.append((f"journal ({name})", journal))
 
     return hook
+
+
+def figure(check: str, **values: float | int | str) -> None:
+    """Print one line of measured figures (the verifier runs pytest with -s, so they land in
+    the run's log; the scenario pages under docs/ quote them from the last run)."""
+    shown = ", ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+    )
+    print(f"FIGURE {check}: {shown}")

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,18 +22,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.05):
-    """Poll ``predicate`` until it is true or ``timeout`` seconds pass (then AssertionError)."""
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return that; after
+    ``timeout`` seconds raise AssertionError naming ``what`` and the last value or error.
+
+    ``interval`` is the poll period, not a synchronisation delay: the deadline decides."""
     deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
+    last: Any = None
     while time.monotonic() < deadline:
         try:
-            if predicate():
-                return
+            last = predicate()
+            if last:
+                return last
         except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
-            last_exc = exc
+            last = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc})")
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:

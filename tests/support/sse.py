@@ -24,10 +24,14 @@ def read_events(
     stop_after: int | None = None,
     until_event: set[str] | None = None,
     timeout: float = 60.0,
+    headers: dict[str, str] | None = None,
 ) -> list[Event]:
     """Collect events until ``stop_after`` events, an event named in ``until_event``, the
-    server closing the stream, or ``timeout`` seconds (then AssertionError)."""
-    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    server closing the stream, or ``timeout`` seconds (then AssertionError). ``headers`` go
+    with the request (e.g. Authorization)."""
+    headers = dict(headers or {})
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
     out: list[Event] = []
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0, read=5.0)) as client:

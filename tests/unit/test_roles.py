@@ -1,16 +1,21 @@
 """Each role's interface agrees with itself: argument specs, defaults, README, templates, meta.
 
-Fast and offline: the files are read with PyYAML, nothing is rendered or run.
+Fast and offline: the files are read with PyYAML and nothing is run; only the preflight rule for
+secrets is rendered, with Ansible's own templar.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
@@ -238,14 +243,88 @@ def test_stack_wide_variable_has_one_fallback_and_is_documented(variable: str) -
     assert not undocumented, f"docs/variables.md row of {variable} does not name {undocumented}"
 
 
-def test_every_role_refuses_the_same_weak_words() -> None:
+@pytest.mark.parametrize("kind", ["weak_words", "placeholder_marks"])
+def test_every_role_refuses_the_same_weak_words(kind: str) -> None:
     """One secret (say shield_redis_password) is checked by several roles: same list in each."""
     lists = {
         path: yaml.safe_load((ROLES_DIR / path).read_text())[name]
         for path, name in [
-            ("common/vars/main.yml", "common_weak_words"),
-            ("redis/vars/main.yml", "_redis_weak_words"),
-            ("qdrant/vars/main.yml", "_qdrant_weak_words"),
+            ("common/vars/main.yml", f"common_{kind}"),
+            ("redis/vars/main.yml", f"_redis_{kind}"),
+            ("qdrant/vars/main.yml", f"_qdrant_{kind}"),
         ]
     }
     assert len({tuple(v) for v in lists.values()}) == 1, lists
+
+
+# The preflight tasks that judge a secret: role, task name, and the variable its conditions read.
+# An assert's `that:` all hold for a strong secret; common's `when:` all hold for a weak one.
+STRENGTH_CHECKS = [
+    ("redis", "Assert redis_password is strong", "redis_password"),
+    ("qdrant", "Assert qdrant_api_key is strong", "qdrant_api_key"),
+    ("common", "Find missing or weak secrets", "__common_secret"),
+]
+STRONG_SECRETS = ["Xq7admin9Lp2Zr4Vt6Yw8Bn1Mc3Kd5Hf", "Rt5test8Jm2Wq9Zx4Lp7Vb3Nc6Hk1Gf0D"]
+WEAK_SECRETS = [
+    "Password123456!!",  # 4 characters left without "password" and "123456"
+    "changemechangeme",  # nothing left
+    "myadminkey2024!!",  # 11 left
+    "short-Key-1",  # under 16 characters
+    "aaaaaaaaaaaaaaaaaaaa",  # 1 distinct character
+]
+
+
+@functools.cache
+def _preflight_task(role: str, name: str) -> dict[str, Any]:
+    tasks = _load(ROLES_DIR / role / "tasks" / "preflight.yml")
+    return next(task for task in tasks if task.get("name") == name)
+
+
+def _all_hold(role: str, conditions: list[str], variables: dict[str, Any]) -> bool:
+    """The conditions, evaluated by Ansible's templar as `that:` and `when:` are."""
+    role_vars = _load(ROLES_DIR / role / "vars" / "main.yml")
+    templar = Templar(loader=DataLoader(), variables={**role_vars, **variables})
+    return all(templar.evaluate_conditional(trust_as_template(c)) for c in conditions)
+
+
+def _preflight_accepts(role: str, task_name: str, variable: str, secret: str) -> bool:
+    task = _preflight_task(role, task_name)
+    if "ansible.builtin.assert" in task:  # every `that:` holds for a strong secret
+        return _all_hold(role, task["ansible.builtin.assert"]["that"], {variable: secret})
+    # common's loop: every `when:` holds for a missing or weak secret
+    return not _all_hold(role, task["when"], {variable: {"name": "a_secret", "value": secret}})
+
+
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_preflight_accepts_random_secrets_even_with_a_weak_word_inside(
+    role: str, task_name: str, variable: str
+) -> None:
+    candidates = STRONG_SECRETS + [secrets.token_urlsafe(24) for _ in range(200)]
+    refused = [s for s in candidates if not _preflight_accepts(role, task_name, variable, s)]
+    assert not refused, f"{role}: {task_name!r} refuses {refused}"
+
+
+@pytest.mark.parametrize("secret", WEAK_SECRETS)
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_preflight_refuses_short_repetitive_or_mostly_weak_word_secrets(
+    role: str, task_name: str, variable: str, secret: str
+) -> None:
+    assert not _preflight_accepts(role, task_name, variable, secret), f"{role} accepts {secret!r}"
+
+
+def _vault_example_values() -> list[str]:
+    """Every placeholder of the production vault example, the commented-out ones included."""
+    text = (ROOT / "inventories/production/group_vars/all/vault.yml.example").read_text()
+    values = re.findall(r"^#? ?\w+: (CHANGEME\S*)$", text, re.M)
+    assert len(values) >= 5, values
+    return values
+
+
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_preflight_refuses_every_placeholder_of_the_vault_example(
+    role: str, task_name: str, variable: str
+) -> None:
+    accepted = [
+        v for v in _vault_example_values() if _preflight_accepts(role, task_name, variable, v)
+    ]
+    assert not accepted, f"{role}: a copy of vault.yml.example never filled in deploys {accepted}"

@@ -12,14 +12,15 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 from tests.mcp.support import session, text_of
+from tests.support.procs import wait_until
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
 VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]
@@ -53,19 +54,8 @@ def firing_deadline(for_: str, window: str = "0s") -> float:
     return seconds(window) + seconds(for_) + 2 * SCRAPE + EVALUATION + MARGIN
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0):
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+# Prometheus, Alertmanager and the sink are polled once a second until the deadline.
+wait_for = partial(wait_until, interval=1.0)
 
 
 # --- Prometheus ---------------------------------------------------------------------------

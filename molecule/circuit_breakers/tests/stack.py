@@ -1,0 +1,130 @@
+"""What the circuit_breakers checks drive and observe.
+
+Tool calls go through the MCP server's port published on 127.0.0.1 with the official MCP SDK
+client; the services' metrics and the orchestrator's /readyz listen on the host's loopback
+and are read there (testinfra over podman exec).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from tests.mcp.support import session, text_of
+from tests.support.molecule import run_secrets
+
+SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
+VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]
+
+PORT = os.environ.get("SHIELD_MOLECULE_BREAKERS_MCP_PORT", "18621")
+MCP_URL = f"http://127.0.0.1:{PORT}/mcp"
+HEALTHZ = f"http://127.0.0.1:{PORT}/healthz"
+THRESHOLD = int(VARS["fastmcp_server_breaker_failure_threshold"])
+RESET = float(VARS["fastmcp_server_breaker_reset_seconds"])
+TIMEOUT = float(VARS["fastmcp_server_request_timeout"])
+WORKER = VARS["orchestrator_workers_settings"]["worker"]
+MCP_METRICS = "http://127.0.0.1:9611/metrics"
+READYZ = "http://127.0.0.1:8600/readyz"
+
+_GET = (
+    "python3 -c 'import sys, urllib.request as u, urllib.error as e\n"
+    "try:\n r = u.urlopen(sys.argv[1], timeout=10)\n"
+    "except e.HTTPError as x:\n r = x\n"
+    "print(r.status); print(r.read().decode())' {url}"
+)
+
+
+def get_on_host(host: Any, url: str) -> tuple[int, str]:
+    """GET a loopback URL on the host: (HTTP status, body)."""
+    status, _, body = host.check_output(_GET.format(url=url)).partition("\n")
+    return int(status), body
+
+
+def metric(host: Any, name: str, labels: dict[str, str] | None = None) -> float:
+    """One sample of the MCP server's metrics (0 when the series does not exist yet)."""
+    _, text = get_on_host(host, MCP_METRICS)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(
+                sample.labels.get(k) == v for k, v in (labels or {}).items()
+            ):
+                return float(sample.value)
+    return 0.0
+
+
+def readiness(host: Any) -> tuple[int, dict[str, Any]]:
+    """The orchestrator's /readyz: (HTTP status, its checks by dependency)."""
+    status, body = get_on_host(host, READYZ)
+    return status, json.loads(body)["checks"]
+
+
+def breaker() -> str:
+    """The MCP server's view of the orchestrator: closed, open or half_open."""
+    return str(httpx.get(HEALTHZ, timeout=5).json()["orchestrator_breaker"])
+
+
+def token() -> str:
+    return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
+
+
+class Call:
+    """One tool call's outcome: is_error, the text or structured result, seconds it took."""
+
+    def __init__(self, is_error: bool, value: Any, seconds: float) -> None:
+        self.is_error, self.value, self.seconds = is_error, value, seconds
+
+    def __repr__(self) -> str:
+        return f"Call(is_error={self.is_error}, {self.seconds:.3f}s, {self.value!r:.300})"
+
+
+async def _call(s: Any, name: str, arguments: dict[str, Any]) -> Call:
+    start = time.monotonic()
+    result = await s.call_tool(name, arguments)
+    seconds = time.monotonic() - start
+    if result.is_error:
+        return Call(True, text_of(result), seconds)
+    return Call(False, result.structured_content, seconds)
+
+
+def calls(name: str, arguments: dict[str, Any], n: int, concurrent: bool = False) -> list[Call]:
+    """``n`` calls of one tool in one MCP session, one after another or all at once."""
+
+    async def run() -> list[Call]:
+        async with session(MCP_URL, token()) as s:
+            if concurrent:
+                return list(await asyncio.gather(*(_call(s, name, arguments) for _ in range(n))))
+            return [await _call(s, name, arguments) for _ in range(n)]
+
+    return asyncio.run(run())
+
+
+def call(name: str, arguments: dict[str, Any]) -> Call:
+    return calls(name, arguments, 1)[0]
+
+
+def watch_job(job_id: str, timeout: float, until: Any) -> list[dict[str, Any]]:
+    """Poll get_job_status in one session (every 0.2 s) until ``until(record)`` holds; every
+    distinct record seen, in order. AssertionError at the deadline."""
+
+    async def run() -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        async with session(MCP_URL, token()) as s:
+            while time.monotonic() < deadline:
+                got = await _call(s, "get_job_status", {"job_id": job_id})
+                assert not got.is_error, got
+                if not seen or got.value != seen[-1]:
+                    seen.append(got.value)
+                if until(got.value):
+                    return seen
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"job {job_id}: timed out after {timeout} s; last {seen[-1:]}")
+
+    return asyncio.run(run())
