@@ -7,15 +7,16 @@ secrets is rendered, with Ansible's own templar.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
@@ -274,42 +275,22 @@ WEAK_SECRETS = [
 ]
 
 
-@functools.cache
-def _preflight_task(role: str, name: str) -> dict[str, Any]:
-    tasks = _load(ROLES_DIR / role / "tasks" / "preflight.yml")
-    return next(task for task in tasks if task.get("name") == name)
+RANDOM_SECRETS = [secrets.token_urlsafe(24) for _ in range(200)]
 
-
-def _all_hold(role: str, conditions: list[str], variables: dict[str, Any]) -> bool:
-    """The conditions, evaluated by Ansible's templar as `that:` and `when:` are."""
-    role_vars = _load(ROLES_DIR / role / "vars" / "main.yml")
-    templar = Templar(loader=DataLoader(), variables={**role_vars, **variables})
-    return all(templar.evaluate_conditional(trust_as_template(c)) for c in conditions)
-
-
-def _preflight_accepts(role: str, task_name: str, variable: str, secret: str) -> bool:
-    task = _preflight_task(role, task_name)
-    if "ansible.builtin.assert" in task:  # every `that:` holds for a strong secret
-        return _all_hold(role, task["ansible.builtin.assert"]["that"], {variable: secret})
-    # common's loop: every `when:` holds for a missing or weak secret
-    return not _all_hold(role, task["when"], {variable: {"name": "a_secret", "value": secret}})
-
-
-@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
-def test_preflight_accepts_random_secrets_even_with_a_weak_word_inside(
-    role: str, task_name: str, variable: str
-) -> None:
-    candidates = STRONG_SECRETS + [secrets.token_urlsafe(24) for _ in range(200)]
-    refused = [s for s in candidates if not _preflight_accepts(role, task_name, variable, s)]
-    assert not refused, f"{role}: {task_name!r} refuses {refused}"
-
-
-@pytest.mark.parametrize("secret", WEAK_SECRETS)
-@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
-def test_preflight_refuses_short_repetitive_or_mostly_weak_word_secrets(
-    role: str, task_name: str, variable: str, secret: str
-) -> None:
-    assert not _preflight_accepts(role, task_name, variable, secret), f"{role} accepts {secret!r}"
+# Ansible's templar is imported in a child process: importing ansible inside pytest's process
+# clashes with other import hooks ("need exactly one FileFinder import hook").
+_EVALUATE = """
+import json, sys
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+job = json.load(sys.stdin)
+out = []
+for value in job["values"]:
+    variables = {**job["role_vars"], job["variable"]: value}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    out.append(all(templar.evaluate_conditional(trust_as_template(c)) for c in job["conditions"]))
+json.dump(out, sys.stdout)
+"""
 
 
 def _vault_example_values() -> list[str]:
@@ -320,11 +301,60 @@ def _vault_example_values() -> list[str]:
     return values
 
 
+@functools.cache
+def _accepted(role: str, task_name: str, variable: str) -> dict[str, bool]:
+    """Whether the role's preflight task accepts each candidate secret, evaluated by
+    Ansible's templar as `that:` and `when:` are. An assert's `that:` all hold for a strong
+    secret; common's `when:` all hold for a missing or weak one."""
+    tasks = _load(ROLES_DIR / role / "tasks" / "preflight.yml")
+    task = next(task for task in tasks if task.get("name") == task_name)
+    candidates = STRONG_SECRETS + RANDOM_SECRETS + WEAK_SECRETS + _vault_example_values()
+    if "ansible.builtin.assert" in task:
+        conditions, values = task["ansible.builtin.assert"]["that"], candidates
+    else:  # common's loop over its secrets
+        conditions = task["when"]
+        values = [{"name": "a_secret", "value": c} for c in candidates]
+    job = {
+        "role_vars": _load(ROLES_DIR / role / "vars" / "main.yml"),
+        "variable": variable,
+        "conditions": conditions,
+        "values": values,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _EVALUATE],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    holds = json.loads(done.stdout)
+    strong_when_true = "ansible.builtin.assert" in task
+    return {c: h == strong_when_true for c, h in zip(candidates, holds, strict=True)}
+
+
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_preflight_accepts_random_secrets_even_with_a_weak_word_inside(
+    role: str, task_name: str, variable: str
+) -> None:
+    verdicts = _accepted(role, task_name, variable)
+    refused = [s for s in STRONG_SECRETS + RANDOM_SECRETS if not verdicts[s]]
+    assert not refused, f"{role}: {task_name!r} refuses {refused}"
+
+
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_preflight_refuses_short_repetitive_or_mostly_weak_word_secrets(
+    role: str, task_name: str, variable: str
+) -> None:
+    verdicts = _accepted(role, task_name, variable)
+    accepted = [s for s in WEAK_SECRETS if verdicts[s]]
+    assert not accepted, f"{role}: {task_name!r} accepts {accepted}"
+
+
 @pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
 def test_preflight_refuses_every_placeholder_of_the_vault_example(
     role: str, task_name: str, variable: str
 ) -> None:
-    accepted = [
-        v for v in _vault_example_values() if _preflight_accepts(role, task_name, variable, v)
-    ]
+    verdicts = _accepted(role, task_name, variable)
+    accepted = [v for v in _vault_example_values() if verdicts[v]]
     assert not accepted, f"{role}: a copy of vault.yml.example never filled in deploys {accepted}"
