@@ -14,7 +14,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint pytest molecule demo clean
+.PHONY: test deps venv lint pytest molecule demo bench clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario
 test: deps venv lint pytest molecule
@@ -68,6 +68,12 @@ demo-local: deps venv
 ## demo-stop: remove the demo container (shield-demo) and nothing else
 demo-stop:
 	bash tests/demo-stack.sh stop
+
+## bench: measure the stack against its floors on 127.0.0.1 (tests/bench), write
+## docs/benchmarks/report.md and latency.png; not part of test (BENCH_ARGS=--quick: smoke run)
+bench: deps venv
+	@$(PY) -c 'import matplotlib, locust' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) -m tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .cache

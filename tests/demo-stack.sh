@@ -13,6 +13,9 @@
 #      inventories/local, logs under .cache/demo/<container>/logs;
 #   5. python -m tests.demo_stack: ingest, ask (orchestrator, MCP server), print.
 #
+# `tests/demo-stack.sh deploy` does steps 1-4 only (the benchmarks, tests/bench/converge.py,
+# deploy the host this way and re-run step 4's site.yml command line on it).
+#
 # Environment: SHIELD_DEMO_CONTAINER (default shield-demo); the controller ports published on
 # 127.0.0.1 when the container is created: SHIELD_DEMO_ORCHESTRATOR_PORT (8600),
 # SHIELD_DEMO_MCP_PORT (8601), SHIELD_DEMO_LIGHTRAG_PORT (9621), SHIELD_DEMO_QDRANT_PORT
@@ -35,7 +38,8 @@ secrets=$state/secrets.yml
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
-if [ "${1:-up}" = stop ]; then
+mode=${1:-up}
+if [ "$mode" = stop ]; then
     if podman container exists "$container"; then
         podman rm --force --time 10 "$container" >/dev/null
         echo "demo: container $container removed (secrets kept in $secrets)"
@@ -44,7 +48,7 @@ if [ "${1:-up}" = stop ]; then
     fi
     exit 0
 fi
-[ "${1:-up}" = up ] || die "usage: $0 [up|stop]"
+[ "$mode" = up ] || [ "$mode" = deploy ] || die "usage: $0 [up|deploy|stop]"
 [ -n "${ANSIBLE_COLLECTIONS_PATH:-}" ] || die "run it with 'make demo' (ANSIBLE_COLLECTIONS_PATH)"
 
 start=$SECONDS
@@ -156,6 +160,7 @@ echo "    standins.yml: $(recap "$logs/standins.log")"
 
 say "4/5 converge: playbooks/site.yml with inventories/local (several minutes the first time)"
 converge_start=$SECONDS
+# tests/bench/converge.py re-runs this command line (same -e arguments): keep them in step.
 playbook site playbooks/site.yml -e @"$secrets" \
     -e qdrant_archive_local_path="$SHIELD_QDRANT_ARCHIVE" \
     -e qdrant_version="$SHIELD_QDRANT_VERSION" \
@@ -174,6 +179,11 @@ fi
 echo "$converged" >"$state/converged"
 
 # --- 5. use it ------------------------------------------------------------------------------
+if [ "$mode" = deploy ]; then
+    echo "demo: deployed in $((SECONDS - start)) s (artifacts and container" \
+        "$((container_done - start)) s, converge $((converge_done - converge_start)) s), no queries"
+    exit 0
+fi
 say "5/5 ingest and ask through the published ports"
 python -m tests.demo_stack --container "$container" --secrets "$secrets" \
     --orchestrator-url "http://127.0.0.1:$orchestrator_port" \

@@ -1,0 +1,46 @@
+"""One benchmark figure: what the stack measured, the floor measured in the same run, and
+their ratio. Latencies are kept in milliseconds, rates in units per second."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+PERCENTILES = ("p50", "p95", "p99")
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 of latency samples (ms), by linear interpolation between samples."""
+    if len(samples_ms) < 2:
+        raise ValueError(f"need at least 2 samples for percentiles, got {len(samples_ms)}")
+    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+    return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
+
+
+@dataclass
+class Figure:
+    """One line of the report.
+
+    ``measured`` and ``floor`` hold the same keys (``p50``/``p95``/``p99`` for latencies,
+    ``value`` for a rate or a duration). ``higher_is_better`` is True for rates.
+    """
+
+    section: str  # e.g. "1. qdrant_find"
+    name: str  # what was measured, e.g. "qdrant_find through the MCP server"
+    floor_name: str  # e.g. "the same search with qdrant-client directly"
+    unit: str  # "ms", "s", "chunks/s", "accepts/s"
+    measured: dict[str, float]
+    floor: dict[str, float]
+    samples: int  # requests / jobs / runs behind the measured figure
+    floor_samples: int
+    higher_is_better: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def ratio(self, key: str) -> float:
+        """measured / floor for latencies and durations; floor / measured for rates, so
+        a ratio of 1.0 is the floor and larger is always worse."""
+        m, f = self.measured[key], self.floor[key]
+        if self.higher_is_better:
+            return f / m if m else float("inf")
+        return m / f if f else float("inf")

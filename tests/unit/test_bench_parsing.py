@@ -1,0 +1,103 @@
+"""What the benchmark reads from its tools, offline: Locust's result file (section 3) and
+ansible-playbook's output (section 7). A misread here would put a wrong figure in the report
+or hide a host that was not converged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures
+from tests.bench.converge import _changed_tasks, _recap
+
+
+def locust(users: int = 10, ok: int = 200, failures: int = 0, window: float = 2.0) -> dict:
+    return {
+        "users": users,
+        "window_s": window,
+        "ok_ms": [1.0 + i % 7 for i in range(ok)],
+        "window_failures": {"HTTP 500": failures} if failures else {},
+        "requests": ok + failures + 5,
+        "failures": {"HTTP 500": failures} if failures else {},
+        "cpu_warning": False,
+    }
+
+
+def test_locust_result_rate_counts_successes_in_the_window() -> None:
+    result = LocustResult.from_json(locust(ok=300, window=1.5), 10)
+    assert result.rate == pytest.approx(200.0)
+    assert result.failure_text() == "no failures in 305 requests"
+
+
+def test_locust_result_without_a_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="never finished spawning"):
+        LocustResult.from_json({**locust(), "window_s": None}, 10)
+
+
+def test_locust_result_with_fewer_users_than_asked_is_refused() -> None:
+    with pytest.raises(ValueError, match="spawned 7 users instead of 10"):
+        LocustResult.from_json(locust(users=7), 10)
+
+
+def test_more_than_one_percent_failed_requests_fail_the_section() -> None:
+    ok = LocustResult.from_json(locust(ok=995, failures=3), 10)  # 3 of 1,003: 0.30 %
+    check_failures(ok, "POST /ingest-async")
+    bad = LocustResult.from_json(locust(ok=100, failures=5), 10)
+    with pytest.raises(BenchFailure, match=r"5 of 110 requests failed \(4.55 %\): HTTP 500 x5"):
+        check_failures(bad, "POST /ingest-async")
+
+
+def test_accept_figures_compare_ingest_with_healthz_at_the_same_concurrency() -> None:
+    ingest = LocustResult.from_json(locust(users=100, ok=100, window=2.0), 100)
+    healthz = LocustResult.from_json(locust(users=100, ok=400, window=2.0), 100)
+    latency, rate = figures(ingest, healthz)
+    assert "100 concurrent clients" in latency.name
+    assert latency.samples == 100 and latency.floor_samples == 400
+    assert rate.measured["value"] == pytest.approx(50.0)
+    assert rate.floor["value"] == pytest.approx(200.0)
+    assert rate.higher_is_better
+
+
+PLAYBOOK_LOG = """\
+PLAY [Redis] *******************************************************************
+
+TASK [Gathering Facts] *********************************************************
+ok: [shield-demo]
+
+TASK [shield.rag.redis : Render redis.conf] ************************************
+changed: [shield-demo]
+
+RUNNING HANDLER [shield.rag.redis : Restart redis] *****************************
+changed: [shield-demo]
+
+TASK [shield.rag.qdrant : Install qdrant] **************************************
+ok: [shield-demo]
+
+PLAY RECAP *********************************************************************
+other-host                 : ok=3    changed=0    unreachable=0    failed=0    skipped=1    rescued=0    ignored=0
+shield-demo                : ok=40   changed=2    unreachable=0    failed=0    skipped=7    rescued=0    ignored=0
+"""  # noqa: E501 - ansible-playbook's own line width
+
+
+def test_recap_reads_the_hosts_counters(tmp_path: Path) -> None:
+    log = tmp_path / "site.log"
+    log.write_text(PLAYBOOK_LOG)
+    assert _recap(log, "shield-demo") == {
+        "ok": 40,
+        "changed": 2,
+        "unreachable": 0,
+        "failed": 0,
+        "skipped": 7,
+    }
+    with pytest.raises(RuntimeError, match="no PLAY RECAP line for missing"):
+        _recap(log, "missing")
+
+
+def test_changed_tasks_names_tasks_and_handlers(tmp_path: Path) -> None:
+    log = tmp_path / "site.log"
+    log.write_text(PLAYBOOK_LOG)
+    assert _changed_tasks(log) == [
+        "TASK [shield.rag.redis : Render redis.conf]",
+        "RUNNING HANDLER [shield.rag.redis : Restart redis]",
+    ]
