@@ -6,16 +6,22 @@ restarts components.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from qdrant_client import QdrantClient, models
+from redis.asyncio import Redis
 
+from shield_rag.jobs.models import JobStatus
+from shield_rag.jobs.store import FENCED, JobStore
 from tests.integration.site import SiteServer
 from tests.integration.stack import Stack, running_stack
 from tests.support.procs import wait_until
+from tests.support.sse import read_events
 
 pytestmark = pytest.mark.integration
 CLAIM_IDLE = 3.0
@@ -78,6 +84,84 @@ def test_kill_9_of_a_worker_mid_job_loses_nothing_and_duplicates_nothing(
     assert len(keys) == len(points)  # no chunk stored twice
     assert len({p.payload["doc_id"] for p in points}) == job["result"]["documents"] == 9
     rstack.start_worker(victim)  # back to two workers for the next tests
+
+
+def test_a_frozen_worker_resumed_after_a_takeover_changes_nothing(
+    rstack: Stack, site: SiteServer
+) -> None:
+    """SIGSTOP the worker mid-crawl, let another take the job over, SIGCONT the first while
+    the second still runs it: the resumed worker abandons its attempt. Its progress, result
+    or retry would interleave with the new attempt's; the job's events after the takeover
+    show only the new attempt's progress, rising."""
+    job_id = _submit(
+        rstack, {"type": "url", "url": f"{site.url}/slow/", "max_pages": 14, "max_depth": 1}
+    )
+    rstack.wait_job(job_id, statuses={"running"}, timeout=30)
+    wait_until(lambda: rstack.job(job_id)["progress"] >= 0.15, 30, "the crawl to be under way")
+    victim = rstack.job(job_id)["worker"]
+    frozen = rstack.workers[victim]
+    frozen.signal(signal.SIGSTOP)
+    try:
+        taken = wait_until(
+            lambda: (j := rstack.job(job_id))["worker"] != victim and j["status"] == "running",
+            CLAIM_IDLE + 30,
+            "another worker to take the frozen worker's job over",
+        )
+        assert taken
+    finally:
+        frozen.signal(signal.SIGCONT)
+    job = rstack.wait_job(job_id, timeout=90)
+    assert job["status"] == "succeeded", job
+    assert job["worker"] != victim and job["attempts"] == 2, job
+    events = read_events(rstack.base_url, f"/jobs/{job_id}/events", timeout=30)
+    restarted = max(i for i, e in enumerate(events) if e.event == "job.started")
+    after = [json.loads(e.data) for e in events[restarted + 1 :]]
+    progress = [e["progress"] for e in after if e.get("progress") is not None]
+    assert progress == sorted(progress), progress
+    assert [e for e in events[restarted + 1 :] if e.event == "job.succeeded"] == [events[-1]]
+    wait_until(
+        lambda: "abandoning" in frozen.log_tail(200), 30, "the resumed worker to give up its job"
+    )
+    points = _points_for(rstack, job["result"]["doc_ids"])
+    keys = {(p.payload["doc_id"], p.payload["chunk_index"]) for p in points}
+    assert len(keys) == len(points) == job["result"]["chunks"]
+
+
+def test_a_fenced_transition_changes_nothing(rstack: Stack) -> None:
+    """The job store's fence, alone: a change conditioned on another worker's attempt is
+    refused (FENCED), writes no field and appends no event."""
+
+    async def run() -> tuple[tuple[int, str], dict[str, str], int, tuple[int, str]]:
+        redis = Redis.from_url(f"redis://127.0.0.1:{rstack.redis_port}/0")
+        store = JobStore(redis, "fence-test", 600)
+        try:
+            created = await store.create(kind="text", request={}, source=None, max_attempts=3)
+            job_id = created.job_id
+            new_owner = {"worker": "w-new", "attempts": "2"}
+            await store.transition(job_id, allowed=None, status=JobStatus.RUNNING, fields=new_owner)
+            events = await redis.xlen(store.keys.job_events(job_id))
+            stale = await store.transition(
+                job_id,
+                allowed=[JobStatus.RUNNING],
+                status=JobStatus.SUCCEEDED,
+                event="job.succeeded",
+                fields={"result": "{}"},
+                fence={"worker": "w-old", "attempts": "1"},
+            )
+            after = await store.get_raw(job_id)
+            grown = await redis.xlen(store.keys.job_events(job_id)) - events
+            current = await store.transition(
+                job_id, allowed=[JobStatus.RUNNING], progress=0.5, fence=new_owner
+            )
+            return stale, after, grown, current
+        finally:
+            await redis.aclose()
+
+    stale, after, grown, current = asyncio.run(run())
+    assert stale == (FENCED, "running")
+    assert after["status"] == "running" and after["worker"] == "w-new", after
+    assert "result" not in after and grown == 0
+    assert current == (1, "running")
 
 
 def test_sigterm_drains_the_current_job_before_exit(rstack: Stack, site: SiteServer) -> None:
@@ -161,10 +245,6 @@ def test_a_job_that_keeps_failing_is_dead_lettered_with_its_reason(
 
 
 def test_idle_consumers_left_by_gone_workers_are_pruned(rstack: Stack) -> None:
-    import asyncio
-
-    from redis.asyncio import Redis
-
     from shield_rag.jobs.queue import WorkQueue
 
     async def run() -> tuple[set[str], set[str], int]:

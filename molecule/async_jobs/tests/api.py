@@ -89,9 +89,9 @@ def records(http: httpx.Client, ids: list[str]) -> dict[str, dict[str, Any] | in
 def wait_terminal(
     http: httpx.Client, ids: list[str], timeout: float
 ) -> dict[str, dict[str, Any] | int]:
-    """Poll every job until each is terminal (or answers without a record); AssertionError
-    naming the stragglers at the deadline. Transport errors (a restarting orchestrator)
-    are retried until the deadline."""
+    """Poll every job until each is terminal (or answers 404, without a record);
+    AssertionError naming the stragglers at the deadline. Transport errors and 5xx answers
+    (an orchestrator or a Redis restarting) are retried until the deadline."""
     deadline = time.monotonic() + timeout
     last: dict[str, dict[str, Any] | int] = {}
     while time.monotonic() < deadline:
@@ -100,10 +100,11 @@ def wait_terminal(
         except httpx.TransportError:
             time.sleep(0.5)
             continue
-        if all(isinstance(r, int) or r["status"] in TERMINAL for r in last.values()):
+        answered = not any(isinstance(r, int) and r >= 500 for r in last.values())
+        if answered and all(isinstance(r, int) or r["status"] in TERMINAL for r in last.values()):
             return last
         time.sleep(1.0)
-    pending = {i: r for i, r in last.items() if isinstance(r, dict) and r["status"] not in TERMINAL}
+    pending = {i: r for i, r in last.items() if isinstance(r, int) or r["status"] not in TERMINAL}
     raise AssertionError(f"{len(pending)} jobs not finished after {timeout} s: {pending}")
 
 

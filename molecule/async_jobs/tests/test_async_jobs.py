@@ -23,6 +23,7 @@ import httpx
 from api import (
     API,
     INSTANCES,
+    TERMINAL,
     WORKER,
     WORKER_HOSTS,
     client,
@@ -64,20 +65,26 @@ def interrupt_mid_job(
     it stood after the signal. The job counts as interrupted mid-job only if the record still
     shows it running on that worker afterwards (a stopped process cannot change it); when the
     job finished in between, try again with the worker's next job."""
-    for _ in range(5):
-        job_id = wait_until(
-            lambda: next(
-                (
-                    i
-                    for i, r in records(http, ids).items()
-                    if isinstance(r, dict) and r["status"] == "running" and r["worker"] == worker
-                ),
-                None,
+    unfinished = list(ids)
+
+    def running_there() -> str | None:
+        # Only the jobs not yet finished are read again: a poll stays short, so a job that
+        # runs for half a second on ``worker`` is seen while it runs.
+        found = records(http, unfinished)
+        unfinished[:] = [
+            i for i, r in found.items() if not isinstance(r, dict) or r["status"] not in TERMINAL
+        ]
+        return next(
+            (
+                i
+                for i, r in found.items()
+                if isinstance(r, dict) and r["status"] == "running" and r["worker"] == worker
             ),
-            60,
-            f"a job running on {worker}",
-            interval=0.1,
+            None,
         )
+
+    for _ in range(5):
+        job_id = wait_until(running_there, 60, f"a job running on {worker}", interval=0.1)
         signal()
         after = http.get(f"/jobs/{job_id}").json()
         if after["status"] == "running" and after["worker"] == worker:

