@@ -71,7 +71,7 @@ demo-stop:
 
 ## bench: measure the stack against its floors on 127.0.0.1 (tests/bench), write
 ## docs/benchmarks/report.md and latency.png; not part of test (BENCH_ARGS=--quick: smoke run)
-bench: deps venv
+bench: deps venv $(COLLECTION_LINK)
 	@$(PY) -c 'import matplotlib, locust' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
