@@ -393,10 +393,95 @@ class OrchestratorSettings(_Section):
         gt=0,
         description="Seconds each dependency check of /readyz may take before it counts as failed.",
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client may take to send a request's headers; a slower "
+        "connection is closed, so half-sent requests cannot hold server slots.",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client may wait between two parts of a request body (and "
+        "whose Content-Length promises more than it sends); it then gets 408 and its "
+        "connection is closed.",
+    )
+    breaker_failure_threshold: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Consecutive failures (timeouts, connection errors, 5xx) of one dependency "
+        "(Qdrant, Ollama, LightRAG) that open the orchestrator's circuit breaker for it; only "
+        "the routes that need that dependency then fail fast.",
+    )
+    breaker_reset_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds an open breaker of the orchestrator rejects calls to its "
+        "dependency before one probe call is let through.",
+    )
 
     _check_key = field_validator("api_key")(
         classmethod(lambda cls, v: _check_secret(v, "orchestrator.api_key"))
     )
+
+
+class AdmissionSettings(_Section):
+    """Admission control of the orchestrator, shared by every replica through Redis."""
+
+    enabled: bool = Field(
+        True,
+        description="Whether the orchestrator limits clients (rate, queued jobs), caps the "
+        "queued work and refuses new work while Redis is nearly full.",
+    )
+    client_requests_per_second: float = Field(
+        50.0,
+        gt=0,
+        description="Sustained requests per second one client may send (all routes but "
+        "health), more getting 429 with Retry-After; a client is named by its X-Shield-Client "
+        "header (the MCP server sends its caller's) or else by its address.",
+    )
+    client_burst: int = Field(
+        100,
+        ge=1,
+        description="Requests one client may send at once above its sustained rate (the "
+        "token bucket's size).",
+    )
+    client_max_queued_jobs: int = Field(
+        200,
+        ge=1,
+        description="Unfinished jobs (queued or running) one client may have; a new job over "
+        "this is refused with 429 until some finish.",
+    )
+    max_queued_jobs: int = Field(
+        5000,
+        ge=1,
+        description="Unfinished jobs all clients together may have; a new job over this is "
+        "refused with 503 (overloaded) and Retry-After.",
+    )
+    redis_memory_high_watermark: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Fraction of Redis' maxmemory above which new work (ingest, store) is "
+        "refused with 503, so jobs already accepted can always finish (reads keep working; no "
+        "effect when Redis has no maxmemory).",
+    )
+    redis_memory_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between two reads of Redis' memory use by each replica.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdmissionSettings:
+        if self.client_max_queued_jobs > self.max_queued_jobs:
+            raise ValueError(
+                "client_max_queued_jobs must not exceed max_queued_jobs (one client could "
+                "otherwise fill the whole queue)"
+            )
+        return self
 
 
 class CrawlSettings(_Section):
@@ -648,8 +733,10 @@ class McpSettings(_Section):
         5,
         ge=1,
         le=1000,
-        description="Consecutive failed orchestrator requests (timeouts, connection errors, "
-        "5xx answers) that open the circuit breaker.",
+        description="Consecutive failures of one target that open its circuit breaker: the "
+        "orchestrator itself (timeouts, connection errors, 5xx answers) or a dependency the "
+        "orchestrator names as failing (qdrant, ollama, lightrag, redis); only the tools that "
+        "need that target then fail fast.",
     )
     breaker_reset_seconds: float = Field(
         60.0,
@@ -758,6 +845,11 @@ class Settings(BaseSettings):
         OrchestratorSettings(),
         description="The orchestrator API: listen address, authentication and request limits; "
         "read by shield-orchestrator only.",
+    )
+    admission: AdmissionSettings = Field(
+        AdmissionSettings(),
+        description="Admission control: per-client rate limits and queued-job caps, a global "
+        "cap on queued work and a Redis memory guard; read by shield-orchestrator only.",
     )
     crawl: CrawlSettings = Field(
         CrawlSettings(),

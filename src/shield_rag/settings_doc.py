@@ -41,6 +41,7 @@ SECTION_READERS: dict[str, tuple[str, ...]] = {
     "lightrag": DATA_PLANE,
     "lightrag_service": ("shield-lightrag",),
     "orchestrator": ("shield-orchestrator",),
+    "admission": ("shield-orchestrator",),
     "crawl": ("shield-orchestrator", "shield-worker"),
     "chunking": ("shield-worker",),
     "worker": ("shield-orchestrator", "shield-worker"),

@@ -1,4 +1,4 @@
-"""Error responses a person can act on: one JSON shape, ``{"detail": "...", ...}``."""
+"""Error responses a person can act on, in one shape: :class:`shield_rag.api.errors.ErrorBody`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.clients.vectorstore import FilterError
-from shield_rag.errors import PermanentJobError, TransientJobError
+from shield_rag.errors import (
+    DependencyMisconfigured,
+    DependencyRejected,
+    DependencyUnavailable,
+    PermanentJobError,
+    TransientJobError,
+)
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -34,7 +41,44 @@ def describe_errors(errors: list[dict[str, Any]] | Any) -> tuple[str, list[dict[
     return text, items
 
 
+def render(exc: ApiError) -> JSONResponse:
+    return JSONResponse(
+        status_code=exc.status,
+        content=exc.body().model_dump(mode="json", exclude_none=True),
+        headers=exc.response_headers(),
+    )
+
+
+def from_dependency(exc: Exception) -> ApiError:
+    """The error answer for a dependency's failure, naming the dependency."""
+    if isinstance(exc, DependencyUnavailable):
+        if not exc.sent:
+            code = ErrorCode.CIRCUIT_OPEN
+        elif exc.timeout:
+            code = ErrorCode.DEPENDENCY_TIMEOUT
+        else:
+            code = ErrorCode.DEPENDENCY_UNAVAILABLE
+        return ApiError(
+            code, str(exc), dependency=exc.dependency, retry_after=exc.retry_after or 5.0
+        )
+    if isinstance(exc, DependencyRejected):
+        return ApiError(ErrorCode.REJECTED_BY_DEPENDENCY, str(exc), dependency=exc.dependency)
+    if isinstance(exc, DependencyMisconfigured):
+        return ApiError(ErrorCode.MISCONFIGURED, str(exc), dependency=exc.dependency)
+    raise TypeError(f"not a dependency error: {exc!r}")
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return render(exc)
+
+    @app.exception_handler(DependencyUnavailable)
+    @app.exception_handler(DependencyRejected)
+    @app.exception_handler(DependencyMisconfigured)
+    async def _dependency(_: Request, exc: Exception) -> JSONResponse:
+        return render(from_dependency(exc))
+
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:
         return JSONResponse(
