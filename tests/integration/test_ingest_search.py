@@ -120,6 +120,28 @@ def test_crawl_of_local_site_respects_robots_and_is_searchable(
     assert hits[0]["source"].endswith("/reactor.html")
 
 
+def test_a_host_with_a_root_dot_and_capitals_crawls_inside_its_own_domain(
+    stack: Stack, site: SiteServer
+) -> None:
+    # "LOCALHOST." names the same host as "localhost" (resolved from /etc/hosts, no DNS
+    # query leaves the machine): normalised at submission, the crawl stays in its domain.
+    port = site.server_address[1]
+    with stack.http() as c:
+        r = c.post(
+            "/ingest-async",
+            json={
+                "type": "url",
+                "url": f"http://LOCALHOST.:{port}/reactor.html",
+                "max_pages": 1,
+                "allowed_domains": ["LocalHost."],
+            },
+        )
+    assert r.status_code == 202, r.text
+    job = stack.wait_job(r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["source"] == f"http://localhost:{port}/reactor.html"
+
+
 def test_reingesting_the_same_text_does_not_duplicate_vectors(stack: Stack) -> None:
     body = {
         "type": "text",

@@ -9,7 +9,15 @@ from collections.abc import Callable
 import pytest
 
 from shield_rag.errors import PermanentJobError, TransientJobError
-from shield_rag.ingest.ssrf import SSRFError, blocked_reason, resolve_checked, validate_url
+from shield_rag.ingest.links import DomainRule, clean_domain, normalise_url
+from shield_rag.ingest.ssrf import (
+    SSRFError,
+    blocked_reason,
+    check_submitted_url,
+    normalise_host,
+    resolve_checked,
+    validate_url,
+)
 from shield_rag.settings import CrawlSettings
 
 LOCAL = ["127.0.0.0/8"]
@@ -298,3 +306,70 @@ async def test_temporary_dns_failure_is_transient(dns: dict[str, object]) -> Non
     dns["flaky.test"] = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
     with pytest.raises(TransientJobError, match=r"DNS lookup of flaky\.test failed"):
         await resolve_checked("flaky.test", 80)
+
+
+# --- at submission: names resolved at once, one host form everywhere ------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Example.ORG.", "example.org"),
+        ("localhost.", "localhost"),
+        ("B\u00dcCHER.de.", "xn--bcher-kva.de"),
+        ("xn--bcher-kva.de", "xn--bcher-kva.de"),
+    ],
+)
+def test_host_names_have_one_form(raw: str, expected: str) -> None:
+    assert normalise_host(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["example..org", ".example.org", "example.org..", ".", "a b"])
+def test_empty_labels_are_refused(raw: str) -> None:
+    with pytest.raises(SSRFError, match="not allowed in a host name"):
+        normalise_host(raw)
+
+
+def test_the_root_dot_case_and_idna_compare_equal_everywhere() -> None:
+    assert validate_url("http://LocalHost./a") == "http://localhost/a"
+    assert normalise_url("http://Example.org./x") == "http://example.org/x"
+    assert clean_domain("B\u00fccher.DE.") == "xn--bcher-kva.de"
+    rule = DomainRule(None, "example.org.")
+    assert rule.allows("http://EXAMPLE.org/page")
+    assert rule.allows("http://example.org./page")
+    suffix = DomainRule(["b\u00fccher.de"], "")
+    assert suffix.allows("http://www.xn--bcher-kva.de./")
+    assert not suffix.allows("http://xn--bcher-kva.de.evil.test/")
+
+
+async def test_a_name_resolving_to_a_refused_range_is_refused_at_submission(
+    dns: dict[str, object],
+) -> None:
+    dns["localhost"] = ["127.0.0.1", "::1"]
+    for url in ("http://localhost/", "http://localhost./", "http://LOCALHOST.:8080/x"):
+        with pytest.raises(SSRFError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
+            await check_submitted_url(url, CrawlSettings().allowed_networks)
+    # The trailing dot was dropped before the lookup: one name, one answer.
+    assert set(dns["__calls__"]) == {"localhost"}  # type: ignore[arg-type]
+
+
+async def test_submission_normalises_and_passes_allowed_names(dns: dict[str, object]) -> None:
+    dns["docs.example.test"] = ["93.184.216.34"]
+    got = await check_submitted_url("HTTPS://Docs.Example.TEST./guide#x")
+    assert got == "https://docs.example.test/guide"
+    dns["intranet.test"] = ["10.1.2.3"]
+    assert await check_submitted_url("http://intranet.test/", ["10.0.0.0/8"])
+
+
+async def test_a_name_that_does_not_exist_is_refused_at_submission(
+    dns: dict[str, object],
+) -> None:
+    with pytest.raises(SSRFError, match=r"nxdomain\.test does not resolve.*nothing was queued"):
+        await check_submitted_url("http://nxdomain.test/")
+
+
+async def test_a_passing_dns_failure_leaves_the_check_to_the_worker(
+    dns: dict[str, object],
+) -> None:
+    dns["flaky.test"] = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert await check_submitted_url("http://flaky.test/a") == "http://flaky.test/a"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from collections.abc import Iterable
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -10,6 +11,7 @@ import lxml.html
 from lxml import etree
 
 from shield_rag.errors import PermanentJobError
+from shield_rag.ingest.ssrf import SSRFError, normalise_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -27,8 +29,9 @@ SKIPPED_EXTENSIONS = frozenset(
 def normalise_url(url: str) -> str | None:
     """Canonical form used for de-duplication; None for non-http(s) or unparsable URLs.
 
-    Lower-cases scheme and host, drops the default port and the fragment, and gives an empty
-    path as ``/``. The query is kept as it is (its order can matter to the server).
+    Lower-cases scheme and host (host in ``normalise_host`` form), drops the default port
+    and the fragment, and gives an empty path as ``/``. The query is kept as it is (its
+    order can matter to the server).
     """
     try:
         parts = urlsplit(url.strip())
@@ -41,6 +44,11 @@ def normalise_url(url: str) -> str | None:
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
+    else:
+        try:
+            host = normalise_host(host)
+        except SSRFError:
+            return None
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
@@ -81,21 +89,29 @@ def extract_links(html: bytes, base_url: str) -> list[str]:
     return list(found)
 
 
-def _clean_domain(entry: str) -> str:
+def clean_domain(entry: str) -> str:
+    """An ``allowed_domains`` entry as a host name in :func:`normalise_host` form."""
     raw = entry.strip()
     if "://" in raw:
         raw = urlsplit(raw).hostname or ""
-    domain = raw.strip("[]").strip(".").lower()
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise PermanentJobError(f"allowed domain {entry!r} is not a valid host name") from exc
-    if not domain or "/" in domain:
+    raw = raw.strip("[]").lstrip(".")
+    if not raw or "/" in raw:
         raise PermanentJobError(
             f"allowed domain {entry!r} is not a host name; give names like example.com"
         )
-    return domain
+    try:
+        return normalise_host(raw)
+    except SSRFError as exc:
+        raise PermanentJobError(
+            f"allowed domain {entry!r} is not a valid host name; give names like example.com"
+        ) from exc
+
+
+def _host_of(url: str) -> str:
+    try:
+        return normalise_host(urlsplit(url).hostname or "")
+    except (SSRFError, ValueError):
+        return ""
 
 
 class DomainRule:
@@ -115,17 +131,18 @@ class DomainRule:
         self._suffixes: set[str] = set()
         self._exact: set[str] = set()
         if allowed_domains is None:
-            self._exact.add(start_host.lower())
+            self.add_exact(start_host)
         else:
-            self._suffixes = {_clean_domain(d) for d in allowed_domains}
+            self._suffixes = {clean_domain(d) for d in allowed_domains}
             if not self._suffixes:
                 raise PermanentJobError("allowed_domains is empty; list at least one domain")
 
     def add_exact(self, host: str) -> None:
-        self._exact.add(host.lower())
+        with contextlib.suppress(SSRFError):
+            self._exact.add(normalise_host(host))
 
     def allows(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        host = _host_of(url)
         if not host:
             return False
         if host in self._exact:

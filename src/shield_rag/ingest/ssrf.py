@@ -12,6 +12,11 @@ Two checks, both needed:
   is not globally routable. The caller must connect to one of the returned addresses (not
   resolve again), or DNS rebinding defeats the check.
 
+:func:`check_submitted_url` runs both when a crawl is submitted, so a name that resolves only
+to refused ranges (``http://localhost/``) or not at all is refused at once, not by a worker
+later; the worker still resolves and checks again at every fetch (DNS can change meanwhile).
+Host names are compared in one form only (:func:`normalise_host`: case, IDNA, root dot).
+
 ``allowed_networks`` (``crawl.allowed_networks``) lists CIDRs an operator opens on purpose,
 for example an intranet; addresses inside them pass although they are not global. The
 unspecified address (``0.0.0.0``, ``::``) is never allowed.
@@ -129,17 +134,25 @@ def blocked_reason(ip: IPAddress, allowed_networks: Iterable[str] = ()) -> str |
     return f"{reason} address" if reason else None
 
 
-def _normalise_host(raw: str) -> str:
+def normalise_host(raw: str) -> str:
+    """The one form of a host name every comparison uses: lower case, IDNA (``xn--``) for
+    non-ASCII names, and no root dot (``Example.ORG.`` is ``example.org``).
+
+    Raises :class:`SSRFError` for characters no host name has (percent-encoding, spaces,
+    empty labels).
+    """
     host = raw.lower()
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii").lower()
         except UnicodeError as exc:
             raise SSRFError(f"host {raw!r} is not a valid internationalised host name") from exc
-    if not _HOST_CHARS.match(host) or ".." in host or host.startswith("."):
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]  # the DNS root: "example.org." names the same host
+    if not host or not _HOST_CHARS.match(host) or ".." in host or host[0] == "." or host[-1] == ".":
         raise SSRFError(
             f"host {raw!r} contains characters that are not allowed in a host name "
-            "(percent-encoding and special characters are refused)"
+            "(percent-encoding, special characters and empty labels are refused)"
         )
     return host
 
@@ -217,8 +230,9 @@ def validate_url(url: str, allowed_networks: Sequence[str] = ()) -> str:
         _check_ip(ip6, f"[{ip6.compressed}]", allowed_networks)
         netloc_host = f"[{ip6.compressed}]"
     else:
-        host = _normalise_host(raw_host)
-        ip4 = _check_ipv4_form(host)
+        host = normalise_host(raw_host)
+        # With its root dot an address is ambiguous ("127.0.0.1." is refused, not read).
+        ip4 = _check_ipv4_form(f"{host}." if raw_host.endswith(".") else host)
         if ip4 is not None:
             _check_ip(ip4, str(ip4), allowed_networks)
         netloc_host = host
@@ -270,3 +284,29 @@ async def resolve_checked(
                 f"networks is disabled (add a CIDR to {SETTING_HINT} to allow it)"
             )
     return addresses
+
+
+async def check_submitted_url(
+    url: str, allowed_networks: Sequence[str] = (), *, dns_timeout: float = 3.0
+) -> str:
+    """:func:`validate_url`, then resolve the host now and refuse it if it must not be fetched.
+
+    Returns the normalised URL. A name that resolves to a refused address, or does not exist,
+    raises :class:`SSRFError`. A lookup that fails for a passing reason (DNS server down, no
+    answer within ``dns_timeout`` seconds) lets the URL through: the worker resolves and
+    checks it again before every request anyway.
+    """
+    checked = validate_url(url, allowed_networks)
+    parts = urlsplit(checked)
+    host = parts.hostname or ""
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
+    try:
+        async with asyncio.timeout(dns_timeout):
+            await resolve_checked(host, port, allowed_networks)
+    except SSRFError:
+        raise
+    except (TransientJobError, TimeoutError):
+        return checked
+    except PermanentJobError as exc:
+        raise SSRFError(f"{exc}; nothing was queued") from exc
+    return checked

@@ -13,7 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
-from shield_rag.ingest.ssrf import SSRFError, validate_url
+from shield_rag.ingest.links import DomainRule, clean_domain
+from shield_rag.ingest.ssrf import SSRFError, check_submitted_url, validate_url
 from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
 from shield_rag.jobs.store import IdempotencyConflict
 from shield_rag.orchestrator.deps import Services, ServicesDep, require_api_key
@@ -63,7 +64,10 @@ def _unprocessable(message: str, field: str) -> HTTPException:
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{field}: {message}")
 
 
-def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
+async def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
+    """Refuse at once what a worker would refuse later: crawl limits, the SSRF guard (the
+    host name resolved now, after the cheap checks) and a start URL outside its own
+    ``allowed_domains``."""
     crawl = services.settings.crawl
     try:
         url = validate_url(req.url, crawl.allowed_networks)
@@ -77,7 +81,26 @@ def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
         raise _unprocessable(
             f"at most depth {crawl.max_depth_limit} (crawl.max_depth_limit)", "max_depth"
         )
-    return req.model_copy(update={"url": url})
+    domains = req.allowed_domains
+    if domains is not None:
+        try:
+            domains = [clean_domain(d) for d in domains]
+            rule = DomainRule(domains, "")
+        except PermanentJobError as exc:
+            raise _unprocessable(str(exc), "allowed_domains") from exc
+        if not rule.allows(url):
+            raise _unprocessable(
+                f"the start URL's host is outside allowed_domains ({rule.describe()}); add it "
+                "or one of its parent domains",
+                "allowed_domains",
+            )
+    try:
+        url = await check_submitted_url(
+            url, crawl.allowed_networks, dns_timeout=min(3.0, crawl.request_timeout)
+        )
+    except SSRFError as exc:
+        raise _unprocessable(str(exc), "url") from exc
+    return req.model_copy(update={"url": url, "allowed_domains": domains})
 
 
 async def _read_json(request: Request, services: Services) -> tuple[str, dict[str, Any], str]:
@@ -103,7 +126,7 @@ async def _read_json(request: Request, services: Services) -> tuple[str, dict[st
         ]
         raise RequestValidationError(errors) from exc
     if isinstance(parsed, UrlIngest):
-        parsed = _check_url(parsed, services)
+        parsed = await _check_url(parsed, services)
         return "url", parsed.model_dump(mode="json"), parsed.url
     max_chars = services.settings.orchestrator.max_text_chars
     if len(parsed.text) > max_chars:
