@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     """What went wrong, for programs; the HTTP status for each is in :data:`STATUS_OF`."""
 
     INVALID_JSON = "invalid_json"
+    MALFORMED_REQUEST = "malformed_request"
     INVALID_REQUEST = "invalid_request"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
@@ -55,6 +56,7 @@ class ErrorCode(StrEnum):
 
 STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.INVALID_JSON: 400,
+    ErrorCode.MALFORMED_REQUEST: 400,
     ErrorCode.INVALID_REQUEST: 422,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.NOT_FOUND: 404,

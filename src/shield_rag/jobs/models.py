@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 MetadataValue = str | int | float | bool | None
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+# A host name as the crawl compares them: ASCII labels (IDNA names as xn--), an optional
+# leading dot (".example.org" means the same as "example.org") and root dot.
+DOMAIN_PATTERN = r"^\.?[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?$"
+AllowedDomain = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=DOMAIN_PATTERN)
+]
 
 
 class JobStatus(StrEnum):
@@ -43,9 +49,13 @@ class UrlIngest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["url"]
     url: str = Field(min_length=1, max_length=2048, description="http(s) URL to start from")
-    allowed_domains: (
-        list[Annotated[str, StringConstraints(min_length=1, max_length=253)]] | None
-    ) = Field(None, max_length=50, description="Domains the crawl may visit; default: url's host")
+    allowed_domains: list[AllowedDomain] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="Host names the crawl may visit, each with its sub-domains (international "
+        "names in their xn-- form); default: only the url's host",
+    )
     max_pages: int | None = Field(None, ge=1, description="Pages to fetch at most")
     max_depth: int | None = Field(None, ge=0, description="Link depth from the start page")
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)

@@ -14,10 +14,11 @@ from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.store import JobStore
-from shield_rag.orchestrator import errors
+from shield_rag.orchestrator import errors, openapi
 from shield_rag.orchestrator.deps import Services
 from shield_rag.orchestrator.metrics import ACTIVE_JOBS, QUEUE_SIZE, MetricsMiddleware
 from shield_rag.orchestrator.routes import events, health, ingest, jobs, lightrag, search
+from shield_rag.orchestrator.timeouts import BodyTimeoutMiddleware
 from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
 
@@ -70,7 +71,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # Added last, MetricsMiddleware runs first and counts the 408s of the body timeout.
+    app.add_middleware(
+        BodyTimeoutMiddleware, body_timeout=settings.orchestrator.body_timeout_seconds
+    )
     app.add_middleware(MetricsMiddleware)
     for module in (health, ingest, jobs, events, search, lightrag):
         app.include_router(module.router)
+    openapi.install(app, settings)
     return app

@@ -1,4 +1,5 @@
-"""Typed dependencies of the routes: the shared services and the API-key check."""
+"""Typed dependencies of the routes: the shared services and the API-key check, and the
+error statuses each kind of route can answer (for the OpenAPI document)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 
+from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
@@ -45,8 +47,20 @@ def require_api_key(request: Request) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         token.encode(), key.get_secret_value().encode()
     ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing or wrong API key: send 'Authorization: Bearer <orchestrator.api_key>'",
+        raise ApiError(
+            ErrorCode.UNAUTHORIZED,
+            "missing or wrong API key: send 'Authorization: Bearer <orchestrator.api_key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+# Error statuses, by what a route does (documented with api.errors.error_responses):
+# every route behind the API key (401), admission control (429) and an unexpected error (500);
+ROUTE_ERRORS = (401, 429, 500)
+# a route with a JSON body: not JSON (400), body not sent in time (408), invalid (422);
+BODY_ERRORS = (400, 408, 422)
+# a route that reads or writes the job store: Redis unavailable (503);
+REDIS_ERRORS = (503,)
+# a route calling Qdrant, Ollama or LightRAG: their input refusal (422), a deployment that
+# does not fit them (500), unavailable or breaker open (503), too slow (504).
+DEPENDENCY_ERRORS = (422, 500, 503, 504)

@@ -1,16 +1,24 @@
-"""Error responses a person can act on, in one shape: :class:`shield_rag.api.errors.ErrorBody`."""
+"""Error responses a person can act on, in one shape: :class:`shield_rag.api.errors.ErrorBody`.
+
+Every error the orchestrator answers goes through :func:`install`'s handlers: the routes'
+:class:`ApiError`, request validation, Starlette's own 404/405 (and ``OPTIONS``, answered
+here with the path's ``Allow``), the dependencies' errors (named), Redis, and anything
+unexpected (a 500 that shows no internals; the traceback goes to the log).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shield_rag.api.errors import ApiError, ErrorCode
+from shield_rag.api.errors import ApiError, ErrorCode, FieldProblem
 from shield_rag.clients.vectorstore import FilterError
 from shield_rag.errors import (
     DependencyMisconfigured,
@@ -19,6 +27,22 @@ from shield_rag.errors import (
     PermanentJobError,
     TransientJobError,
 )
+
+log = logging.getLogger(__name__)
+DEFAULT_RETRY_AFTER = 5.0
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# The code an HTTP status from Starlette or FastAPI itself is answered with.
+_CODE_FOR_STATUS: dict[int, ErrorCode] = {
+    400: ErrorCode.MALFORMED_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    408: ErrorCode.REQUEST_TIMEOUT,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.INVALID_REQUEST,
+}
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -41,6 +65,23 @@ def describe_errors(errors: list[dict[str, Any]] | Any) -> tuple[str, list[dict[
     return text, items
 
 
+def invalid(errors: list[dict[str, Any]] | Any) -> ApiError:
+    """422 ``invalid_request`` listing each field problem of pydantic ``errors``."""
+    text, items = describe_errors(errors)
+    return ApiError(
+        ErrorCode.INVALID_REQUEST, text, errors=[FieldProblem.model_validate(i) for i in items]
+    )
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    """422 ``invalid_request`` for one field; ``detail`` is ``"<field>: <message>"``."""
+    return ApiError(
+        ErrorCode.INVALID_REQUEST,
+        f"{field}: {message}",
+        errors=[FieldProblem(field=field, message=message)],
+    )
+
+
 def render(exc: ApiError) -> JSONResponse:
     return JSONResponse(
         status_code=exc.status,
@@ -59,13 +100,50 @@ def from_dependency(exc: Exception) -> ApiError:
         else:
             code = ErrorCode.DEPENDENCY_UNAVAILABLE
         return ApiError(
-            code, str(exc), dependency=exc.dependency, retry_after=exc.retry_after or 5.0
+            code,
+            str(exc),
+            dependency=exc.dependency,
+            retry_after=exc.retry_after or DEFAULT_RETRY_AFTER,
         )
     if isinstance(exc, DependencyRejected):
         return ApiError(ErrorCode.REJECTED_BY_DEPENDENCY, str(exc), dependency=exc.dependency)
     if isinstance(exc, DependencyMisconfigured):
         return ApiError(ErrorCode.MISCONFIGURED, str(exc), dependency=exc.dependency)
     raise TypeError(f"not a dependency error: {exc!r}")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method this request's path answers: those of the route the router matched on
+    the path (Starlette names only that one, e.g. GET of /jobs/{job_id}) and those the
+    OpenAPI document lists for the same path template (DELETE too), plus HEAD and OPTIONS."""
+    route = request.scope.get("route")
+    methods = {"OPTIONS", *(getattr(route, "methods", None) or ())}
+    template = getattr(route, "path_format", None)
+    if template is not None:
+        methods |= {m.upper() for m in request.app.openapi().get("paths", {}).get(template, {})}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods, key=lambda m: (*_METHOD_ORDER, m).index(m))
+
+
+def _starlette_http(request: Request, exc: StarletteHTTPException) -> Response:
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allow = ", ".join(allowed_methods(request))
+        headers["Allow"] = allow
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        detail = f"method {request.method} is not allowed on {request.url.path[:200]}: use {allow}"
+    elif exc.status_code == 404:
+        detail = f"no route {request.url.path[:200]!r}: see /openapi.json for the API"
+    else:
+        detail = str(exc.detail)
+    code = _CODE_FOR_STATUS.get(exc.status_code)
+    if code is None:
+        code = ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_REQUEST
+    error = ApiError(code, detail, headers=headers)
+    error.status = exc.status_code  # the status Starlette chose, even for an unmapped one
+    return render(error)
 
 
 def install(app: FastAPI) -> None:
@@ -81,11 +159,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={"detail": f"the job store (Redis) is unavailable: {exc}"[:300]},
-            headers={"Retry-After": "5"},
+        return render(
+            ApiError(
+                ErrorCode.DEPENDENCY_UNAVAILABLE,
+                f"the job store (Redis) is unavailable: {exc}"[:300],
+                dependency="redis",
+                retry_after=DEFAULT_RETRY_AFTER,
+            )
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _starlette_http(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -93,29 +178,47 @@ def install(app: FastAPI) -> None:
         bad_json = [e for e in errs if e.get("type") == "json_invalid"]
         if bad_json:
             reason = bad_json[0].get("ctx", {}).get("error") or bad_json[0].get("msg")
-            return JSONResponse(
-                status_code=400, content={"detail": f"body is not valid JSON: {reason}"}
-            )
-        text, items = describe_errors(errs)
-        return JSONResponse(status_code=422, content={"detail": text, "errors": items})
+            return render(ApiError(ErrorCode.INVALID_JSON, f"body is not valid JSON: {reason}"))
+        return render(invalid(errs))
 
     @app.exception_handler(ValidationError)
     async def _pyd_validation(_: Request, exc: ValidationError) -> JSONResponse:
-        text, items = describe_errors(exc.errors())
-        return JSONResponse(status_code=422, content={"detail": text, "errors": items})
+        return render(invalid(exc.errors()))
 
     @app.exception_handler(FilterError)
     async def _filter(_: Request, exc: FilterError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return render(
+            ApiError(
+                ErrorCode.INVALID_REQUEST,
+                str(exc),
+                errors=[FieldProblem(field="filters", message=str(exc))],
+            )
+        )
 
     @app.exception_handler(TransientJobError)
     async def _transient(_: Request, exc: TransientJobError) -> JSONResponse:
-        return JSONResponse(
-            status_code=503,
-            content={"detail": f"a dependency is unavailable: {exc}"},
-            headers={"Retry-After": "5"},
+        return render(
+            ApiError(
+                ErrorCode.DEPENDENCY_UNAVAILABLE,
+                f"a dependency is unavailable: {exc}",
+                retry_after=DEFAULT_RETRY_AFTER,
+            )
         )
 
     @app.exception_handler(PermanentJobError)
     async def _permanent(_: Request, exc: PermanentJobError) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"detail": str(exc)})
+        return render(ApiError(ErrorCode.INVALID_REQUEST, str(exc)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The server logs the traceback (the exception is raised on after this answer).
+        log.error(
+            "unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path[:200]
+        )
+        return render(
+            ApiError(
+                ErrorCode.INTERNAL_ERROR,
+                "internal error; it was logged by the orchestrator: retry later, and report "
+                "it if it persists",
+            )
+        )

@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 
 from shield_rag.logs import setup_logging
 from shield_rag.orchestrator.app import create_app
+from shield_rag.orchestrator.timeouts import header_timeout_protocol
 from shield_rag.settings import ConfigError, load_settings
 
 log = logging.getLogger("shield_rag.orchestrator")
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        # uvicorn has no header timeout of its own (see orchestrator/timeouts.py); the body
+        # timeout is the app's BodyTimeoutMiddleware.
+        http=header_timeout_protocol(cfg.header_timeout_seconds),
     )
     return 0
 

@@ -11,17 +11,41 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
+from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.store import JobStore, valid_event_id
-from shield_rag.orchestrator.deps import ServicesDep, require_api_key
-from shield_rag.orchestrator.routes.jobs import check_job_id
+from shield_rag.orchestrator.deps import REDIS_ERRORS, ROUTE_ERRORS, ServicesDep, require_api_key
+from shield_rag.orchestrator.routes.jobs import JobId, check_job_id
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)])
 _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
 _BLOCK_MS = 1000
+_EVENT_ID = r"^[0-9]+-[0-9]+$"
+_LAST_EVENT_ID = "The id of the last event received; the stream goes on after it"
+LastEventIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID", description=_LAST_EVENT_ID, json_schema_extra={"pattern": _EVENT_ID}
+    ),
+]
+LastEventIdQuery = Annotated[
+    str | None,
+    Query(
+        alias="last_event_id",
+        description=_LAST_EVENT_ID + " (the header wins)",
+        json_schema_extra={"pattern": _EVENT_ID},
+    ),
+]
+_STREAM = {
+    200: {
+        "description": "An event stream (text/event-stream): id, event and JSON data per event",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    **error_responses(*ROUTE_ERRORS, *REDIS_ERRORS, 400),
+}
 
 
 def _id_key(event_id: str) -> tuple[int, int]:
@@ -34,9 +58,9 @@ def _resume_from(header: str | None, query: str | None, default: str) -> str:
     if value is None:
         return default
     if not valid_event_id(value):
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            detail=f"Last-Event-ID {value[:64]!r} is not an event id (like 1700000000000-0); "
+        raise ApiError(
+            ErrorCode.MALFORMED_REQUEST,
+            f"Last-Event-ID {value[:64]!r} is not an event id (like 1700000000000-0); "
             "use the id of the last event you received",
         )
     return value
@@ -58,19 +82,24 @@ async def _stream(
                 return
 
 
-@router.get("/jobs/{job_id}/events", summary="Stream one job's progress (SSE)")
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Stream one job's progress (SSE)",
+    response_class=EventSourceResponse,
+    responses={**_STREAM, **error_responses(404)},
+)
 async def job_events(
-    job_id: str,
+    job_id: JobId,
     request: Request,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id_q: Annotated[str | None, Query(alias="last_event_id")] = None,
+    last_event_id: LastEventIdHeader = None,
+    last_event_id_q: LastEventIdQuery = None,
 ) -> EventSourceResponse:
     check_job_id(job_id)
     after = _resume_from(last_event_id, last_event_id_q, "0-0")
     record = await services.store.get(job_id)
     if record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job {job_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no job {job_id}")
     stream = services.store.keys.job_events(job_id)
     if record.status.terminal and after != "0-0":
         last = await services.store.last_event_id(stream)
@@ -90,12 +119,17 @@ async def _empty() -> AsyncIterator[ServerSentEvent]:
     yield  # pragma: no cover - makes this an async generator
 
 
-@router.get("/events", summary="Stream every job's events (SSE)")
+@router.get(
+    "/events",
+    summary="Stream every job's events (SSE)",
+    response_class=EventSourceResponse,
+    responses=_STREAM,
+)
 async def all_events(
     request: Request,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id_q: Annotated[str | None, Query(alias="last_event_id")] = None,
+    last_event_id: LastEventIdHeader = None,
+    last_event_id_q: LastEventIdQuery = None,
 ) -> EventSourceResponse:
     stream = services.store.keys.events
     default = await services.store.last_event_id(stream)

@@ -5,17 +5,34 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
+from shield_rag.api.errors import error_responses
 from shield_rag.orchestrator.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Check(BaseModel):
+    ok: bool
+    ms: float | None = Field(None, description="How long the check took, when it passed")
+    error: str | None = Field(None, description="Why it failed, when it failed")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, Check] = Field(description="One check per dependency, by name")
+
+
+@router.get("/healthz", summary="Liveness", response_model=Liveness, responses=error_responses(500))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -31,7 +48,15 @@ async def _probe(name: str, check: Callable[[], Awaitable[Any]], limit: float) -
     return {"name": name, "ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-@router.get("/readyz", summary="Readiness: Redis, Qdrant, Ollama and LightRAG answer")
+@router.get(
+    "/readyz",
+    summary="Readiness: Redis, Qdrant, Ollama and LightRAG answer",
+    response_model=Readiness,
+    responses={
+        503: {"description": "Not ready: a dependency failed its check", "model": Readiness},
+        **error_responses(500),
+    },
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     timeout = services.settings.orchestrator.readiness_timeout
     checks: list[tuple[str, Callable[[], Awaitable[Any]]]] = [

@@ -6,19 +6,30 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json
 
+from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.links import DomainRule, clean_domain
 from shield_rag.ingest.ssrf import SSRFError, check_submitted_url, validate_url
 from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
 from shield_rag.jobs.store import IdempotencyConflict
-from shield_rag.orchestrator.deps import Services, ServicesDep, require_api_key
+from shield_rag.orchestrator.deps import (
+    BODY_ERRORS,
+    REDIS_ERRORS,
+    ROUTE_ERRORS,
+    Services,
+    ServicesDep,
+    require_api_key,
+)
+from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
+from shield_rag.orchestrator.routes.jobs import JobAccepted
 
 router = APIRouter(tags=["ingest"], dependencies=[Depends(require_api_key)])
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
@@ -60,8 +71,8 @@ def _hash(payload: Any, blob: bytes | None = None) -> str:
     return digest.hexdigest()
 
 
-def _unprocessable(message: str, field: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{field}: {message}")
+def _unprocessable(message: str, field: str) -> ApiError:
+    return invalid_field(field, message)
 
 
 async def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
@@ -103,22 +114,30 @@ async def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
     return req.model_copy(update={"url": url, "allowed_domains": domains})
 
 
+def _integral(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        for key in ("max_pages", "max_depth"):
+            value = raw.get(key)
+            if isinstance(value, float) and value.is_integer():
+                raw[key] = int(value)
+    return raw
+
+
 async def _read_json(request: Request, services: Services) -> tuple[str, dict[str, Any], str]:
     limit = services.settings.orchestrator.max_text_chars * 4 + _FORM_OVERHEAD
     body = await request.body()
     if len(body) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"request body is {len(body)} bytes; the limit is {limit}",
+        raise ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE, f"request body is {len(body)} bytes; the limit is {limit}"
         )
     try:
-        parsed = _ADAPTER.validate_json(body)
+        raw = from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        raise ApiError(ErrorCode.INVALID_JSON, f"body is not valid JSON: {exc}") from exc
+    try:
+        # Strict, as the schema says ("5" or true is no integer), but 5.0 is one in JSON.
+        parsed = _ADAPTER.validate_python(_integral(raw), strict=True)
     except ValidationError as exc:
-        if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST,
-                detail=f"body is not valid JSON: {exc.errors()[0]['msg']}",
-            ) from exc
         # Drop the union tag pydantic puts first ("text.text" → "text").
         errors = [
             {**e, "loc": tuple(e["loc"][1:])} if e["loc"][:1] in (("url",), ("text",)) else e
@@ -130,9 +149,9 @@ async def _read_json(request: Request, services: Services) -> tuple[str, dict[st
         return "url", parsed.model_dump(mode="json"), parsed.url
     max_chars = services.settings.orchestrator.max_text_chars
     if len(parsed.text) > max_chars:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"text has {len(parsed.text)} characters; the limit is {max_chars} "
+        raise ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"text has {len(parsed.text)} characters; the limit is {max_chars} "
             "(orchestrator.max_text_chars): split it or upload it as a file",
         )
     digest = hashlib.sha256(parsed.text.encode()).hexdigest()[:12]
@@ -143,10 +162,9 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     limit = services.settings.orchestrator.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"upload is {declared} bytes; the limit is {limit} "
-            "(orchestrator.max_upload_bytes)",
+        raise ApiError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"upload is {declared} bytes; the limit is {limit} (orchestrator.max_upload_bytes)",
         )
     form = await request.form(max_files=1, max_fields=10)
     try:
@@ -155,9 +173,9 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
             raise _unprocessable("send the document in a form field named 'file'", "file")
         blob = await upload.read(limit + 1)
         if len(blob) > limit:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE,
-                detail=f"upload is larger than {limit} bytes (orchestrator.max_upload_bytes)",
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE,
+                f"upload is larger than {limit} bytes (orchestrator.max_upload_bytes)",
             )
         if not blob:
             raise _unprocessable("the uploaded file is empty", "file")
@@ -165,7 +183,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
         try:
             ctype = detect_type(blob, upload.content_type, filename)
         except PermanentJobError as exc:
-            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(exc)) from exc
+            raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, str(exc)) from exc
         metadata: dict[str, Any] = {}
         raw_meta = form.get("metadata")
         if isinstance(raw_meta, str) and raw_meta.strip():
@@ -202,10 +220,8 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     summary="Start an ingest job (crawl, upload or text)",
     openapi_extra=_OPENAPI_BODY,
     responses={
-        202: {"description": "Accepted; poll track_url or stream events_url"},
-        413: {"description": "Too large"},
-        415: {"description": "Unsupported document or content type"},
-        422: {"description": "Invalid request, or Idempotency-Key reused with another body"},
+        202: {"description": "Accepted; poll track_url or stream events_url", "model": JobAccepted},
+        **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415),
     },
 )
 async def ingest_async(
@@ -226,9 +242,9 @@ async def ingest_async(
         kind, req, source = await _read_json(request, services)
         body_hash = _hash(req)
     else:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            detail=f"content type {ctype!r} is not accepted: send application/json "
+        raise ApiError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"content type {ctype!r} is not accepted: send application/json "
             "(url or text) or multipart/form-data (file upload)",
         )
     try:
@@ -243,9 +259,9 @@ async def ingest_async(
             blob=blob,
         )
     except IdempotencyConflict as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"Idempotency-Key {idempotency_key!r} was already used for job {exc.job_id} "
+        raise ApiError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            f"Idempotency-Key {idempotency_key!r} was already used for job {exc.job_id} "
             "with a different request body; use a new key for a new request",
         ) from exc
     if outcome.created:

@@ -3,35 +3,63 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from shield_rag.jobs.models import JobRecord
-from shield_rag.orchestrator.deps import ServicesDep, require_api_key
+from shield_rag.api.errors import ApiError, ErrorCode, error_responses
+from shield_rag.jobs.models import JobRecord, JobStatus
+from shield_rag.orchestrator.deps import REDIS_ERRORS, ROUTE_ERRORS, ServicesDep, require_api_key
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
-JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-JobId = Annotated[str, Path(description="The job_id returned by POST /ingest-async")]
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+# The pattern is documented, not enforced by FastAPI: an id of another shape is answered
+# with 404 (no such job) rather than 422, as it always was.
+JobId = Annotated[
+    str,
+    Path(
+        description="The job_id returned by POST /ingest-async (32 lowercase hex characters)",
+        json_schema_extra={"pattern": JOB_ID_PATTERN},
+    ),
+]
+JOB_ERRORS = error_responses(*ROUTE_ERRORS, *REDIS_ERRORS, 404)
+
+
+class JobAccepted(BaseModel):
+    """The answer to ``POST /ingest-async`` (202)."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN, description="32 lowercase hex characters")
+    status: JobStatus = Field(description="The job's status when the answer was made")
+    kind: Literal["url", "text", "document"]
+    track_url: str = Field(description="Absolute URL of GET /jobs/{job_id}")
+    events_url: str = Field(description="track_url + /events (SSE)")
+    created: bool = Field(description="false when an Idempotency-Key replay returned a job")
 
 
 def check_job_id(job_id: str) -> str:
     if not JOB_ID_RE.match(job_id):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"no job {job_id[:64]!r}: job ids are 32 lowercase hex characters",
+        raise ApiError(
+            ErrorCode.NOT_FOUND,
+            f"no job {job_id[:64]!r}: job ids are 32 lowercase hex characters",
         )
     return job_id
 
 
-@router.get("/jobs/{job_id}", response_model=JobRecord, summary="Job status and progress")
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobRecord,
+    summary="Job status and progress",
+    responses=JOB_ERRORS,
+)
 async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
     record = await services.store.get(check_job_id(job_id))
     if record is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"no job {job_id}: it never existed or expired "
+        raise ApiError(
+            ErrorCode.NOT_FOUND,
+            f"no job {job_id}: it never existed or expired "
             f"(worker.job_ttl_seconds={services.settings.worker.job_ttl_seconds})",
         )
     return record
@@ -40,22 +68,24 @@ async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
 @router.delete(
     "/jobs/{job_id}",
     summary="Cancel a job",
+    response_model=JobRecord,
     responses={
-        200: {"description": "Cancelled"},
-        202: {"description": "Running; it stops at its next checkpoint"},
-        409: {"description": "Already finished"},
+        200: {"description": "Cancelled", "model": JobRecord},
+        202: {"description": "Running; it stops at its next checkpoint", "model": JobRecord},
+        **JOB_ERRORS,
+        **error_responses(409),
     },
 )
 async def cancel_job(job_id: JobId, services: ServicesDep) -> JSONResponse:
     outcome, record = await services.store.request_cancel(check_job_id(job_id))
     if outcome == "missing" or record is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job {job_id}")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no job {job_id}")
     body = record.model_dump(mode="json")
     if outcome == "cancelled":
         return JSONResponse(status_code=200, content=body)
     if outcome == "requested":
         return JSONResponse(status_code=202, content=body)
-    raise HTTPException(
-        status.HTTP_409_CONFLICT,
-        detail=f"job {job_id} already finished with status {record.status.value}",
+    raise ApiError(
+        ErrorCode.CONFLICT,
+        f"job {job_id} already finished with status {record.status.value}",
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -15,28 +16,81 @@ from pydantic import (
     model_validator,
 )
 
+from shield_rag.api.errors import error_responses
 from shield_rag.clients.vectorstore import FilterValue, build_filter, point_id
 from shield_rag.jobs.models import MetadataKey, MetadataValue, check_metadata
-from shield_rag.orchestrator.deps import ServicesDep, require_api_key
+from shield_rag.orchestrator.deps import (
+    BODY_ERRORS,
+    DEPENDENCY_ERRORS,
+    ROUTE_ERRORS,
+    ServicesDep,
+    require_api_key,
+)
+from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.worker.pipeline import doc_id_for
 
 router = APIRouter(tags=["vectors"], dependencies=[Depends(require_api_key)])
+ERRORS = error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *DEPENDENCY_ERRORS)
+# In the schema only: a string the server refuses when it is blank (the server's own check
+# gives the message). Python's str.strip also strips \x1c-\x1f, which JSON Schema's \s
+# does not name. The limits taken from settings are set by the app (see openapi.py).
+NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f]"}
+# Fields that pydantic strips (strip_whitespace): it trims exactly JSON Schema's \s.
+NOT_BLANK_TRIMMED: dict[str, Any] = {"pattern": r"\S"}
+# Request bodies are read strictly, as the schema says: no "10" for 10, no true for 1.
+STRICT = ConfigDict(extra="forbid", strict=True)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def json_integer(value: Any) -> Any:
+    """5.0 is an integer in JSON (and in JSON Schema); strict mode alone would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
+
+
+def _normalise_filters(filters: Any) -> Any:
+    """JSON numbers as the schema reads them: [1, 2.0] is a list of integers; a single
+    integer beyond 64 bits is a number (matched as the range [n, n], like 2.5)."""
+    if not isinstance(filters, dict):
+        return filters
+    out = {}
+    for key, value in filters.items():
+        if isinstance(value, list):
+            value = [json_integer(v) for v in value]
+        elif type(value) is int and not INT64[0] <= value <= INT64[1]:
+            value = float(value)
+        out[key] = value
+    return out
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)]
-    limit: int = Field(
+    model_config = STRICT
+    query: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)
+    ] = Field(json_schema_extra=NOT_BLANK_TRIMMED)
+    limit: JsonInt = Field(
         10, ge=1, description="Results per page (at most orchestrator.max_search_limit)"
     )
-    offset: int = Field(0, ge=0, le=10000)
-    filters: dict[str, FilterValue] | None = Field(
+    offset: JsonInt = Field(0, ge=0, le=10000)
+    filters: Annotated[dict[str, FilterValue] | None, BeforeValidator(_normalise_filters)] = Field(
         None,
         description="Payload filters: a value matches exactly, a list matches any, "
         "{gte,lte,gt,lt} is a range. Fields: doc_id, source, content_type, kind, job_id, "
         "chunk_index, metadata.<key>",
     )
     score_threshold: float | None = None
+
+
+def _check_filter_integers(filters: dict[str, FilterValue] | None) -> None:
+    """Qdrant stores 64-bit integers: a larger one is the caller's mistake, said up front."""
+    for key, value in (filters or {}).items():
+        for item in value if isinstance(value, list) else ():
+            if type(item) is int and not INT64[0] <= item <= INT64[1]:
+                raise invalid_field(f"filters.{key}", "integers are 64-bit (at most 2**63-1)")
 
 
 class SearchHit(BaseModel):
@@ -56,14 +110,17 @@ class SearchResponse(BaseModel):
     offset: int
 
 
-@router.post("/search", response_model=SearchResponse, summary="Vector search over chunks")
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Vector search over chunks",
+    responses=ERRORS,
+)
 async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     max_limit = services.settings.orchestrator.max_search_limit
     if body.limit > max_limit:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"limit: at most {max_limit} results per page; page with offset",
-        )
+        raise invalid_field("limit", f"at most {max_limit} results per page; page with offset")
+    _check_filter_integers(body.filters)
     query_filter = build_filter(body.filters)
     vector = await services.embedder.embed_one(body.query)
     hits = await services.vectors.search(
@@ -93,8 +150,10 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
 
 
 class VectorItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+    model_config = STRICT
+    text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] = Field(
+        json_schema_extra=NOT_BLANK
+    )
     source: str | None = Field(
         None, max_length=2048, description="Stable name; storing it again replaces the entry"
     )
@@ -104,9 +163,17 @@ class VectorItem(BaseModel):
 
 
 class StoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[VectorItem] | None = None
-    text: str | None = Field(None, min_length=1, max_length=100_000)
+    # Exactly one of text and items: neither is nullable (a null is refused, as the schema
+    # says), and absent they are None (pydantic does not validate defaults).
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["items"]}]},
+    )
+    items: list[VectorItem] = Field(None)  # type: ignore[assignment]
+    text: str = Field(  # type: ignore[assignment]
+        None, min_length=1, max_length=100_000, json_schema_extra=NOT_BLANK
+    )
     source: str | None = Field(None, max_length=2048)
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
@@ -133,20 +200,23 @@ class StoreResponse(BaseModel):
     count: int
 
 
-@router.post("/vectors", response_model=StoreResponse, summary="Embed and store texts now")
+@router.post(
+    "/vectors",
+    response_model=StoreResponse,
+    summary="Embed and store texts now",
+    responses=ERRORS,
+)
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:
     entries = body.entries()
     cap = services.settings.orchestrator.max_vectors_per_request
     if len(entries) > cap:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"items: at most {cap} per request (orchestrator.max_vectors_per_request); "
+        raise invalid_field(
+            "items",
+            f"at most {cap} per request (orchestrator.max_vectors_per_request); "
             "split the batch or use /ingest-async",
         )
     if any(not e.text.strip() for e in entries):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="items: every text must be non-blank"
-        )
+        raise invalid_field("items", "every text must be non-blank")
     vectors = await services.embedder.embed([e.text for e in entries])
     now = time.time()
     ids: list[str] = []
