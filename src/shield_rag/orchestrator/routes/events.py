@@ -14,12 +14,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
+from shield_rag.api.errors import error_responses
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.store import JobStore, valid_event_id
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import ServicesDep, require_api_key
 from shield_rag.orchestrator.routes.jobs import check_job_id
 
-router = APIRouter(tags=["events"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["events"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
 _BLOCK_MS = 1000
 

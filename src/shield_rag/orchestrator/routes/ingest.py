@@ -11,15 +11,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
+from shield_rag.api.errors import error_responses
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.ssrf import SSRFError, validate_url
 from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
-from shield_rag.jobs.store import IdempotencyConflict
+from shield_rag.jobs.store import IdempotencyConflict, QueueFull
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import Services, ServicesDep, require_api_key
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
 
-router = APIRouter(tags=["ingest"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["ingest"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    # Keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
+    lifespan=admission.lifespan,
+)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
@@ -178,7 +185,9 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start an ingest job (crawl, upload or text)",
     openapi_extra=_OPENAPI_BODY,
+    dependencies=[admission.AdmitWrite],
     responses={
+        **error_responses(429, 503),
         202: {"description": "Accepted; poll track_url or stream events_url"},
         413: {"description": "Too large"},
         415: {"description": "Unsupported document or content type"},
@@ -218,7 +227,10 @@ async def ingest_async(
             body_hash=body_hash,
             idempotency_ttl=services.settings.orchestrator.idempotency_ttl_seconds,
             blob=blob,
+            **admission.create_limits(request),
         )
+    except QueueFull as exc:
+        raise await admission.refusal(request, exc) from exc
     except IdempotencyConflict as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

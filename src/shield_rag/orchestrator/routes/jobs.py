@@ -8,10 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from fastapi.responses import JSONResponse
 
+from shield_rag.api.errors import error_responses
 from shield_rag.jobs.models import JobRecord
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import ServicesDep, require_api_key
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["jobs"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 JobId = Annotated[str, Path(description="The job_id returned by POST /ingest-async")]
 

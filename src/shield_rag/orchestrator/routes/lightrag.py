@@ -7,12 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shield_rag.api.errors import error_responses
 from shield_rag.clients.lightrag import QueryMode
 from shield_rag.errors import ShieldError
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import ServicesDep, require_api_key
 from shield_rag.orchestrator.metrics import LIGHTRAG_OPS
 
-router = APIRouter(tags=["lightrag"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["lightrag"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 
 
 class LightRAGQuery(BaseModel):

@@ -15,12 +15,18 @@ from pydantic import (
     model_validator,
 )
 
+from shield_rag.api.errors import error_responses
 from shield_rag.clients.vectorstore import FilterValue, build_filter, point_id
 from shield_rag.jobs.models import MetadataKey, MetadataValue, check_metadata
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import ServicesDep, require_api_key
 from shield_rag.worker.pipeline import doc_id_for
 
-router = APIRouter(tags=["vectors"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["vectors"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 
 
 class SearchRequest(BaseModel):
@@ -56,7 +62,11 @@ class SearchResponse(BaseModel):
     offset: int
 
 
-@router.post("/search", response_model=SearchResponse, summary="Vector search over chunks")
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Vector search over chunks",
+)
 async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     max_limit = services.settings.orchestrator.max_search_limit
     if body.limit > max_limit:
@@ -133,7 +143,13 @@ class StoreResponse(BaseModel):
     count: int
 
 
-@router.post("/vectors", response_model=StoreResponse, summary="Embed and store texts now")
+@router.post(
+    "/vectors",
+    response_model=StoreResponse,
+    summary="Embed and store texts now",
+    dependencies=[admission.AdmitWrite],
+    responses=error_responses(429, 503),
+)
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:
     entries = body.entries()
     cap = services.settings.orchestrator.max_vectors_per_request
