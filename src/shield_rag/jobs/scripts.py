@@ -138,6 +138,26 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, wait}
 """
 
+COUNT_UNFINISHED = """
+-- Read only: what admission needs to judge a new job before its body is read.
+-- KEYS: 1 the client's unfinished jobs, 2 unfinished jobs, 3 the idempotency key ('' = none)
+-- ARGV: 1 client, 2 client cap
+-- Returns {client's unfinished, all unfinished, 1 if the key is stored (a replay) else 0,
+--          unfinished jobs ahead of the client's oldest when it is at its cap, else -1}.
+local mine = redis.call('ZCARD', KEYS[1])
+local everyone = redis.call('ZCARD', KEYS[2])
+local replay = 0
+if KEYS[3] ~= '' then replay = redis.call('EXISTS', KEYS[3]) end
+local ahead = -1
+if mine >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if oldest[1] then
+    ahead = redis.call('ZRANK', KEYS[2], oldest[1] .. ' ' .. ARGV[1]) or -1
+  end
+end
+return {mine, everyone, replay, ahead}
+"""
+
 LEASE_ACQUIRE = """
 -- KEYS: 1 lease key; ARGV: 1 owner, 2 ttl ms
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end

@@ -77,6 +77,7 @@ class JobStore:
         self._transition = redis.register_script(scripts.TRANSITION)
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
         self._take_token = redis.register_script(scripts.RATE_BUCKET)
+        self._count_unfinished = redis.register_script(scripts.COUNT_UNFINISHED)
 
     # -- creation -------------------------------------------------------------------------
     async def create(
@@ -330,6 +331,22 @@ class JobStore:
             keys=[self.keys.rate(client)], args=[repr(float(rate)), burst, 1]
         )
         return 0.0 if int(allowed) else int(wait_ms) / 1000.0
+
+    async def admission_counts(
+        self, client: str, client_cap: int, idempotency_key: str | None
+    ) -> tuple[int, int, bool, int]:
+        """In one round trip: (the client's unfinished jobs, everyone's, whether
+        ``idempotency_key`` is stored — a replay —, and the unfinished jobs ahead of the
+        client's oldest one when the client is at ``client_cap``, else -1)."""
+        mine, everyone, replay, ahead = await self._count_unfinished(
+            keys=[
+                self.keys.client_unfinished(client),
+                self.keys.unfinished,
+                self.keys.idempotency(idempotency_key) if idempotency_key else "",
+            ],
+            args=[client, max(1, client_cap)],
+        )
+        return int(mine), int(everyone), bool(int(replay)), int(ahead)
 
     async def unfinished_counts(self, client: str) -> tuple[int, int]:
         """(the client's unfinished jobs, everyone's unfinished jobs)."""

@@ -186,14 +186,10 @@ class Admission:
         if not self.cfg.enabled:
             return
         await self.refresh()
-        redis = self.store.redis
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(self.store.keys.client_unfinished(client))
-            pipe.zcard(self.store.keys.unfinished)
-            if idempotency_key:
-                pipe.exists(self.store.keys.idempotency(idempotency_key))
-            mine, everyone, *replay = await pipe.execute()
-        if replay and replay[0]:
+        mine, everyone, replay, ahead = await self.store.admission_counts(
+            client, self.cfg.client_max_queued_jobs, idempotency_key
+        )
+        if replay:
             return
         watermark = self.cfg.redis_memory_high_watermark
         if self.maxmemory and self.memory_ratio >= watermark:
@@ -204,10 +200,10 @@ class Admission:
                 "watermark); new work is refused until jobs finish — reads still work",
                 max(STORAGE_RETRY_AFTER, self.cfg.redis_memory_check_seconds),
             )
-        if int(mine) >= self.cfg.client_max_queued_jobs:
-            raise await self.queue_full(client, QueueFull("client", int(mine)))
-        if int(everyone) >= self.cfg.max_queued_jobs:
-            raise await self.queue_full(client, QueueFull("global", int(everyone)))
+        if mine >= self.cfg.client_max_queued_jobs:
+            raise await self.queue_full(client, QueueFull("client", mine, ahead))
+        if everyone >= self.cfg.max_queued_jobs:
+            raise await self.queue_full(client, QueueFull("global", everyone))
 
     async def queue_full(self, client: str, exc: QueueFull) -> ApiError:
         """The answer to a job refused by a queue cap (here or in the creation script)."""
