@@ -343,7 +343,15 @@ def test_client_cap_is_429_replays_pass_and_it_lifts_when_jobs_finish(astack: St
 
 def test_memory_guard_refuses_new_work_but_not_reads_or_replays(astack: Stack) -> None:
     r = astack.redis_cli()
+    headers = {"X-Shield-Client": "mem"}
     with astack.http() as c:
+
+        def store_status() -> int:
+            # /vectors is a write the guard refuses, and it queues no job while we wait.
+            return c.post(
+                "/vectors", json={"text": "memory guard probe"}, headers=headers
+            ).status_code
+
         kept_body = _text("before")
         kept = _post(c, "mem", kept_body, key="mem-key")
         assert kept.status_code == 202, kept.text
@@ -352,32 +360,25 @@ def test_memory_guard_refuses_new_work_but_not_reads_or_replays(astack: Stack) -
         # leaving room for the writes reads do (the rate limiter's bucket).
         r.config_set("maxmemory", str(int(used * 1.1)))
         try:
-            refusal = wait_until(
-                lambda: (
-                    resp if (resp := _post(c, "mem", _text("during"))).status_code == 503 else None
-                ),
-                10,
-                "the memory guard to refuse new jobs",
-            )
-            _refused(refusal, 503, "storage_nearly_full")
-            store = c.post("/vectors", json={"text": "x"}, headers={"X-Shield-Client": "mem"})
+            wait_until(lambda: store_status() == 503, 10, "the memory guard to refuse writes")
+            _refused(_post(c, "mem", _text("during")), 503, "storage_nearly_full")
+            store = c.post("/vectors", json={"text": "x"}, headers=headers)
             _refused(store, 503, "storage_nearly_full")
-            job = c.get(f"/jobs/{kept.json()['job_id']}", headers={"X-Shield-Client": "mem"})
+            job = c.get(f"/jobs/{kept.json()['job_id']}", headers=headers)
             assert job.status_code == 200, job.text
-            found = c.post("/search", json={"query": "admission"}, headers={"X-Shield-Client": "m"})
+            found = c.post("/search", json={"query": "admission"}, headers=headers)
             assert found.status_code == 200, found.text
             replay = _post(c, "mem", kept_body, key="mem-key")
             assert replay.status_code == 202, replay.text
+            assert replay.json()["job_id"] == kept.json()["job_id"]
             ratio = metric_value(
                 astack.metrics(astack.orch_metrics_port), "admission_redis_memory_ratio"
             )
             assert ratio is not None and ratio >= 0.8, ratio
         finally:
             r.config_set("maxmemory", REDIS_MAXMEMORY)
-        after = wait_until(
-            lambda: resp if (resp := _post(c, "mem", _text("after"))).status_code == 202 else None,
-            10,
-            "new jobs to be accepted again",
-        )
+            r.close()
+        wait_until(lambda: store_status() == 200, 10, "writes to be accepted again")
+        after = _post(c, "mem", _text("after"))
+        assert after.status_code == 202, after.text
         _drain(astack, [kept.json()["job_id"], after.json()["job_id"]])
-    r.close()
