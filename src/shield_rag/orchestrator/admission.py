@@ -180,9 +180,11 @@ class Admission:
                 wait,
             )
 
-    async def check_write(self, client: str, idempotency_key: str | None) -> None:
+    async def check_write(self, client: str, idempotency_key: str | None, size: int = 0) -> None:
         """Refuse new work when Redis is nearly full or a queue cap is reached. A replay of
-        an Idempotency-Key already stored passes: it adds no work."""
+        an Idempotency-Key already stored passes: it adds no work. ``size`` (the request's
+        Content-Length) is added to this replica's view of Redis' memory at once, so that
+        uploads arriving between two reads of INFO cannot overshoot the watermark unseen."""
         if not self.cfg.enabled:
             return
         await self.refresh()
@@ -204,6 +206,7 @@ class Admission:
             raise await self.queue_full(client, QueueFull("client", mine, ahead))
         if everyone >= self.cfg.max_queued_jobs:
             raise await self.queue_full(client, QueueFull("global", everyone))
+        self.used_memory += max(0, size)
 
     async def queue_full(self, client: str, exc: QueueFull) -> ApiError:
         """The answer to a job refused by a queue cap (here or in the creation script)."""
@@ -262,8 +265,11 @@ async def limit_rate(request: Request) -> None:
 async def admit_write(request: Request) -> None:
     """Route dependency of writes: refuse new work (429/503) when a cap or the memory
     guard says so."""
+    declared = request.headers.get("content-length", "")
     await get_admission(request).check_write(
-        request_client(request), request.headers.get("Idempotency-Key")
+        request_client(request),
+        request.headers.get("Idempotency-Key"),
+        int(declared) if declared.isdigit() else 0,
     )
 
 
