@@ -49,6 +49,7 @@ class Stack:
         worker_overrides: dict[str, Any] | None = None,
         crawl_overrides: dict[str, Any] | None = None,
         admission_overrides: dict[str, Any] | None = None,
+        redis_maxmemory: str = REDIS_MAXMEMORY,
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -58,6 +59,7 @@ class Stack:
         self.worker_overrides = worker_overrides or {}
         self.crawl_overrides = crawl_overrides or {}
         self.admission_overrides = admission_overrides or {}
+        self.redis_maxmemory = redis_maxmemory
         self.redis_port = free_port()
         self.orch_port = free_port()
         self.orch_metrics_port = free_port()
@@ -152,7 +154,7 @@ class Stack:
             "--protected-mode",
             "yes",
             "--maxmemory",
-            REDIS_MAXMEMORY,
+            self.redis_maxmemory,
             "--maxmemory-policy",
             "noeviction",
         ]
