@@ -207,21 +207,24 @@ def test_caps_hold_exactly_under_concurrent_creation(astack: Stack) -> None:
     assert not any(r.created for r in replays)
 
 
-def test_entries_whose_record_expired_are_pruned(astack: Stack) -> None:
-    async def body(store: JobStore, redis: Redis) -> tuple[int, int, tuple[int, int]]:
-        old = await store.create(kind="text", request={}, source=None, max_attempts=3, client="x")
-        young = await store.create(kind="text", request={}, source=None, max_attempts=3, client="x")
-        # The first record expired long ago (its entry is older than the job TTL); the second
-        # is only missing its record, too young to be judged.
-        await redis.delete(store.keys.job(old.job_id), store.keys.job(young.job_id))
-        long_ago = time.time() - 10 * store.job_ttl
-        await redis.zadd(store.keys.unfinished, {f"{old.job_id} x": long_ago})
-        await redis.zadd(store.keys.client_unfinished("x"), {old.job_id: long_ago})
-        first = await store.prune_unfinished()
-        again = await store.prune_unfinished()
-        return first, again, await store.unfinished_counts("x")
+def test_entries_of_expired_or_already_final_jobs_are_pruned(astack: Stack) -> None:
+    async def body(store: JobStore, redis: Redis) -> list[Any]:
+        async def new() -> str:
+            out = await store.create(
+                kind="text", request={}, source=None, max_attempts=3, client="x"
+            )
+            return out.job_id
 
-    assert _store_run(astack, body) == (1, 0, (1, 1))
+        expired, ended_elsewhere, *live = [await new() for _ in range(5)]
+        # A record that expired; a job ended without the sets (an older worker's script).
+        await redis.delete(store.keys.job(expired))
+        await redis.hset(store.keys.job(ended_elsewhere), "status", "succeeded")
+        await store.transition(live[0], allowed=None, status=JobStatus.RUNNING)
+        # Small windows: the scan goes round the set in several calls.
+        pruned = [await store.prune_unfinished(limit=2) for _ in range(4)]
+        return [sum(pruned), await store.unfinished_counts("x")]
+
+    assert _store_run(astack, body) == [2, (3, 3)]
 
 
 # -- over HTTP ---------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class JobStore:
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
         self._take_token = redis.register_script(scripts.RATE_BUCKET)
         self._count_unfinished = redis.register_script(scripts.COUNT_UNFINISHED)
+        self._prune_from = 0
 
     # -- creation -------------------------------------------------------------------------
     async def create(
@@ -367,30 +368,36 @@ class JobStore:
     async def finished_total(self) -> int:
         return int(await self.redis.get(self.keys.finished) or 0)
 
-    async def prune_unfinished(self, limit: int = 100) -> int:
-        """Drop from the unfinished sets jobs whose record is gone (it expired after
-        ``job_ttl`` untouched, or was deleted by hand): they can never finish. Only entries
-        older than ``job_ttl`` are looked at, since a record lives at least that long."""
-        cutoff = time.time() - self.job_ttl
-        members = await self.redis.zrangebyscore(
-            self.keys.unfinished, "-inf", cutoff, start=0, num=limit
-        )
+    async def prune_unfinished(self, limit: int = 200) -> int:
+        """Repair the unfinished sets: drop jobs whose record is gone (it expired after
+        ``job_ttl`` untouched, or was deleted by hand) or already final (ended by a worker
+        that predates these sets, during a rolling upgrade). Each call looks at the next
+        ``limit`` entries, so repeated calls go round the whole set. Creation adds the record
+        and the entries in one step, so an entry without a record is never a job being made."""
+        start = self._prune_from
+        members = await self.redis.zrange(self.keys.unfinished, start, start + limit - 1)
+        self._prune_from = start + limit if len(members) == limit else 0
         if not members:
             return 0
         entries = [_s(m).split(" ", 1) for m in members]
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id, *_ in entries:
-                pipe.exists(self.keys.job(job_id))
-            alive = await pipe.execute()
-        gone = [(e, m) for e, m, a in zip(entries, members, alive, strict=True) if not a]
-        if not gone:
+                pipe.hget(self.keys.job(job_id), "status")
+            statuses = await pipe.execute()
+        final = {s.value for s in TERMINAL}
+        stale = [
+            (e, m)
+            for e, m, status in zip(entries, members, statuses, strict=True)
+            if status is None or _s(status) in final
+        ]
+        if not stale:
             return 0
         async with self.redis.pipeline(transaction=True) as pipe:
-            for (job_id, *client), member in gone:
+            for (job_id, *client), member in stale:
                 pipe.zrem(self.keys.unfinished, member)
                 pipe.zrem(self.keys.client_unfinished(client[0] if client else ""), job_id)
             await pipe.execute()
-        return len(gone)
+        return len(stale)
 
     async def promote_due(self, limit: int = 100) -> int:
         return int(

@@ -23,10 +23,12 @@ Four limits, all kept in Redis so that every orchestrator replica enforces the s
   counter because membership is idempotent: adding or removing the same job twice changes
   nothing, so no retry, replay or racing transition can make the count drift, and ZCARD is
   the exact number. Caps are checked in the creation script, so two replicas admitting at the
-  same moment cannot both take the last place. The one way a job can leave without a final
-  status — its record expiring after ``worker.job_ttl_seconds`` untouched — is repaired by
-  :meth:`JobStore.prune_unfinished`, which only looks at entries older than that TTL. An
-  Idempotency-Key replay is answered before any cap is checked: it adds no work.
+  same moment cannot both take the last place. What the scripts cannot see — a record
+  expiring unfinished after ``worker.job_ttl_seconds`` untouched, or a job ended by a worker
+  of an older release during a rolling upgrade — is repaired by
+  :meth:`JobStore.prune_unfinished`, which each replica runs once a minute over the next part
+  of the set. An Idempotency-Key replay is answered before any cap is checked: it adds no
+  work.
 - **Redis memory.** Each replica reads ``INFO memory`` at most every
   ``redis_memory_check_seconds`` and refuses new work (503 ``storage_nearly_full``) while
   ``used_memory`` is above ``redis_memory_high_watermark`` times ``maxmemory``. Redis runs with
