@@ -1,6 +1,7 @@
 """The whole Shield data plane as real processes on 127.0.0.1, for integration tests.
 
-Redis is Debian's ``redis-server`` (AOF on). Qdrant and Ollama are the stand-ins under
+Redis is Debian's ``redis-server`` (AOF on, ``maxmemory`` with ``noeviction`` as deployed, so
+admission's memory guard is exercised). Qdrant and Ollama are the stand-ins under
 ``tests/standins`` unless ``SHIELD_TEST_QDRANT_URL`` / ``SHIELD_TEST_OLLAMA_URL`` name real
 services. LightRAG, the orchestrator and the workers are this project's own services.
 """
@@ -24,6 +25,7 @@ from tests.standins.qdrant.launch import start_qdrant
 from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok, wait_until
 
 REDIS_SERVER_ENV = "SHIELD_TEST_REDIS_SERVER"
+REDIS_MAXMEMORY = "64mb"
 TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 
 
@@ -46,6 +48,8 @@ class Stack:
         lightrag: bool = True,
         worker_overrides: dict[str, Any] | None = None,
         crawl_overrides: dict[str, Any] | None = None,
+        admission_overrides: dict[str, Any] | None = None,
+        redis_maxmemory: str = REDIS_MAXMEMORY,
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -54,6 +58,8 @@ class Stack:
         self.use_lightrag = lightrag
         self.worker_overrides = worker_overrides or {}
         self.crawl_overrides = crawl_overrides or {}
+        self.admission_overrides = admission_overrides or {}
+        self.redis_maxmemory = redis_maxmemory
         self.redis_port = free_port()
         self.orch_port = free_port()
         self.orch_metrics_port = free_port()
@@ -65,6 +71,7 @@ class Stack:
         self.ollama: ManagedProcess | None = None
         self.lightrag: ManagedProcess | None = None
         self.orchestrator: ManagedProcess | None = None
+        self.extra_orchestrators: list[ManagedProcess] = []
         self.workers: dict[str, ManagedProcess] = {}
         self.worker_metrics: dict[str, int] = {}
         self.qdrant_url = ""
@@ -114,6 +121,7 @@ class Stack:
                 "max_upload_bytes": 2 * 1024 * 1024,
                 "sse_ping_seconds": 1.0,
             },
+            "admission": {**self.admission_overrides},
             "crawl": crawl,
             "chunking": {"max_chars": 600, "overlap_chars": 60},
             "worker": worker,
@@ -145,6 +153,10 @@ class Stack:
             "no",
             "--protected-mode",
             "yes",
+            "--maxmemory",
+            self.redis_maxmemory,
+            "--maxmemory-policy",
+            "noeviction",
         ]
         self.redis = ManagedProcess("redis", argv, self.logs).start()
         port = self.redis_port
@@ -174,6 +186,28 @@ class Stack:
     def start_orchestrator(self) -> None:
         self.orchestrator = self._service("orchestrator", "shield_rag.orchestrator.main")
         self._wait_http(self.orchestrator, f"{self.base_url}/healthz", 60)
+
+    def start_extra_orchestrator(self) -> str:
+        """Start one more orchestrator replica on the same Redis; returns its base URL."""
+        settings = self.settings_dict()
+        port, metrics = free_port(), free_port()
+        settings["orchestrator"].update({"port": port, "metrics_port": metrics})
+        n = len(self.extra_orchestrators) + 2
+        path = self.root / f"shield-orchestrator{n}.yml"
+        path.write_text(yaml.safe_dump(settings, sort_keys=False))
+        argv = [PYTHON, "-m", "shield_rag.orchestrator.main", "--config", str(path)]
+        env = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        proc = ManagedProcess(f"orchestrator{n}", argv, self.logs, env=env).start()
+        self.extra_orchestrators.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        self._wait_http(proc, f"{url}/healthz", 60)
+        return url
+
+    def redis_cli(self) -> Any:
+        """A synchronous redis-py client on the test Redis."""
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=10)
 
     def start_worker(self, name: str) -> ManagedProcess:
         port = free_port()
@@ -218,7 +252,14 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        procs = [*self.workers.values(), self.orchestrator, self.lightrag, self.ollama, self.redis]
+        procs = [
+            *self.workers.values(),
+            *self.extra_orchestrators,
+            self.orchestrator,
+            self.lightrag,
+            self.ollama,
+            self.redis,
+        ]
         for proc in procs:
             if proc is not None:
                 proc.stop()

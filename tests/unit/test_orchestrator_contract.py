@@ -30,12 +30,14 @@ def make_settings(**orchestrator: Any) -> Settings:
         ollama={"url": "http://127.0.0.1:3"},
         orchestrator={"max_search_limit": 37, "max_vectors_per_request": 11, **orchestrator},
         crawl={"max_pages_limit": 23, "max_depth_limit": 4},
+        # In process without Redis: admission control has its own tests (test_admission).
+        admission={"enabled": False},
     )
 
 
 def client_for(settings: Settings) -> TestClient:
     app = create_app(settings)
-    app.state.services = SimpleNamespace(settings=settings)
+    app.state.services = SimpleNamespace(settings=settings, store=None)
 
     @app.get("/test/boom", include_in_schema=False)
     async def boom() -> None:

@@ -39,3 +39,22 @@ class Keys:
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
+
+    @property
+    def unfinished(self) -> str:
+        """Every unfinished (queued or running) job: a sorted set of ``<job id> <client>``
+        scored by creation time."""
+        return f"{self.prefix}:unfinished"
+
+    def client_unfinished(self, client: str) -> str:
+        """One client's unfinished jobs: a sorted set of job ids scored by creation time."""
+        return f"{self.prefix}:unfinished:{client}"
+
+    @property
+    def finished(self) -> str:
+        """How many jobs have finished (a counter; admission derives the drain rate)."""
+        return f"{self.prefix}:finished"
+
+    def rate(self, client: str) -> str:
+        """One client's token bucket (a hash: tokens, ts)."""
+        return f"{self.prefix}:rate:{client}"

@@ -108,6 +108,9 @@ class JobRecord(BaseModel):
     cancel_requested: bool = False
     source: str | None = None
     worker: str | None = Field(None, description="The worker running (or that last ran) it")
+    client: str | None = Field(
+        None, description="The client that submitted it (X-Shield-Client, or ip:<address>)"
+    )
     result: dict[str, Any] | None = None
 
     @classmethod
@@ -135,5 +138,6 @@ class JobRecord(BaseModel):
             cancel_requested=data.get("cancel_requested") == "1",
             source=data.get("source") or None,
             worker=data.get("worker") or None,
+            client=data.get("client") or None,
             result=json.loads(result_raw) if result_raw else None,
         )

@@ -7,9 +7,14 @@ and a job is never enqueued without its record.
 from __future__ import annotations
 
 CREATE_JOB = """
--- KEYS: 1 job hash, 2 job events, 3 global events, 4 queue stream, 5 idempotency key
+-- KEYS: 1 job hash, 2 job events, 3 global events, 4 queue stream, 5 idempotency key,
+--       6 unfinished jobs (zset of '<id> <client>'), 7 the client's unfinished jobs (zset of ids)
 -- ARGV: 1 job id, 2 body hash ('' = no key), 3 idempotency ttl, 4 job ttl,
---       5 event json, 6 job events maxlen, 7 global events maxlen, 8.. job fields
+--       5 event json, 6 job events maxlen, 7 global events maxlen, 8 client,
+--       9 creation time (the zsets' score), 10 client cap, 11 global cap (0 = no cap),
+--       12.. job fields
+-- Returns {'created', id, hash}, {'exists', id, hash} (an idempotent replay, never refused),
+-- or {'refused', 'client'|'global', unfinished count, jobs ahead of the client's oldest}.
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', KEYS[5])
   if existing then
@@ -17,12 +22,31 @@ if ARGV[2] ~= '' then
     return {'exists', string.sub(existing, sep + 1), string.sub(existing, 1, sep - 1)}
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+local client_cap = tonumber(ARGV[10])
+if client_cap > 0 then
+  local n = redis.call('ZCARD', KEYS[7])
+  if n >= client_cap then
+    local ahead = -1
+    local oldest = redis.call('ZRANGE', KEYS[7], 0, 0)
+    if oldest[1] then
+      ahead = redis.call('ZRANK', KEYS[6], oldest[1] .. ' ' .. ARGV[8]) or -1
+    end
+    return {'refused', 'client', tostring(n), tostring(ahead)}
+  end
+end
+local global_cap = tonumber(ARGV[11])
+if global_cap > 0 then
+  local n = redis.call('ZCARD', KEYS[6])
+  if n >= global_cap then return {'refused', 'global', tostring(n), '-1'} end
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'job_id', ARGV[1], 'data', ARGV[5])
 redis.call('XADD', KEYS[4], '*', 'job_id', ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ' ' .. ARGV[8])
+redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[5], ARGV[2] .. ':' .. ARGV[1], 'EX', ARGV[3])
 end
@@ -30,7 +54,9 @@ return {'created', ARGV[1], ARGV[2]}
 """
 
 TRANSITION = """
--- KEYS: 1 job hash, 2 job events, 3 global events
+-- KEYS: 1 job hash, 2 job events, 3 global events; when the change ends the job (a final
+--       status), also 4 unfinished jobs, 5 the job's client's unfinished jobs, 6 the
+--       finished-jobs counter: the job leaves both sets, and the counter counts it, once.
 -- ARGV: 1 allowed current statuses (comma list, '*' = any), 2 event json ('' = none),
 --       3 job events maxlen, 4 global events maxlen, 5 ttl ('' = keep), 6 job id,
 --       7 n, the number of fence pairs that follow: 8 .. 7+2n field/value pairs the job
@@ -59,6 +85,13 @@ if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
+if #KEYS >= 6 then
+  local client = redis.call('HGET', KEYS[1], 'client') or ''
+  redis.call('ZREM', KEYS[5], ARGV[6])
+  if redis.call('ZREM', KEYS[4], ARGV[6] .. ' ' .. client) == 1 then
+    redis.call('INCR', KEYS[6])
+  end
+end
 return {1, cur}
 """
 
@@ -70,6 +103,59 @@ for _, id in ipairs(due) do
   redis.call('XADD', KEYS[2], '*', 'job_id', id)
 end
 return #due
+"""
+
+RATE_BUCKET = """
+-- A token bucket shared by every orchestrator replica; Redis' clock is the only clock.
+-- KEYS: 1 the bucket (hash: tokens, ts in ms); ARGV: 1 tokens per second, 2 burst, 3 cost
+-- Returns {1, 0} when the request may pass, {0, ms until enough tokens} when it may not.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+if now > ts then
+  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+  ts = now
+end
+local allowed = 0
+local wait = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = math.ceil((cost - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return {allowed, wait}
+"""
+
+COUNT_UNFINISHED = """
+-- Read only: what admission needs to judge a new job before its body is read.
+-- KEYS: 1 the client's unfinished jobs, 2 unfinished jobs, 3 the idempotency key ('' = none)
+-- ARGV: 1 client, 2 client cap
+-- Returns {client's unfinished, all unfinished, 1 if the key is stored (a replay) else 0,
+--          unfinished jobs ahead of the client's oldest when it is at its cap, else -1}.
+local mine = redis.call('ZCARD', KEYS[1])
+local everyone = redis.call('ZCARD', KEYS[2])
+local replay = 0
+if KEYS[3] ~= '' then replay = redis.call('EXISTS', KEYS[3]) end
+local ahead = -1
+if mine >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if oldest[1] then
+    ahead = redis.call('ZRANK', KEYS[2], oldest[1] .. ' ' .. ARGV[1]) or -1
+  end
+end
+return {mine, everyone, replay, ahead}
 """
 
 LEASE_ACQUIRE = """

@@ -46,6 +46,18 @@ class StreamEvent:
     data: dict[str, Any]
 
 
+class QueueFull(Exception):
+    """A new job was refused: the client (``scope == "client"``) or everyone together
+    (``"global"``) already has the most unfinished jobs allowed. ``ahead`` is how many
+    unfinished jobs are older than the client's oldest one (-1: unknown)."""
+
+    def __init__(self, scope: str, unfinished: int, ahead: int = -1) -> None:
+        super().__init__(f"{scope}: {unfinished} unfinished jobs")
+        self.scope = scope
+        self.unfinished = unfinished
+        self.ahead = ahead
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request body."""
 
@@ -64,6 +76,9 @@ class JobStore:
         self._create = redis.register_script(scripts.CREATE_JOB)
         self._transition = redis.register_script(scripts.TRANSITION)
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
+        self._take_token = redis.register_script(scripts.RATE_BUCKET)
+        self._count_unfinished = redis.register_script(scripts.COUNT_UNFINISHED)
+        self._prune_from = 0
 
     # -- creation -------------------------------------------------------------------------
     async def create(
@@ -77,7 +92,17 @@ class JobStore:
         body_hash: str | None = None,
         idempotency_ttl: int = 86400,
         blob: bytes | None = None,
+        client: str = "",
+        client_cap: int = 0,
+        global_cap: int = 0,
     ) -> CreateOutcome:
+        """Record and enqueue a job, atomically.
+
+        ``client`` is recorded on the job and the job counts as that client's unfinished job
+        until it ends. A positive ``client_cap`` / ``global_cap`` refuses the job
+        (:class:`QueueFull`) when the client / everyone already has that many unfinished
+        jobs; a replay of an Idempotency-Key is answered with its job and never refused.
+        """
         job_id = uuid.uuid4().hex
         now = time.time()
         if blob is not None:
@@ -97,6 +122,7 @@ class JobStore:
             "source": source or "",
             "idempotency_key": idempotency_key or "",
             "cancel_requested": "0",
+            "client": client,
         }
         event = self._event(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
         flat: list[str] = [x for kv in fields.items() for x in kv]
@@ -108,6 +134,8 @@ class JobStore:
                 self.keys.events,
                 self.keys.queue,
                 self.keys.idempotency(idempotency_key or "-"),
+                self.keys.unfinished,
+                self.keys.client_unfinished(client),
             ],
             args=[
                 job_id,
@@ -117,10 +145,19 @@ class JobStore:
                 event,
                 JOB_EVENTS_MAXLEN,
                 GLOBAL_EVENTS_MAXLEN,
+                client,
+                repr(now),
+                max(0, client_cap),
+                max(0, global_cap),
                 *flat,
             ],
         )
-        status, existing_id, stored_hash = (_s(x) for x in res)
+        status, *rest = (_s(x) for x in res)
+        if status == "refused":
+            if blob is not None:
+                await self.redis.delete(self.keys.job_blob(job_id))
+            raise QueueFull(rest[0], int(rest[1]), int(rest[2]))
+        existing_id, stored_hash = rest
         if status == "exists":
             if blob is not None:
                 await self.redis.delete(self.keys.job_blob(job_id))
@@ -189,8 +226,18 @@ class JobStore:
         ttl = str(self.job_ttl)  # refreshed on every change: a live job never expires
         flat = [x for kv in values.items() for x in kv]
         guard = [x for kv in (fence or {}).items() for x in kv]
+        keys = [self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events]
+        if status is not None and status in TERMINAL:
+            # The job leaves the unfinished sets in the same script that ends it. Its client
+            # never changes once created, so reading it first is safe.
+            client = _s(await self.redis.hget(self.keys.job(job_id), "client"))
+            keys += [
+                self.keys.unfinished,
+                self.keys.client_unfinished(client),
+                self.keys.finished,
+            ]
         res = await self._transition(
-            keys=[self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events],
+            keys=keys,
             args=[
                 allowed_arg,
                 ev,
@@ -276,6 +323,81 @@ class JobStore:
             waiting += int(await self.redis.xlen(self.keys.queue) or 0)
         waiting += int(await self.redis.zcard(self.keys.delayed) or 0)
         return {"waiting": waiting, "pending": pending}
+
+    # -- admission --------------------------------------------------------------------------
+    async def take_token(self, client: str, rate: float, burst: int) -> float:
+        """Take one token from ``client``'s bucket: 0.0 if it had one, else the seconds
+        until it will have one (the request must then be refused)."""
+        allowed, wait_ms = await self._take_token(
+            keys=[self.keys.rate(client)], args=[repr(float(rate)), burst, 1]
+        )
+        return 0.0 if int(allowed) else int(wait_ms) / 1000.0
+
+    async def admission_counts(
+        self, client: str, client_cap: int, idempotency_key: str | None
+    ) -> tuple[int, int, bool, int]:
+        """In one round trip: (the client's unfinished jobs, everyone's, whether
+        ``idempotency_key`` is stored — a replay —, and the unfinished jobs ahead of the
+        client's oldest one when the client is at ``client_cap``, else -1)."""
+        mine, everyone, replay, ahead = await self._count_unfinished(
+            keys=[
+                self.keys.client_unfinished(client),
+                self.keys.unfinished,
+                self.keys.idempotency(idempotency_key) if idempotency_key else "",
+            ],
+            args=[client, max(1, client_cap)],
+        )
+        return int(mine), int(everyone), bool(int(replay)), int(ahead)
+
+    async def unfinished_counts(self, client: str) -> tuple[int, int]:
+        """(the client's unfinished jobs, everyone's unfinished jobs)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.client_unfinished(client))
+            pipe.zcard(self.keys.unfinished)
+            mine, everyone = await pipe.execute()
+        return int(mine), int(everyone)
+
+    async def jobs_ahead_of_oldest(self, client: str) -> int:
+        """Unfinished jobs created before ``client``'s oldest unfinished one (-1: none)."""
+        oldest = await self.redis.zrange(self.keys.client_unfinished(client), 0, 0)
+        if not oldest:
+            return -1
+        rank = await self.redis.zrank(self.keys.unfinished, f"{_s(oldest[0])} {client}")
+        return -1 if rank is None else int(rank)
+
+    async def finished_total(self) -> int:
+        return int(await self.redis.get(self.keys.finished) or 0)
+
+    async def prune_unfinished(self, limit: int = 200) -> int:
+        """Repair the unfinished sets: drop jobs whose record is gone (it expired after
+        ``job_ttl`` untouched, or was deleted by hand) or already final (ended by a worker
+        that predates these sets, during a rolling upgrade). Each call looks at the next
+        ``limit`` entries, so repeated calls go round the whole set. Creation adds the record
+        and the entries in one step, so an entry without a record is never a job being made."""
+        start = self._prune_from
+        members = await self.redis.zrange(self.keys.unfinished, start, start + limit - 1)
+        self._prune_from = start + limit if len(members) == limit else 0
+        if not members:
+            return 0
+        entries = [_s(m).split(" ", 1) for m in members]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id, *_ in entries:
+                pipe.hget(self.keys.job(job_id), "status")
+            statuses = await pipe.execute()
+        final = {s.value for s in TERMINAL}
+        stale = [
+            (e, m)
+            for e, m, status in zip(entries, members, statuses, strict=True)
+            if status is None or _s(status) in final
+        ]
+        if not stale:
+            return 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for (job_id, *client), member in stale:
+                pipe.zrem(self.keys.unfinished, member)
+                pipe.zrem(self.keys.client_unfinished(client[0] if client else ""), job_id)
+            await pipe.execute()
+        return len(stale)
 
     async def promote_due(self, limit: int = 100) -> int:
         return int(

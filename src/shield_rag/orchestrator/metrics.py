@@ -59,3 +59,25 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             REQUESTS.labels(_endpoint(scope), method, str(status["code"])).inc()
+
+
+# -- admission control (orchestrator/admission.py) --------------------------------------------
+# No client label: client names are chosen by callers, so their number is unbounded.
+ADMISSION_REFUSALS = Counter(
+    "admission_refusals_total",
+    "Requests refused by admission control, by reason (rate_limited, too_many_queued_jobs, "
+    "overloaded, storage_nearly_full)",
+    ["reason"],
+)
+UNFINISHED_JOBS = Gauge(
+    "admission_unfinished_jobs",
+    "Jobs queued or running, all clients together (what admission.max_queued_jobs caps)",
+)
+REDIS_MEMORY_RATIO = Gauge(
+    "admission_redis_memory_ratio",
+    "Redis used_memory / maxmemory as this orchestrator last read it (0: no maxmemory)",
+)
+REDIS_MEMORY_WATERMARK = Gauge(
+    "admission_redis_memory_high_watermark",
+    "admission.redis_memory_high_watermark: the memory ratio above which new work is refused",
+)

@@ -18,7 +18,8 @@ from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.links import DomainRule, clean_domain
 from shield_rag.ingest.ssrf import SSRFError, check_submitted_url, validate_url
 from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
-from shield_rag.jobs.store import IdempotencyConflict
+from shield_rag.jobs.store import IdempotencyConflict, QueueFull
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     REDIS_ERRORS,
@@ -31,7 +32,12 @@ from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
 from shield_rag.orchestrator.routes.jobs import JobAccepted
 
-router = APIRouter(tags=["ingest"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["ingest"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    # Keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
+    lifespan=admission.lifespan,
+)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
@@ -219,6 +225,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start an ingest job (crawl, upload or text)",
     openapi_extra=_OPENAPI_BODY,
+    dependencies=[admission.AdmitWrite],
     responses={
         202: {"description": "Accepted; poll track_url or stream events_url", "model": JobAccepted},
         **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415),
@@ -257,7 +264,10 @@ async def ingest_async(
             body_hash=body_hash,
             idempotency_ttl=services.settings.orchestrator.idempotency_ttl_seconds,
             blob=blob,
+            **admission.create_limits(request),
         )
+    except QueueFull as exc:
+        raise await admission.refusal(request, exc) from exc
     except IdempotencyConflict as exc:
         raise ApiError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,

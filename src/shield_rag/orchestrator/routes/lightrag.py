@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.clients.lightrag import QueryMode
 from shield_rag.errors import ShieldError
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     DEPENDENCY_ERRORS,
@@ -20,7 +21,11 @@ from shield_rag.orchestrator.deps import (
 from shield_rag.orchestrator.metrics import LIGHTRAG_OPS
 from shield_rag.orchestrator.routes.search import STRICT, json_integer
 
-router = APIRouter(tags=["lightrag"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["lightrag"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 
 
 # LightRAG refuses (with a 500) a query shorter than 3 characters once stripped (its

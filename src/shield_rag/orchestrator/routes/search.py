@@ -19,6 +19,7 @@ from pydantic import (
 from shield_rag.api.errors import error_responses
 from shield_rag.clients.vectorstore import FilterValue, build_filter, point_id
 from shield_rag.jobs.models import MetadataKey, MetadataValue, check_metadata
+from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     DEPENDENCY_ERRORS,
@@ -29,7 +30,11 @@ from shield_rag.orchestrator.deps import (
 from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.worker.pipeline import doc_id_for
 
-router = APIRouter(tags=["vectors"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["vectors"],
+    dependencies=[Depends(require_api_key), admission.RateLimited],
+    responses=error_responses(429),
+)
 ERRORS = error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *DEPENDENCY_ERRORS)
 # In the schema only: a string the server refuses when it is blank (the server's own check
 # gives the message). Python's str.strip also strips \x1c-\x1f, which JSON Schema's \s
@@ -204,6 +209,7 @@ class StoreResponse(BaseModel):
     "/vectors",
     response_model=StoreResponse,
     summary="Embed and store texts now",
+    dependencies=[admission.AdmitWrite],
     responses=ERRORS,
 )
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:

@@ -1,0 +1,184 @@
+"""Admission control without Redis: who the client is, Retry-After estimates, the memory
+guard's decision, and what happens when Redis fails. The Redis side (bucket, caps, counts)
+is tested for real in tests/integration/test_admission.py."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from starlette.requests import Request
+
+from shield_rag.api.errors import ApiError, ErrorCode
+from shield_rag.jobs.keys import Keys
+from shield_rag.orchestrator.admission import (
+    MAX_RETRY_AFTER,
+    UNKNOWN_DRAIN_RETRY_AFTER,
+    Admission,
+    client_id,
+)
+from shield_rag.settings import AdmissionSettings
+
+
+def _request(headers: dict[str, str], peer: str = "10.1.2.3") -> Request:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": (peer, 5555),
+    }
+    return Request(scope)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("claude-desktop", "claude-desktop"),
+        ("user@example.org/agent.1:7", "user@example.org/agent.1:7"),
+        ("a" * 64, "a" * 64),
+        ("a" * 65, "ip:10.1.2.3"),
+        ("", "ip:10.1.2.3"),
+        ("two words", "ip:10.1.2.3"),
+        ("semi;colon", "ip:10.1.2.3"),
+        ("ünïcode", "ip:10.1.2.3"),
+        (None, "ip:10.1.2.3"),
+    ],
+)
+def test_client_is_the_valid_header_else_the_peer_address(
+    header: str | None, expected: str
+) -> None:
+    headers = {"X-Shield-Client": header} if header is not None else {}
+    assert client_id(_request(headers)) == expected
+
+
+class _Pipe:
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+
+    async def __aenter__(self) -> _Pipe:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def __getattr__(self, _name: str) -> Any:
+        return lambda *a, **k: None
+
+    async def execute(self) -> list[Any]:
+        return self.results
+
+
+class _Redis:
+    def __init__(self, used: int, maxmemory: int, fail: bool = False) -> None:
+        self.info = {"used_memory": used, "maxmemory": maxmemory}
+        self.fail = fail
+
+    def pipeline(self, transaction: bool = False) -> _Pipe:
+        if self.fail:
+            raise RedisConnectionError("Redis is down")
+        return _Pipe([self.info, 3, 10])
+
+
+class _Store:
+    """What Admission uses of JobStore, with fixed answers."""
+
+    def __init__(self, redis: _Redis, counts: tuple[int, int, bool, int] = (0, 0, False, -1)):
+        self.redis = redis
+        self.keys = Keys("t")
+        self.counts = counts
+        self.wait = 0.0
+
+    async def admission_counts(self, *_: Any) -> tuple[int, int, bool, int]:
+        if self.redis.fail:
+            raise RedisConnectionError("Redis is down")
+        return self.counts
+
+    async def take_token(self, *_: Any) -> float:
+        if self.redis.fail:
+            raise RedisConnectionError("Redis is down")
+        return self.wait
+
+    async def jobs_ahead_of_oldest(self, _client: str) -> int:
+        return 9
+
+
+def _admission(store: _Store, **settings: Any) -> Admission:
+    return Admission(store, AdmissionSettings(**settings))  # type: ignore[arg-type]
+
+
+def _refusal(coro: Any) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        asyncio.run(coro)
+    return info.value
+
+
+def test_memory_guard_refuses_above_the_watermark_and_passes_replays() -> None:
+    store = _Store(_Redis(used=85, maxmemory=100))
+    err = _refusal(_admission(store).check_write("c", None))
+    assert err.code is ErrorCode.STORAGE_NEARLY_FULL and err.status == 503
+    assert err.retry_after is not None and err.retry_after >= 1
+    # A replay of a stored Idempotency-Key adds nothing, and is not refused.
+    store.counts = (0, 0, True, -1)
+    asyncio.run(_admission(store).check_write("c", "key"))
+    # Under the watermark, or without maxmemory, nothing is refused.
+    asyncio.run(_admission(_Store(_Redis(used=79, maxmemory=100))).check_write("c", None))
+    asyncio.run(_admission(_Store(_Redis(used=10**9, maxmemory=0))).check_write("c", None))
+
+
+def test_an_upload_counts_against_the_watermark_before_redis_reports_it() -> None:
+    admission = _admission(_Store(_Redis(used=70, maxmemory=100)), redis_memory_check_seconds=60)
+    asyncio.run(admission.check_write("c", None, size=15))
+    err = _refusal(admission.check_write("c", None))
+    assert err.code is ErrorCode.STORAGE_NEARLY_FULL
+
+
+def test_queue_caps_answer_429_for_a_client_and_503_for_everyone() -> None:
+    store = _Store(_Redis(1, 100), counts=(5, 5, False, 2))
+    err = _refusal(_admission(store, client_max_queued_jobs=5).check_write("c", None))
+    assert (err.status, err.code) == (429, ErrorCode.TOO_MANY_QUEUED_JOBS)
+    store.counts = (1, 50, False, -1)
+    err = _refusal(
+        _admission(store, client_max_queued_jobs=5, max_queued_jobs=50).check_write("c", None)
+    )
+    assert (err.status, err.code) == (503, ErrorCode.OVERLOADED)
+
+
+def test_rate_limit_answers_429_with_the_wait_rounded_up() -> None:
+    store = _Store(_Redis(1, 100))
+    store.wait = 0.03
+    err = _refusal(_admission(store).check_rate("c"))
+    assert (err.status, err.code, err.retry_after) == (429, ErrorCode.RATE_LIMITED, 1.0)
+    assert err.response_headers()["Retry-After"] == "1"
+    store.wait = 2.2
+    assert _refusal(_admission(store).check_rate("c")).retry_after == 3.0
+
+
+def test_disabled_admission_refuses_nothing_and_asks_redis_nothing() -> None:
+    store = _Store(_Redis(99, 100, fail=True))
+    admission = _admission(store, enabled=False)
+    asyncio.run(admission.check_rate("c"))
+    asyncio.run(admission.check_write("c", None))
+    assert admission.create_limits("c") == {"client": "c", "client_cap": 0, "global_cap": 0}
+
+
+def test_a_redis_failure_during_admission_propagates_as_a_redis_error() -> None:
+    store = _Store(_Redis(1, 100, fail=True))
+    with pytest.raises(RedisConnectionError):
+        asyncio.run(_admission(store).check_rate("c"))
+    with pytest.raises(RedisConnectionError):
+        asyncio.run(_admission(store).check_write("c", None))
+
+
+def test_retry_after_follows_the_measured_drain_rate() -> None:
+    admission = _admission(_Store(_Redis(1, 100)))
+    assert admission.eta(10) == UNKNOWN_DRAIN_RETRY_AFTER  # nothing measured yet
+    admission._samples.extend([(0.0, 100), (10.0, 120)])  # 2 jobs/s
+    assert admission.eta(10) == 5.0
+    assert admission.eta(1) == 1.0
+    assert admission.eta(10_000) == MAX_RETRY_AFTER
+    admission._samples.clear()
+    admission._samples.extend([(0.0, 100), (30.0, 100)])  # nothing finishes
+    assert admission.eta(1) == MAX_RETRY_AFTER
