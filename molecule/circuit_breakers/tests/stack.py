@@ -70,6 +70,12 @@ def breaker() -> str:
     return str(httpx.get(HEALTHZ, timeout=5).json()["orchestrator_breaker"])
 
 
+def breakers() -> dict[str, dict[str, Any]]:
+    """Every breaker of the MCP server by target (orchestrator, qdrant, ollama, lightrag,
+    redis): state, retry_after, consecutive_failures."""
+    return dict(httpx.get(HEALTHZ, timeout=5).json()["breakers"])
+
+
 def token() -> str:
     return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
 

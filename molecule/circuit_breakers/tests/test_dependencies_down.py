@@ -7,6 +7,12 @@ record names the dependency; a search fails at once with an error that names it 
 hanging; after a restart of the unit readiness comes back, the same job succeeds on a later
 attempt and the search finds the document. The MCP server's breaker is closed at the end.
 
+Then LightRAG stopped: only what needs it fails. lightrag_query fails naming lightrag until
+the MCP server's lightrag breaker opens and then fails fast without a request, while
+qdrant_find, qdrant_store, ingest_doc with graph=false and get_job_status keep working and
+the breakers of the orchestrator, Qdrant and Ollama stay closed; after LightRAG is back the
+lightrag breaker's probe closes it and lightrag_query answers again.
+
 Every test takes the `host` fixture so that pytest keeps the file order.
 """
 
@@ -17,7 +23,18 @@ import uuid
 from typing import Any
 
 import pytest
-from stack import TIMEOUT, WORKER, breaker, call, readiness, watch_job
+from stack import (
+    RESET,
+    THRESHOLD,
+    TIMEOUT,
+    WORKER,
+    breaker,
+    breakers,
+    call,
+    calls,
+    readiness,
+    watch_job,
+)
 from tests.support.molecule import figure
 from tests.support.procs import wait_until
 
@@ -85,7 +102,8 @@ def test_stopped_dependency_is_reported_retried_and_recovered(
 
         search = call("qdrant_find", {"query": text})
         assert search.is_error, search
-        assert "a dependency is unavailable" in search.value, search
+        # The error names the dependency at fault (the orchestrator's error model).
+        assert f"dependency={check}" in search.value, search
         assert name in search.value, search
         assert search.seconds < TIMEOUT + 1.0, search
     finally:
@@ -113,4 +131,65 @@ def test_stopped_dependency_is_reported_retried_and_recovered(
         ready_after_start_s=ready,
         job_done_after_start_s=time.monotonic() - restarted,
         attempts=done["attempts"],
+    )
+
+
+TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
+QUESTION = {"query": "What does the dependency drill document say?", "mode": "naive"}
+
+
+def test_lightrag_down_stops_only_the_tool_that_needs_it(host: Any) -> None:
+    marker = uuid.uuid4().hex
+    assert host.run("systemctl stop shield-lightrag.service").rc == 0
+    stopped = time.monotonic()
+    try:
+        failing = calls("lightrag_query", QUESTION, THRESHOLD)
+        assert all(c.is_error and "dependency=lightrag" in c.value for c in failing), failing
+        assert breakers()["lightrag"]["state"] == "open"
+        fast = call("lightrag_query", QUESTION)
+        assert fast.is_error, fast
+        assert "no request was sent" in fast.value, fast
+        assert "retry_after=" in fast.value, fast
+
+        text = f"LightRAG outage note {marker}: vector search does not need the graph."
+        stored = call("qdrant_store", {"text": text, "source": f"outage-note-{marker}"})
+        assert not stored.is_error, stored
+        found = call("qdrant_find", {"query": text, "limit": 3})
+        assert not found.is_error, found
+        assert any(marker in hit["text"] for hit in found.value["results"]), found
+
+        doc = f"LightRAG outage document {marker}, ingested without the knowledge graph."
+        accepted = call("ingest_doc", {"text": doc, "source": f"outage-{marker}", "graph": False})
+        assert not accepted.is_error, accepted
+        [*_, done] = watch_job(
+            accepted.value["job_id"], timeout=60, until=lambda r: r["status"] in TERMINAL
+        )
+        assert done["status"] == "succeeded", done
+        assert done["result"]["graph"] == "skipped", done
+        found = call("qdrant_find", {"query": doc, "limit": 3})
+        assert any(marker in hit["text"] for hit in found.value["results"]), found
+
+        states = breakers()
+        for target in ("orchestrator", "qdrant", "ollama", "redis"):
+            assert states[target]["state"] == "closed", states
+        assert breaker() == "closed"
+    finally:
+        host.run("systemctl start shield-lightrag.service")
+
+    restarted = time.monotonic()
+    wait_until(lambda: readiness(host)[0] == 200, 60, "/readyz ready again", interval=0.5)
+    answered = wait_until(
+        lambda: (c := call("lightrag_query", QUESTION)) and not c.is_error and c,
+        RESET + 60,
+        "lightrag_query to answer again after the probe",
+        interval=1.0,
+    )
+    assert answered.value["response"], answered
+    assert breakers()["lightrag"]["state"] == "closed"
+    figure(
+        "lightrag stopped",
+        lightrag_down_s=restarted - stopped,
+        failing_calls=len(failing),
+        fail_fast_ms=fast.seconds * 1000,
+        answering_again_after_start_s=time.monotonic() - restarted,
     )
