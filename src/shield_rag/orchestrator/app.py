@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from shield_rag import __version__
+from shield_rag.breaker import DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
@@ -40,13 +41,26 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = make_redis(settings.redis)
+        # One breaker per dependency the orchestrator calls (metrics: circuit_breaker_state).
+        limits = {
+            "failure_threshold": settings.orchestrator.breaker_failure_threshold,
+            "reset_seconds": settings.orchestrator.breaker_reset_seconds,
+        }
         services = Services(
             settings=settings,
             redis=redis,
             store=JobStore(redis, settings.redis.key_prefix, settings.worker.job_ttl_seconds),
-            embedder=Embedder(settings.ollama, settings.qdrant.vector_size),
-            vectors=VectorStore(settings.qdrant),
-            lightrag=LightRAGClient(settings.lightrag) if settings.lightrag.enabled else None,
+            embedder=Embedder(
+                settings.ollama,
+                settings.qdrant.vector_size,
+                DependencyGuard.counted("ollama", **limits),
+            ),
+            vectors=VectorStore(settings.qdrant, DependencyGuard.counted("qdrant", **limits)),
+            lightrag=(
+                LightRAGClient(settings.lightrag, DependencyGuard.counted("lightrag", **limits))
+                if settings.lightrag.enabled
+                else None
+            ),
         )
         app.state.services = services
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))
