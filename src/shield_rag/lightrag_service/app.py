@@ -35,7 +35,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from lightrag.query_validation import QueryValidationError, validate_rag_query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .engine import LightRAGEngine, OperationError, QueryMode
 from .metrics import READY, observe
@@ -94,8 +94,15 @@ class QueryRequest(BaseModel):
     @field_validator("query")
     @classmethod
     def _query(cls, v: str) -> str:
-        # LightRAG's own rule (at least 3 English-equivalent characters), checked up front
-        return validate_rag_query(_not_blank(v, "query"))
+        return _not_blank(v, "query")
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> QueryRequest:
+        # LightRAG's own rule (at least 3 English-equivalent characters; bypass mode, which
+        # retrieves nothing, is exempt), checked before LightRAG is called
+        if self.mode != "bypass":
+            validate_rag_query(self.query)
+        return self
 
 
 class QueryResponse(BaseModel):
