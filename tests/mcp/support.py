@@ -319,7 +319,7 @@ class FaultyHttpProxy:
         self._released.set()
 
     def set_mode(self, mode: str) -> None:
-        """"pass", "error" or "slow" (requests held from now on until :meth:`release`)."""
+        """ "pass", "error" or "slow" (requests held from now on until :meth:`release`)."""
         if mode == "slow":
             self._released.clear()
         self.mode = mode
