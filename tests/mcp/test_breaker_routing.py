@@ -229,8 +229,9 @@ async def test_a_dependency_named_by_another_route_is_charged_to_that_dependency
         httpx.Response(502, text="bad gateway"),
         httpx.Response(503, json={"detail": "an answer without the error model"}),
         error(503, "dependency_unavailable"),  # no dependency named
+        httpx.Response(503, json={"code": "no_such_code", "dependency": "lightrag"}),
     ],
-    ids=["connect", "timeout", "500", "502-text", "503-legacy", "503-unnamed"],
+    ids=["connect", "timeout", "500", "502-text", "503-legacy", "503-unnamed", "503-unknown"],
 )
 async def test_transport_errors_and_unnamed_5xx_count_against_the_orchestrator(
     make: Callable[..., ShieldMcp], orchestrator: Orchestrator, answer: Any
@@ -302,6 +303,23 @@ async def test_refusals_never_count_against_any_breaker(
                 assert is_error and f"code={answer.json()['code']}" in text, text
     assert set(states(shield).values()) == {"closed"}
     assert all(b.failure_count == 0 for b in shield.breakers.by_target.values())
+
+
+async def test_an_answer_with_fields_this_version_does_not_know_still_names_the_dependency(
+    make: Callable[..., ShieldMcp], orchestrator: Orchestrator
+) -> None:
+    shield = make()
+    answer = error(503, "dependency_unavailable", "qdrant", 4)
+    orchestrator.answers["qdrant_find"] = httpx.Response(
+        503, json={**answer.json(), "trace_id": "abc", "hint": {"x": 1}}
+    )
+    async with Client(shield.server) as c:
+        for i in range(THRESHOLD):
+            is_error, text = await call(c, "qdrant_find")
+            assert is_error and "dependency=qdrant" in text
+            # the answer's retry_after until the breaker opens, then the breaker's wait
+            assert ("retry_after=4 seconds" in text) is (i < THRESHOLD - 1), text
+    assert states(shield) == {**dict.fromkeys(TARGETS, "closed"), "qdrant": "open"}
 
 
 async def test_half_open_dependency_lets_one_probe_through_and_success_closes_it(

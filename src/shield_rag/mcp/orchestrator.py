@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from shield_rag.api.errors import ErrorBody, ErrorCode, counts_against
 from shield_rag.breaker import (
@@ -99,6 +99,8 @@ class Refusal:
 
 
 def read_refusal(response: httpx.Response) -> Refusal:
+    """Read an error answer. Fields are read one by one, so an answer with more fields than
+    this version knows still names its code and dependency."""
     header = response.headers.get("retry-after", "").strip()
     hint = float(header) if header.isdigit() else None
     try:
@@ -108,20 +110,29 @@ def read_refusal(response: httpx.Response) -> Refusal:
         return Refusal(response.status_code, text, retry_after=hint)
     if not isinstance(data, dict):
         return Refusal(response.status_code, str(data)[:500], retry_after=hint)
-    try:
-        body = ErrorBody.model_validate(data)
-    except ValidationError:
-        detail = data.get("detail", data)
-        text = detail if isinstance(detail, str) else str(detail)[:500]
-        return Refusal(response.status_code, text, retry_after=hint)
+    detail = data.get("detail", data)
+    text = detail if isinstance(detail, str) else str(detail)[:500]
+    code = data.get("code") if data.get("code") in _CODES else None
+    dependency = data.get("dependency") if data.get("dependency") in DEPENDENCIES else None
+    retry = data.get("retry_after")
+    retry_after = float(retry) if isinstance(retry, int | float) and retry >= 0 else hint
+    failing = None
+    if code is not None:
+        body = ErrorBody(
+            status=response.status_code, code=ErrorCode(code), detail=text, dependency=dependency
+        )
+        failing = counts_against(body)
     return Refusal(
         status=response.status_code,
-        detail=body.detail,
-        code=body.code.value,
-        dependency=body.dependency,
-        retry_after=body.retry_after if body.retry_after is not None else hint,
-        counts_against=counts_against(body),
+        detail=text,
+        code=code,
+        dependency=dependency,
+        retry_after=retry_after,
+        counts_against=failing,
     )
+
+
+_CODES = frozenset(c.value for c in ErrorCode)
 
 
 class OrchestratorError(Exception):
