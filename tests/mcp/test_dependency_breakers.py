@@ -180,6 +180,7 @@ async def test_no_sequence_of_client_inputs_opens_any_breaker(
     stack: FaultyLightRAGStack, server: McpServer
 ) -> None:
     trips = orchestrator_trips(stack)
+    lightrag_queries = stack.proxy.count("/query")
     async with session(server.url, server.token) as s:
         for tool, args in MCP_INPUTS:
             for _ in range(MCP_THRESHOLD + 2):
@@ -199,6 +200,10 @@ async def test_no_sequence_of_client_inputs_opens_any_breaker(
                         kwargs = {"json": body} if body is not None else {}
                     r = http.request(method, path, **kwargs)
                     assert r.status_code < 500, f"{method} {path} {body!r}: {r.text}"
+                    if path == "/lightrag/query":
+                        assert r.status_code == 422, r.text
+        # Every bad LightRAG query was refused before LightRAG was called.
+        assert stack.proxy.count("/query") == lightrag_queries
         assert set(mcp_breakers(server).values()) == {"closed"}
         assert all(v["consecutive_failures"] == 0 for v in server.healthz()["breakers"].values())
         assert set(orchestrator_breakers(stack).values()) <= {0.0}
