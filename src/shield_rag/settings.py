@@ -406,6 +406,14 @@ class OrchestratorSettings(_Section):
         "whose Content-Length promises more than it sends); it then gets 408 and its "
         "connection is closed.",
     )
+    dependency_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds the orchestrator waits for Qdrant, Ollama or LightRAG while a "
+        "client waits for the answer (search, store, LightRAG query), at most each "
+        "dependency's own timeout; keep it below mcp.request_timeout so a slow dependency is "
+        "reported by name (504) instead of timing out the MCP server's call.",
+    )
     breaker_failure_threshold: int = Field(
         5,
         ge=1,

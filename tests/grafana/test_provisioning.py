@@ -282,9 +282,9 @@ def test_metric_check_catches_wrong_names(expr: str, complaint: str) -> None:
 
 
 def test_breaker_alert_fires_unless_the_breaker_is_closed(rendered: prov.Rendered) -> None:
-    """circuit_breaker_state: 0 closed, 1 half-open, 2 open (shield_rag.mcp.breaker); a breaker
+    """circuit_breaker_state: 0 closed, 1 half-open, 2 open (shield_rag.breaker); a breaker
     whose probes keep failing goes open -> half-open -> open, never back to closed."""
-    from shield_rag.mcp.breaker import BreakerState
+    from shield_rag.breaker import BreakerState
 
     queries = {q.uid: q for q in prov.alert_queries(rendered.alerts)}
     breaker = queries["shield-circuit-breaker-open"]

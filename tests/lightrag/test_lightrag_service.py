@@ -323,6 +323,10 @@ def test_api_key_is_required_except_for_health(
     [
         ("/query", {"query": "   "}, "query must not be empty"),
         ("/query", {"query": ""}, "query must not be empty"),
+        # LightRAG's minimum query length: a caller's mistake (422), not a LightRAG failure
+        ("/query", {"query": "ab"}, "RAG query is too short"),
+        ("/query", {"query": " x ", "mode": "naive"}, "RAG query is too short"),
+        ("/query", {"query": "字"}, "RAG query is too short"),
         ("/query", {"query": "x", "mode": "sideways"}, "'naive'"),
         ("/query", {"query": "x", "top_k": 0}, "greater than or equal to 1"),
         ("/query", {}, "Field required"),

@@ -288,3 +288,108 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
+
+
+class FaultyHttpProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a real service (here LightRAG) that can break it
+    on demand: ``mode`` "pass" forwards, "error" answers 500, "slow" holds each request until
+    :meth:`release` (or ``hold_limit`` seconds), and :meth:`down` closes the port so callers
+    get connection refused (:meth:`up` opens it again). ``requests`` counts what reached it,
+    by path."""
+
+    def __init__(self, upstream: str, port: int | None = None, hold_limit: float = 30.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.port = port or free_port()
+        self.mode = "pass"
+        self.hold_limit = hold_limit
+        self.requests: dict[str, int] = {}
+        self._released = threading.Event()
+        self._down = False
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def count(self, path: str) -> int:
+        return self.requests.get(path, 0)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def set_mode(self, mode: str) -> None:
+        """ "pass", "error" or "slow" (requests held from now on until :meth:`release`)."""
+        if mode == "slow":
+            self._released.clear()
+        self.mode = mode
+
+    def up(self) -> FaultyHttpProxy:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: Any) -> None:
+                return None
+
+            def _handle(self) -> None:
+                if proxy._down:  # a kept-alive connection of a stopped service: drop it
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                proxy.requests[path] = proxy.requests.get(path, 0) + 1
+                if path != "/health" and proxy.mode == "error":
+                    self._answer(500, b'{"detail":"query failed: injected fault"}')
+                    return
+                if path != "/health" and proxy.mode == "slow":
+                    proxy._released.wait(proxy.hold_limit)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                try:
+                    r = httpx.request(
+                        self.command,
+                        proxy.upstream + self.path,
+                        content=body,
+                        headers=headers,
+                        timeout=120,
+                    )
+                except httpx.HTTPError:
+                    self._answer(502, b'{"detail":"upstream unreachable"}')
+                    return
+                self._answer(r.status_code, r.content, r.headers.get("content-type"))
+
+            def _answer(self, status: int, body: bytes, ctype: str | None = None) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", ctype or "application/json")
+                    self.send_header("content-length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the caller gave up (timed out)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self._released.clear()
+        self._down = False
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def down(self) -> None:
+        self._down = True
+        self.release()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None

@@ -7,7 +7,7 @@ import asyncio
 import circuitbreaker
 import pytest
 
-from shield_rag.mcp.breaker import BreakerOpenError, BreakerState, CircuitBreaker
+from shield_rag.breaker import BreakerOpenError, BreakerState, CircuitBreaker
 
 
 class Clock:

@@ -1,4 +1,10 @@
-"""HTTP client of the LightRAG service (the subset of lightrag-server's API we use)."""
+"""HTTP client of the LightRAG service (the subset of lightrag-server's API we use).
+
+Failures name LightRAG: unreachable, too slow or 5xx is :class:`LightRAGError` (a
+:class:`~shield_rag.errors.DependencyUnavailable`, counted by the ``lightrag`` breaker when
+one guards the client); its 4xx (e.g. 422 "query too short") is the caller's mistake,
+:class:`~shield_rag.errors.DependencyRejected`, and never counts.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,34 @@ from typing import Any, Literal
 
 import httpx
 
-from shield_rag.errors import PermanentJobError, TransientJobError
+from shield_rag.breaker import DependencyGuard
+from shield_rag.errors import DependencyRejected, DependencyUnavailable
 from shield_rag.settings import LightRAGSettings
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 
 
-class LightRAGError(TransientJobError):
+class LightRAGError(DependencyUnavailable):
     """LightRAG failed or could not be reached."""
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__("lightrag", message, timeout=timeout)
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300]
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])[:300]
+    return str(body)[:300]
 
 
 class LightRAGClient:
-    def __init__(self, settings: LightRAGSettings) -> None:
+    def __init__(self, settings: LightRAGSettings, guard: DependencyGuard | None = None) -> None:
         self.settings = settings
+        self.guard = guard or DependencyGuard("lightrag")
         headers = {}
         if settings.api_key is not None:
             headers["X-API-Key"] = settings.api_key.get_secret_value()
@@ -26,21 +47,35 @@ class LightRAGClient:
             base_url=str(settings.url).rstrip("/"), headers=headers, timeout=settings.timeout
         )
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
             resp = await self.http.post(path, json=body)
+        except httpx.TimeoutException as exc:
+            raise LightRAGError(
+                f"LightRAG at {self.settings.url} gave no answer to {path} within "
+                f"{self.settings.timeout:g}s (lightrag.timeout)",
+                timeout=True,
+            ) from exc
         except httpx.HTTPError as exc:
             raise LightRAGError(
                 f"LightRAG at {self.settings.url} is unreachable: {exc or type(exc).__name__}"
             ) from exc
         if resp.status_code >= 500:
-            raise LightRAGError(f"LightRAG {path} failed ({resp.status_code}): {resp.text[:300]}")
+            raise LightRAGError(f"LightRAG {path} failed ({resp.status_code}): {_detail(resp)}")
         if resp.status_code >= 400:
-            raise PermanentJobError(
-                f"LightRAG rejected {path} ({resp.status_code}): {resp.text[:300]}"
+            raise DependencyRejected(
+                "lightrag",
+                f"LightRAG rejected {path} ({resp.status_code}): {_detail(resp)}",
+                status=resp.status_code,
             )
-        data = resp.json()
+        try:
+            data = resp.json()
+        except ValueError as exc:
+            raise LightRAGError(f"LightRAG {path} answered no JSON: {resp.text[:200]!r}") from exc
         return data if isinstance(data, dict) else {"response": data}
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.guard.call(lambda: self._send(path, body))
 
     async def insert(self, text: str, doc_id: str, file_source: str) -> dict[str, Any]:
         return await self._post(

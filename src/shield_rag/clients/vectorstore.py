@@ -1,8 +1,16 @@
-"""Chunks in Qdrant (``qdrant-client``), with deterministic point ids."""
+"""Chunks in Qdrant (``qdrant-client``), with deterministic point ids.
+
+Failures name Qdrant: unreachable, too slow or 5xx is :class:`VectorStoreError` (a
+:class:`~shield_rag.errors.DependencyUnavailable`, counted by the ``qdrant`` breaker when one
+guards the client); its 4xx for our input (e.g. a filter on a field of another type) is
+:class:`~shield_rag.errors.DependencyRejected`; a collection whose vector size differs from
+``qdrant.vector_size`` is :class:`~shield_rag.errors.DependencyMisconfigured`.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +19,8 @@ from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from shield_rag.errors import PermanentJobError, TransientJobError
+from shield_rag.breaker import DependencyGuard
+from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.settings import QdrantSettings
 
 # Namespace for point ids: uuid5(namespace, "<doc_id>:<chunk_index>") is the same on every
@@ -22,8 +31,18 @@ KEYWORD_INDEXES = ("doc_id", "source", "content_type", "job_id", "kind")
 INTEGER_INDEXES = ("chunk_index",)
 
 
-class VectorStoreError(TransientJobError):
+class VectorStoreError(DependencyUnavailable):
     """Qdrant failed or could not be reached."""
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__("qdrant", message, timeout=timeout)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    source = getattr(exc, "source", None) or exc.__cause__ or exc.__context__
+    return isinstance(exc, httpx.TimeoutException | TimeoutError) or isinstance(
+        source, httpx.TimeoutException | TimeoutError
+    )
 
 
 class FilterError(ValueError):
@@ -84,8 +103,9 @@ def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None
 
 
 class VectorStore:
-    def __init__(self, settings: QdrantSettings) -> None:
+    def __init__(self, settings: QdrantSettings, guard: DependencyGuard | None = None) -> None:
         self.settings = settings
+        self.guard = guard or DependencyGuard("qdrant")
         self.collection = settings.collection
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         self.client = AsyncQdrantClient(
@@ -97,16 +117,29 @@ class VectorStore:
         )
         self._ready = False
 
-    async def _call(self, what: str, coro: Any) -> Any:
+    async def _call(self, what: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Qdrant request (``send`` makes it) through the breaker."""
+        return await self.guard.call(lambda: self._send(what, send))
+
+    async def _send(self, what: str, send: Callable[[], Awaitable[Any]]) -> Any:
         try:
-            return await coro
+            return await send()
         except UnexpectedResponse as exc:
             if exc.status_code is not None and 400 <= exc.status_code < 500:
-                raise PermanentJobError(
-                    f"Qdrant rejected {what} ({exc.status_code}): {exc.content[:300]!r}"
+                raise DependencyRejected(
+                    "qdrant",
+                    f"Qdrant rejected {what} ({exc.status_code}): "
+                    f"{exc.content[:300].decode(errors='replace')}",
+                    status=exc.status_code,
                 ) from exc
             raise VectorStoreError(f"Qdrant {what} failed ({exc.status_code})") from exc
         except (ResponseHandlingException, httpx.HTTPError, OSError) as exc:
+            if _timed_out(exc):
+                raise VectorStoreError(
+                    f"Qdrant at {self.settings.url} gave no answer to {what} within "
+                    f"{int(self.settings.timeout)}s (qdrant.timeout)",
+                    timeout=True,
+                ) from exc
             raise VectorStoreError(
                 f"Qdrant at {self.settings.url} is unreachable during {what}: "
                 f"{exc or type(exc).__name__}"
@@ -117,35 +150,28 @@ class VectorStore:
         if self._ready:
             return
         exists = await self._call(
-            "collection check", self.client.collection_exists(self.collection)
+            "collection check", lambda: self.client.collection_exists(self.collection)
         )
         if not exists:
-            try:
-                await self.client.create_collection(
-                    self.collection,
-                    vectors_config=models.VectorParams(
-                        size=self.settings.vector_size,
-                        distance=models.Distance(self.settings.distance),
-                    ),
-                )
-            except UnexpectedResponse as exc:
-                if exc.status_code != 409:  # created by another process meanwhile
-                    raise VectorStoreError(f"cannot create collection: {exc}") from exc
-        info = await self._call("collection info", self.client.get_collection(self.collection))
+            await self._call("collection creation", self._create_collection)
+        info = await self._call(
+            "collection info", lambda: self.client.get_collection(self.collection)
+        )
         vectors = info.config.params.vectors
         size = vectors.size if isinstance(vectors, models.VectorParams) else None
         if size is not None and size != self.settings.vector_size:
-            raise PermanentJobError(
+            raise DependencyMisconfigured(
+                "qdrant",
                 f"Qdrant collection {self.collection!r} has vectors of size {size} but "
                 f"qdrant.vector_size is {self.settings.vector_size}; use another collection "
-                "or re-create it"
+                "or re-create it",
             )
         schema = info.payload_schema or {}
         for field in KEYWORD_INDEXES:
             if field not in schema:
                 await self._call(
                     "payload index",
-                    self.client.create_payload_index(
+                    lambda field=field: self.client.create_payload_index(
                         self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
                     ),
                 )
@@ -153,11 +179,24 @@ class VectorStore:
             if field not in schema:
                 await self._call(
                     "payload index",
-                    self.client.create_payload_index(
+                    lambda field=field: self.client.create_payload_index(
                         self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
                     ),
                 )
         self._ready = True
+
+    async def _create_collection(self) -> None:
+        try:
+            await self.client.create_collection(
+                self.collection,
+                vectors_config=models.VectorParams(
+                    size=self.settings.vector_size,
+                    distance=models.Distance(self.settings.distance),
+                ),
+            )
+        except UnexpectedResponse as exc:
+            if exc.status_code != 409:  # 409: created by another process meanwhile
+                raise
 
     async def upsert(
         self, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]
@@ -167,7 +206,9 @@ class VectorStore:
             models.PointStruct(id=i, vector=v, payload=p)
             for i, v, p in zip(ids, vectors, payloads, strict=True)
         ]
-        await self._call("upsert", self.client.upsert(self.collection, points=points, wait=True))
+        await self._call(
+            "upsert", lambda: self.client.upsert(self.collection, points=points, wait=True)
+        )
 
     async def delete_stale_chunks(self, doc_id: str, keep: int) -> None:
         """Delete chunks of ``doc_id`` with index >= ``keep`` (left from a longer version)."""
@@ -181,7 +222,8 @@ class VectorStore:
             )
         )
         await self._call(
-            "delete", self.client.delete(self.collection, points_selector=selector, wait=True)
+            "delete",
+            lambda: self.client.delete(self.collection, points_selector=selector, wait=True),
         )
 
     async def search(
@@ -196,7 +238,7 @@ class VectorStore:
         await self.ensure_collection()
         res = await self._call(
             "search",
-            self.client.query_points(
+            lambda: self.client.query_points(
                 self.collection,
                 query=vector,
                 limit=limit,
@@ -212,7 +254,7 @@ class VectorStore:
         await self.ensure_collection()
         res = await self._call(
             "count",
-            self.client.count(self.collection, count_filter=query_filter, exact=True),
+            lambda: self.client.count(self.collection, count_filter=query_filter, exact=True),
         )
         return int(res.count)
 

@@ -59,6 +59,11 @@ class UrlIngest(BaseModel):
     max_pages: int | None = Field(None, ge=1, description="Pages to fetch at most")
     max_depth: int | None = Field(None, ge=0, description="Link depth from the start page")
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
+    graph: bool = Field(
+        True,
+        description="Also add the content to the LightRAG knowledge graph; false indexes it "
+        "in the vector store only (and works while LightRAG is down)",
+    )
 
     _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
 
@@ -74,6 +79,11 @@ class TextIngest(BaseModel):
         None, max_length=2048, description="A stable name for the text (re-ingesting replaces it)"
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
+    graph: bool = Field(
+        True,
+        description="Also add the content to the LightRAG knowledge graph; false indexes it "
+        "in the vector store only (and works while LightRAG is down)",
+    )
 
     _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
 

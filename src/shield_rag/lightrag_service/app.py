@@ -15,7 +15,8 @@ Endpoints (``X-API-Key`` required on all but ``/health`` when ``lightrag.api_key
   unknown. ``DELETE /documents/delete_document`` ``{"doc_ids": [...]}`` (lightrag-server's
   form) does the same for several ids.
 
-Errors: 401 bad/missing key, 413 text too long, 422 invalid request, 404 unknown id,
+Errors: 401 bad/missing key, 413 text too long, 422 invalid request (including LightRAG's own
+input rules, e.g. a query shorter than its minimum: the caller must change it), 404 unknown id,
 409 LightRAG busy or refusing a duplicate, 502 LightRAG could not index or answer (e.g.
 Ollama unreachable; retry), 503 not ready yet, 500 anything unexpected (logged).
 """
@@ -33,7 +34,8 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Path, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from lightrag.query_validation import QueryValidationError, validate_rag_query
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .engine import LightRAGEngine, OperationError, QueryMode
 from .metrics import READY, observe
@@ -94,6 +96,14 @@ class QueryRequest(BaseModel):
     def _query(cls, v: str) -> str:
         return _not_blank(v, "query")
 
+    @model_validator(mode="after")
+    def _long_enough(self) -> QueryRequest:
+        # LightRAG's own rule (at least 3 English-equivalent characters; bypass mode, which
+        # retrieves nothing, is exempt), checked before LightRAG is called
+        if self.mode != "bypass":
+            validate_rag_query(self.query)
+        return self
+
 
 class QueryResponse(BaseModel):
     response: str
@@ -112,7 +122,7 @@ class DeleteDocRequest(BaseModel):
 
 
 T = TypeVar("T")
-STATUS_LABELS = {404: "not_found", 409: "conflict", 503: "unavailable"}
+STATUS_LABELS = {404: "not_found", 409: "conflict", 422: "invalid", 503: "unavailable"}
 
 
 async def run(operation: str, call: Awaitable[T]) -> T:
@@ -123,6 +133,9 @@ async def run(operation: str, call: Awaitable[T]) -> T:
         except OperationError as exc:
             outcome.status = STATUS_LABELS.get(exc.status_code, "error")
             raise HTTPException(status_code=exc.status_code, detail=exc.message) from exc
+        except QueryValidationError as exc:  # LightRAG refused the caller's input
+            outcome.status = "invalid"
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
         except Exception as exc:
             log.exception("%s failed", operation)
             raise HTTPException(

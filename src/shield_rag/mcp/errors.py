@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from fastmcp.exceptions import ToolError
 from pydantic import ValidationError
 
-from shield_rag.mcp.orchestrator import OrchestratorError, OrchestratorUnavailable
+from shield_rag.mcp.orchestrator import (
+    ADMISSION_CODES,
+    TARGET,
+    OrchestratorError,
+    OrchestratorUnavailable,
+)
 
 
 class InvalidArguments(ToolError):
@@ -20,10 +26,21 @@ class InvalidArguments(ToolError):
 
 
 class Unavailable(ToolError):
-    """The orchestrator cannot be used now; ``retry_after`` seconds says when to try again."""
+    """The orchestrator or a dependency it needs cannot be used now; ``retry_after`` seconds
+    says when to try again; ``target`` names what is failing."""
+
+    def __init__(self, message: str, retry_after: float, target: str = "orchestrator") -> None:
+        super().__init__(message, log_level=logging.WARNING)
+        self.retry_after = retry_after
+        self.target = target
+
+
+class Limited(ToolError):
+    """Admission control refused the call for now (rate limit, queue cap, overload, storage
+    nearly full); ``retry_after`` seconds says when to try again. Nothing is failing."""
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message, log_level=logging.WARNING)
+        super().__init__(message, log_level=logging.INFO)
         self.retry_after = retry_after
 
 
@@ -39,19 +56,59 @@ def invalid(tool: str, problems: Iterable[str]) -> InvalidArguments:
     return InvalidArguments(f"Invalid arguments for {tool}: {listed}. Fix them and call again.")
 
 
-def unavailable(exc: OrchestratorUnavailable) -> Unavailable:
-    wait = max(1, round(exc.retry_after))
+def _fields(code: str | None, dependency: str | None, wait: int | None) -> str:
+    """The error model's fields, as an agent reads them: ``code=... dependency=...
+    retry_after=N seconds``."""
+    parts = []
+    if code:
+        parts.append(f"code={code}")
+    if dependency:
+        parts.append(f"dependency={dependency}")
+    if wait is not None:
+        parts.append(f"retry_after={wait} seconds")
+    return " ".join(parts)
+
+
+def _wait(seconds: float) -> int:
+    return max(1, math.ceil(seconds))
+
+
+def unavailable(exc: OrchestratorUnavailable) -> Unavailable | Limited:
+    wait = _wait(exc.retry_after)
+    if exc.code in ADMISSION_CODES:
+        return Limited(
+            f"Refused for now: {exc.reason}. {_fields(exc.code, None, wait)}: call the tool "
+            "again after that (other calls are not affected).",
+            float(wait),
+        )
+    if exc.target == TARGET:
+        return Unavailable(
+            f"Orchestrator unavailable: {exc.reason}. {_fields(exc.code, None, wait)}: call "
+            "the tool again after that.",
+            float(wait),
+        )
     return Unavailable(
-        f"Orchestrator unavailable: {exc.reason}. retry_after={wait} seconds: call the tool "
-        "again after that.",
+        f"Dependency {exc.target} unavailable: {exc.reason}. "
+        f"{_fields(exc.code or 'dependency_unavailable', exc.target, wait)}: call the tool "
+        f"again after that; tools that do not need {exc.target} still work.",
         float(wait),
+        exc.target,
     )
 
 
-def rejected(tool: str, exc: OrchestratorError) -> Rejected:
+def rejected(tool: str, exc: OrchestratorError) -> Rejected | Limited:
+    wait = _wait(exc.retry_after) if exc.retry_after is not None else None
+    fields = _fields(exc.code, exc.dependency, wait)
+    if exc.status == 429 and wait is not None:
+        return Limited(
+            f"{tool}: the orchestrator refused the request for now ({exc.status}): "
+            f"{exc.detail}. {fields}: call the tool again after that.",
+            float(wait),
+        )
     return Rejected(
         f"{tool}: the orchestrator rejected the request ({exc.status}): {exc.detail}. "
-        "Change the arguments accordingly and call again."
+        + (f"{fields}. " if fields else "")
+        + "Change the arguments accordingly and call again."
     )
 
 

@@ -7,8 +7,10 @@ import logging
 import sys
 
 from prometheus_client import start_http_server
+from starlette.middleware import Middleware
 
 from shield_rag.logs import setup_logging
+from shield_rag.mcp.http import ExplainTooLarge
 from shield_rag.mcp.server import create_server
 from shield_rag.settings import ConfigError, McpServiceSettings, load_settings
 
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         port=cfg.port,
         path=cfg.path,
         show_banner=False,
+        middleware=[Middleware(ExplainTooLarge)],
         uvicorn_config={"log_config": None, "access_log": False, "timeout_graceful_shutdown": 5},
     )
     return 0

@@ -1,4 +1,5 @@
-"""FastMCP middleware around every tool call: metrics and argument errors an agent can act on."""
+"""FastMCP middleware around every tool call: metrics, argument errors an agent can act on,
+and who the caller is (sent to the orchestrator as ``X-Shield-Client``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 import mcp_types as mt
 from fastmcp.exceptions import ToolError
 from fastmcp.exceptions import ValidationError as ArgumentError
+from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from pydantic import ValidationError
 
 from shield_rag.mcp import errors, metrics
+from shield_rag.mcp.orchestrator import CALLER
 
 
 class ToolCallMiddleware(Middleware):
@@ -32,6 +35,7 @@ class ToolCallMiddleware(Middleware):
         label = name if name in self.tool_names else "unknown"
         status = "error"
         started = time.perf_counter()
+        token = CALLER.set(_caller(context))
         try:
             result = await call_next(context)
             status = "success"
@@ -48,12 +52,16 @@ class ToolCallMiddleware(Middleware):
         except errors.Unavailable:
             status = "unavailable"
             raise
+        except errors.Limited:
+            status = "limited"
+            raise
         except asyncio.CancelledError:
             status = "cancelled"
             raise
         except ToolError:
             raise
         finally:
+            CALLER.reset(token)
             metrics.TOOL_CALLS.labels(label, status).inc()
             metrics.TOOL_DURATION.labels(label).observe(time.perf_counter() - started)
 
@@ -65,3 +73,20 @@ async def _params(context: MiddlewareContext[Any], name: str) -> list[str]:
     if tool is None:
         return []
     return sorted(tool.parameters.get("properties", {}))
+
+
+def _caller(context: MiddlewareContext[Any]) -> str | None:
+    """The client id of the access token when auth is on, else the MCP client's declared
+    name (``clientInfo.name``); the orchestrator client sanitises it."""
+    access = get_access_token()
+    if access is not None and access.client_id:
+        return str(access.client_id)
+    ctx = context.fastmcp_context
+    if ctx is None:
+        return None
+    try:
+        params = ctx.session.client_params
+    except (RuntimeError, AttributeError, ValueError):
+        return None
+    info = getattr(params, "client_info", None) if params is not None else None
+    return getattr(info, "name", None)

@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shield_rag import __version__
+from shield_rag.breaker import CircuitBreaker
 from shield_rag.mcp.auth import SharedTokenVerifier
-from shield_rag.mcp.breaker import CircuitBreaker
 from shield_rag.mcp.middleware import ToolCallMiddleware
-from shield_rag.mcp.orchestrator import OrchestratorClient, make_breaker
-from shield_rag.mcp.tools import Deps, register_tools
+from shield_rag.mcp.orchestrator import Breakers, OrchestratorClient
+from shield_rag.mcp.tools import TOOL_NEEDS, Deps, register_tools
 from shield_rag.settings import Settings
 
 INSTRUCTIONS = """\
@@ -28,7 +28,10 @@ return a job_id at once. Follow it with wait_for_job (progress notifications) or
 get_job_status.
 - Store short texts searchable at once with qdrant_store.
 - Find passages with qdrant_find; ask questions across documents with lightrag_query.
-- An error with retry_after=N means the backend is unavailable: retry after N seconds.
+- An error with retry_after=N means the backend, or a dependency the tool needs (named in \
+the error as dependency=...), is unavailable or busy: retry after N seconds. Tools that do \
+not need that dependency keep working (qdrant_find and qdrant_store need ollama and qdrant; \
+lightrag_query needs lightrag; the ingest and job tools need redis).
 """
 
 
@@ -42,7 +45,13 @@ class ShieldMcp:
 
     @property
     def breaker(self) -> CircuitBreaker:
+        """The orchestrator's own breaker."""
         return self.orchestrator.breaker
+
+    @property
+    def breakers(self) -> Breakers:
+        """Every breaker: the orchestrator's and one per dependency."""
+        return self.orchestrator.breakers
 
 
 def create_server(
@@ -52,7 +61,7 @@ def create_server(
     the orchestrator, for tests)."""
     cfg = settings.mcp
     api_key = cfg.orchestrator_api_key or settings.orchestrator.api_key
-    client = OrchestratorClient(cfg, api_key, make_breaker(cfg), transport=transport)
+    client = OrchestratorClient(cfg, api_key, Breakers(cfg), transport=transport)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
@@ -77,13 +86,16 @@ def create_server(
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(_: Request) -> JSONResponse:
-        """Liveness of the MCP server itself, with its breaker's view of the orchestrator."""
+        """Liveness of the MCP server itself, with every breaker's state and the tools each
+        breaker stops while it is open."""
         breaker = client.breaker
         return JSONResponse(
             {
                 "status": "ok",
                 "orchestrator_breaker": breaker.state.label,
                 "retry_after": breaker.retry_after(),
+                "breakers": client.breakers.view(),
+                "tool_needs": {t: list(TOOL_NEEDS[t]) for t in sorted(tools)},
             }
         )
 

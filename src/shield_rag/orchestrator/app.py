@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from shield_rag import __version__
+from shield_rag.breaker import DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
@@ -23,6 +26,7 @@ from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T", bound=BaseModel)
 QUEUE_GAUGE_INTERVAL = 5.0
 
 
@@ -41,13 +45,37 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = make_redis(settings.redis)
+        # One breaker per dependency the orchestrator calls (metrics: circuit_breaker_state).
+        limits = {
+            "failure_threshold": settings.orchestrator.breaker_failure_threshold,
+            "reset_seconds": settings.orchestrator.breaker_reset_seconds,
+        }
+        # A client waits for every call made here: none may outlast the MCP server's patience.
+        deadline = settings.orchestrator.dependency_timeout_seconds
+
+        def bounded(section: _T) -> _T:
+            timeout = min(section.timeout, deadline)  # type: ignore[attr-defined]
+            return section.model_copy(update={"timeout": timeout})
+
         services = Services(
             settings=settings,
             redis=redis,
             store=JobStore(redis, settings.redis.key_prefix, settings.worker.job_ttl_seconds),
-            embedder=Embedder(settings.ollama, settings.qdrant.vector_size),
-            vectors=VectorStore(settings.qdrant),
-            lightrag=LightRAGClient(settings.lightrag) if settings.lightrag.enabled else None,
+            embedder=Embedder(
+                bounded(settings.ollama),
+                settings.qdrant.vector_size,
+                DependencyGuard.counted("ollama", **limits),
+            ),
+            vectors=VectorStore(
+                bounded(settings.qdrant), DependencyGuard.counted("qdrant", **limits)
+            ),
+            lightrag=(
+                LightRAGClient(
+                    bounded(settings.lightrag), DependencyGuard.counted("lightrag", **limits)
+                )
+                if settings.lightrag.enabled
+                else None
+            ),
         )
         app.state.services = services
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))

@@ -7,6 +7,11 @@ import time
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# circuit_breaker_state{target}, circuit_breaker_transitions_total and
+# circuit_breaker_rejections_total of the orchestrator's breakers (qdrant, ollama, lightrag),
+# with the same meaning as the MCP server's: see shield_rag.breaker.
+from shield_rag.breaker import BREAKER_REJECTIONS, BREAKER_STATE, BREAKER_TRANSITIONS
+
 REQUESTS = Counter(
     "api_requests_total",
     "HTTP requests by endpoint, method and status",
@@ -81,3 +86,20 @@ REDIS_MEMORY_WATERMARK = Gauge(
     "admission_redis_memory_high_watermark",
     "admission.redis_memory_high_watermark: the memory ratio above which new work is refused",
 )
+
+__all__ = [
+    "ACTIVE_JOBS",
+    "ADMISSION_REFUSALS",
+    "BREAKER_REJECTIONS",
+    "BREAKER_STATE",
+    "BREAKER_TRANSITIONS",
+    "DURATION",
+    "JOBS_ACCEPTED",
+    "LIGHTRAG_OPS",
+    "QUEUE_SIZE",
+    "REDIS_MEMORY_RATIO",
+    "REDIS_MEMORY_WATERMARK",
+    "REQUESTS",
+    "UNFINISHED_JOBS",
+    "MetricsMiddleware",
+]

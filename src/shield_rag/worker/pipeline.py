@@ -1,4 +1,9 @@
-"""The ingest pipeline: fetch or parse → chunk → embed → upsert to Qdrant → LightRAG."""
+"""The ingest pipeline: fetch or parse → chunk → embed → upsert to Qdrant → LightRAG.
+
+A request with ``graph: false`` skips the LightRAG insert (the job's result says so with
+``"graph": "skipped"``): the content is searchable with vector search and the job does not
+need LightRAG, so it succeeds while LightRAG is down.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,12 @@ DOCUMENTS = Counter("worker_documents_total", "Documents ingested")
 Progress = Callable[[str, float, str], Awaitable[None]]
 
 
+def _graph(req: dict[str, Any]) -> bool:
+    """Whether the request asks for the knowledge graph (jobs queued before the field existed
+    have no ``graph`` and get it)."""
+    return req.get("graph", True) is not False
+
+
 @dataclass
 class Document:
     doc_id: str
@@ -45,6 +56,7 @@ class Document:
     content_type: str
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    graph: bool = True
 
 
 def doc_id_for(kind: str, identity: str | bytes) -> str:
@@ -79,6 +91,12 @@ class Pipeline:
             return await self._crawl(job_id, request, progress)
         raise PermanentJobError(f"unknown job kind {kind!r}")
 
+    def graph_result(self, req: dict[str, Any]) -> str:
+        """What the job did with the knowledge graph, for its result."""
+        if not _graph(req):
+            return "skipped"
+        return "indexed" if self.lightrag is not None else "disabled"
+
     async def _text(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
         source = (
             req.get("source") or f"text:{hashlib.sha256(req['text'].encode()).hexdigest()[:12]}"
@@ -91,9 +109,15 @@ class Pipeline:
             content_type="text/plain",
             kind="text",
             metadata=req.get("metadata") or {},
+            graph=_graph(req),
         )
         chunks = await self._index(job_id, doc, progress, 0.05, 1.0)
-        return {"documents": 1, "chunks": chunks, "doc_ids": [doc.doc_id]}
+        return {
+            "documents": 1,
+            "chunks": chunks,
+            "doc_ids": [doc.doc_id],
+            "graph": self.graph_result(req),
+        }
 
     async def _document(
         self, job_id: str, req: dict[str, Any], progress: Progress
@@ -117,10 +141,16 @@ class Pipeline:
             content_type=extracted.content_type,
             kind="document",
             metadata=req.get("metadata") or {},
+            graph=_graph(req),
         )
         await progress("parse", 0.1, f"extracted {len(doc.text)} characters")
         chunks = await self._index(job_id, doc, progress, 0.1, 1.0)
-        return {"documents": 1, "chunks": chunks, "doc_ids": [doc.doc_id]}
+        return {
+            "documents": 1,
+            "chunks": chunks,
+            "doc_ids": [doc.doc_id],
+            "graph": self.graph_result(req),
+        }
 
     async def _crawl(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
         crawl_cfg = self.settings.crawl
@@ -161,6 +191,7 @@ class Pipeline:
                 content_type=extracted.content_type,
                 kind="url",
                 metadata=req.get("metadata") or {},
+                graph=_graph(req),
             )
             chunks += await self._index(job_id, doc, progress, lo, hi)
             doc_ids.append(doc.doc_id)
@@ -176,6 +207,7 @@ class Pipeline:
             "chunks": chunks,
             "doc_ids": doc_ids,
             "skipped": skipped,
+            "graph": self.graph_result(req),
         }
 
     async def _index(
@@ -219,7 +251,7 @@ class Pipeline:
         STAGE_SECONDS.labels("upsert").observe(time.perf_counter() - started)
         await progress("upsert", lo + span * 0.7, f"{doc.source}: stored {len(chunks)} vectors")
 
-        if self.lightrag is not None:
+        if self.lightrag is not None and doc.graph:
             started = time.perf_counter()
             await self.lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
             STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - started)

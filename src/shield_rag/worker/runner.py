@@ -14,10 +14,11 @@ from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shield_rag.breaker import DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
-from shield_rag.errors import JobCancelled, PermanentJobError, ShieldError
+from shield_rag.errors import DependencyUnavailable, JobCancelled, PermanentJobError, ShieldError
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED, JobStore
@@ -54,9 +55,24 @@ class Worker:
         self.store = JobStore(self.redis, settings.redis.key_prefix, self.cfg.job_ttl_seconds)
         self.lease_ms = int(self.cfg.claim_idle_seconds * 1000)
         self.queue = WorkQueue(self.redis, settings.redis.key_prefix, self.name, self.lease_ms)
-        self.embedder = Embedder(settings.ollama, settings.qdrant.vector_size)
-        self.vectors = VectorStore(settings.qdrant)
-        self.lightrag = LightRAGClient(settings.lightrag) if settings.lightrag.enabled else None
+        # One breaker per dependency, with the orchestrator's thresholds: while one is open
+        # the worker's calls to it fail fast and the job is retried with backoff (a transient
+        # error), at the earliest when the breaker lets a probe through.
+        limits = {
+            "failure_threshold": settings.orchestrator.breaker_failure_threshold,
+            "reset_seconds": settings.orchestrator.breaker_reset_seconds,
+        }
+        self.embedder = Embedder(
+            settings.ollama,
+            settings.qdrant.vector_size,
+            DependencyGuard.counted("ollama", **limits),
+        )
+        self.vectors = VectorStore(settings.qdrant, DependencyGuard.counted("qdrant", **limits))
+        self.lightrag = (
+            LightRAGClient(settings.lightrag, DependencyGuard.counted("lightrag", **limits))
+            if settings.lightrag.enabled
+            else None
+        )
         self.pipeline = Pipeline(
             settings, self.embedder, self.vectors, self.lightrag, self.store.get_blob
         )
@@ -304,7 +320,8 @@ class Worker:
                 exc_info=not isinstance(exc, (ShieldError, ConnectionError, OSError)),
             )
             error = str(exc) or type(exc).__name__
-            await self._fail_or_retry(d, attempts, max_attempts, error, mine)
+            wait = exc.retry_after if isinstance(exc, DependencyUnavailable) else None
+            await self._fail_or_retry(d, attempts, max_attempts, error, mine, wait)
         finally:
             BUSY.dec()
             JOB_SECONDS.observe(time.perf_counter() - started)
@@ -342,7 +359,13 @@ class Worker:
                 log.warning("job %s: heartbeat failed: %s", d.job_id, exc)
 
     async def _fail_or_retry(
-        self, d: Delivery, attempts: int, max_attempts: int, error: str, fence: dict[str, str]
+        self,
+        d: Delivery,
+        attempts: int,
+        max_attempts: int,
+        error: str,
+        fence: dict[str, str],
+        retry_after: float | None = None,
     ) -> None:
         if attempts >= max_attempts:
             await self._finish(
@@ -356,6 +379,8 @@ class Worker:
             JOBS.labels("dead").inc()
             return
         delay = backoff_delay(attempts, self.cfg.backoff_base_seconds, self.cfg.backoff_max_seconds)
+        if retry_after is not None:  # e.g. an open breaker: no sooner than it admits a probe
+            delay = max(delay, retry_after)
         await self._retry(d, attempts, error, delay, fence=fence)
         JOBS.labels("retried").inc()
 

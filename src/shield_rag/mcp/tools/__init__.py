@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from fastmcp import FastMCP
 
+from shield_rag.errors import Dependency
+from shield_rag.mcp.orchestrator import NEEDS_JOBS, NEEDS_LIGHTRAG, NEEDS_VECTORS
 from shield_rag.mcp.tools import ingest, jobs, lightrag, search
 from shield_rag.mcp.tools.common import Deps
 
 WRITE_TOOLS = frozenset({"crawl_web", "ingest_doc", "qdrant_store"})
 READ_TOOLS = frozenset({"get_job_status", "wait_for_job", "qdrant_find", "lightrag_query"})
+
+# The dependencies each tool needs besides the orchestrator (the routes it calls): while the
+# breaker of one of them is open, the tool fails fast and the others keep working. Ingest
+# only queues a job (Redis); the worker embeds and indexes it later.
+TOOL_NEEDS: dict[str, tuple[Dependency, ...]] = {
+    "qdrant_find": NEEDS_VECTORS,  # POST /search: embed the query, search Qdrant
+    "qdrant_store": NEEDS_VECTORS,  # POST /vectors: embed, upsert
+    "lightrag_query": NEEDS_LIGHTRAG,  # POST /lightrag/query
+    "crawl_web": NEEDS_JOBS,  # POST /ingest-async
+    "ingest_doc": NEEDS_JOBS,  # POST /ingest-async
+    "get_job_status": NEEDS_JOBS,  # GET /jobs/{id}
+    "wait_for_job": NEEDS_JOBS,  # GET /jobs/{id} (and DELETE when cancelled)
+}
 
 
 def register_tools(mcp: FastMCP, deps: Deps) -> frozenset[str]:
@@ -19,4 +34,4 @@ def register_tools(mcp: FastMCP, deps: Deps) -> frozenset[str]:
     return READ_TOOLS if deps.settings.read_only else READ_TOOLS | WRITE_TOOLS
 
 
-__all__ = ["READ_TOOLS", "WRITE_TOOLS", "Deps", "register_tools"]
+__all__ = ["READ_TOOLS", "TOOL_NEEDS", "WRITE_TOOLS", "Deps", "register_tools"]

@@ -13,6 +13,15 @@ from shield_rag.mcp import errors
 from shield_rag.mcp.models import JobAccepted
 from shield_rag.mcp.tools.common import Deps, IdempotencyKey, Metadata, guarded
 
+Graph = Annotated[
+    bool,
+    Field(
+        description="Also add the content to the LightRAG knowledge graph (default true); "
+        "false indexes it for qdrant_find only: faster, and it works while LightRAG is "
+        "unavailable",
+    ),
+]
+
 WRITE = {"read_only_hint": False, "destructive_hint": False, "idempotent_hint": False}
 NEXT_STEP = (
     "call wait_for_job(job_id) to wait with progress, or get_job_status(job_id) to check; "
@@ -109,6 +118,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         ] = None,
         metadata: Metadata = None,
         idempotency_key: IdempotencyKey = None,
+        graph: Graph = True,
     ) -> JobAccepted:
         """Crawl a web site into the knowledge base, in the background.
 
@@ -127,6 +137,8 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             body["max_depth"] = max_depth
         if metadata:
             body["metadata"] = metadata
+        if not graph:
+            body["graph"] = False
         return _accepted(await guarded("crawl_web", client.ingest_json(body, idempotency_key)))
 
     @mcp.tool(annotations=WRITE, tags={"write"})
@@ -182,6 +194,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         ] = None,
         metadata: Metadata = None,
         idempotency_key: IdempotencyKey = None,
+        graph: Graph = True,
     ) -> JobAccepted:
         """Add one document to the knowledge base, in the background.
 
@@ -217,6 +230,8 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             raise errors.invalid(tool, problems)
         if text is not None:
             body: dict[str, Any] = {"type": "text", "text": text, "metadata": metadata or {}}
+            if not graph:
+                body["graph"] = False
             if title is not None:
                 body["title"] = title
             if source is not None:
@@ -230,6 +245,8 @@ def register(mcp: FastMCP, deps: Deps) -> None:
                 "max_depth": 0,
                 "metadata": metadata or {},
             }
+            if not graph:
+                body["graph"] = False
             return _accepted(await guarded(tool, client.ingest_json(body, idempotency_key)))
         if file_path is not None:
             name, blob = await asyncio.to_thread(_read_file, deps, file_path)
@@ -259,6 +276,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
                     title=title,
                     metadata=metadata or {},
                     idempotency_key=idempotency_key,
+                    graph=graph,
                 ),
             )
         )

@@ -3,8 +3,10 @@
 from typing import Annotated, Literal
 
 from fastmcp import FastMCP
+from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import Field
 
+from shield_rag.mcp import errors
 from shield_rag.mcp.models import LightRAGAnswer
 from shield_rag.mcp.tools.common import Deps, guarded
 
@@ -36,6 +38,10 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         answer from them. Use it for questions that join facts from several documents; use
         qdrant_find to get the matching passages themselves.
         """
+        try:
+            validate_rag_query(query)  # LightRAG's own minimum, checked before any request
+        except QueryValidationError as exc:
+            raise errors.invalid("lightrag_query", [f"query: {exc}"]) from None
         body: dict[str, object] = {"query": query, "mode": mode}
         if top_k is not None:
             body["top_k"] = top_k

@@ -200,12 +200,14 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
             if not isinstance(metadata, dict):
                 raise _unprocessable("must be a JSON object", "metadata")
         title = form.get("title")
+        graph = form.get("graph")
         checked = TextIngest.model_validate(
             {
                 "type": "text",
                 "text": "x",
                 "metadata": metadata,
                 "title": title if isinstance(title, str) else None,
+                **({"graph": graph} if isinstance(graph, str) and graph.strip() else {}),
             }
         )
         req = {
@@ -214,6 +216,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
             "size": len(blob),
             "title": checked.title,
             "metadata": checked.metadata,
+            "graph": checked.graph,
         }
         return req, blob, filename
     finally:
