@@ -1,4 +1,9 @@
-"""Prometheus metrics of the LightRAG service (served on ``lightrag_service.metrics_port``)."""
+"""Prometheus metrics of the LightRAG service (served on ``lightrag_service.metrics_port``).
+
+They live in a registry of their own (with the usual process, platform and GC collectors):
+the orchestrator also counts ``lightrag_operations_total`` (its calls to this service), and
+both modules may be imported by one process, e.g. a test run.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,39 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+
+REGISTRY = CollectorRegistry()
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 OPERATIONS = Counter(
     "lightrag_operations_total",
     "LightRAG service operations by outcome",
     ["operation", "status"],
+    registry=REGISTRY,
 )
 DURATION = Histogram(
     "lightrag_operation_duration_seconds",
     "Time taken by LightRAG service operations",
     ["operation"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
 )
-READY = Gauge("lightrag_ready", "1 when the LightRAG storages are initialised and serving")
+READY = Gauge(
+    "lightrag_ready",
+    "1 when the LightRAG storages are initialised and serving",
+    registry=REGISTRY,
+)
 
 # Statuses: success, unchanged (insert of an id already indexed), conflict (409),
 # not_found (404), unavailable (503: not initialised), error (anything else).
@@ -49,6 +73,6 @@ def observe(operation: str) -> Iterator[Outcome]:
 
 
 def serve_metrics(host: str, port: int) -> None:
-    """Expose the default registry on ``host:port`` (0 disables it)."""
+    """Expose :data:`REGISTRY` on ``host:port`` (0 disables it)."""
     if port:
-        start_http_server(port, addr=host)
+        start_http_server(port, addr=host, registry=REGISTRY)
