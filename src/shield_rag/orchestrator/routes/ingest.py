@@ -61,6 +61,11 @@ _OPENAPI_BODY: dict[str, Any] = {
                         "file": {"type": "string", "format": "binary"},
                         "title": {"type": "string"},
                         "metadata": {"type": "string", "description": "JSON object"},
+                        "graph": {
+                            "type": "string",
+                            "enum": ["true", "false"],
+                            "description": "false: vectors only, no LightRAG indexing",
+                        },
                     },
                 }
             },
@@ -201,13 +206,15 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
                 raise _unprocessable("must be a JSON object", "metadata")
         title = form.get("title")
         graph = form.get("graph")
+        if graph is not None and graph not in ("true", "false"):
+            raise _unprocessable("must be true or false", "graph")
         checked = TextIngest.model_validate(
             {
                 "type": "text",
                 "text": "x",
                 "metadata": metadata,
                 "title": title if isinstance(title, str) else None,
-                **({"graph": graph} if isinstance(graph, str) and graph.strip() else {}),
+                **({"graph": graph == "true"} if graph is not None else {}),
             }
         )
         req = {
