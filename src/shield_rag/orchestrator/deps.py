@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from redis.asyncio import Redis
 
-from shield_rag.api.errors import ApiError, ErrorCode
+from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.store import JobStore
+from shield_rag.orchestrator import admission
 from shield_rag.settings import Settings
 
 
@@ -64,3 +65,14 @@ REDIS_ERRORS = (503,)
 # a route calling Qdrant, Ollama or LightRAG: their input refusal (422), a deployment that
 # does not fit them (500), unavailable or breaker open (503), too slow (504).
 DEPENDENCY_ERRORS = (422, 500, 503, 504)
+
+
+def client_router(tag: str, **kwargs: Any) -> APIRouter:
+    """The router of a resource clients call: every route needs the API key (when one is
+    set) and takes a token from the client's rate-limit bucket (429 when it is empty)."""
+    return APIRouter(
+        tags=[tag],
+        dependencies=[Depends(require_api_key), admission.RateLimited],
+        responses=error_responses(429),
+        **kwargs,
+    )

@@ -11,21 +11,21 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Header, Query, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.store import JobStore, valid_event_id
-from shield_rag.orchestrator import admission
-from shield_rag.orchestrator.deps import REDIS_ERRORS, ROUTE_ERRORS, ServicesDep, require_api_key
+from shield_rag.orchestrator.deps import (
+    REDIS_ERRORS,
+    ROUTE_ERRORS,
+    ServicesDep,
+    client_router,
+)
 from shield_rag.orchestrator.routes.jobs import JobId, check_job_id
 
-router = APIRouter(
-    tags=["events"],
-    dependencies=[Depends(require_api_key), admission.RateLimited],
-    responses=error_responses(429),
-)
+router = client_router("events")
 _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
 _BLOCK_MS = 1000
 _EVENT_ID = r"^[0-9]+-[0-9]+$"

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi import Header, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
@@ -26,18 +26,14 @@ from shield_rag.orchestrator.deps import (
     ROUTE_ERRORS,
     Services,
     ServicesDep,
-    require_api_key,
+    client_router,
 )
 from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
 from shield_rag.orchestrator.routes.jobs import JobAccepted
 
-router = APIRouter(
-    tags=["ingest"],
-    dependencies=[Depends(require_api_key), admission.RateLimited],
-    # Keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
-    lifespan=admission.lifespan,
-)
+# The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
+router = client_router("ingest", lifespan=admission.lifespan)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 

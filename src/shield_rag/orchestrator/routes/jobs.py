@@ -5,20 +5,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.jobs.models import JobRecord, JobStatus
-from shield_rag.orchestrator import admission
-from shield_rag.orchestrator.deps import REDIS_ERRORS, ROUTE_ERRORS, ServicesDep, require_api_key
-
-router = APIRouter(
-    tags=["jobs"],
-    dependencies=[Depends(require_api_key), admission.RateLimited],
-    responses=error_responses(429),
+from shield_rag.orchestrator.deps import (
+    REDIS_ERRORS,
+    ROUTE_ERRORS,
+    ServicesDep,
+    client_router,
 )
+
+router = client_router("jobs")
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # The pattern is documented, not enforced by FastAPI: an id of another shape is answered

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.clients.lightrag import QueryMode
 from shield_rag.errors import ShieldError
-from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     DEPENDENCY_ERRORS,
     ROUTE_ERRORS,
     ServicesDep,
-    require_api_key,
+    client_router,
 )
 from shield_rag.orchestrator.metrics import LIGHTRAG_OPS
 from shield_rag.orchestrator.routes.search import STRICT, json_integer
 
-router = APIRouter(
-    tags=["lightrag"],
-    dependencies=[Depends(require_api_key), admission.RateLimited],
-    responses=error_responses(429),
-)
+router = client_router("lightrag")
 
 
 # LightRAG refuses (with a 500) a query shorter than 3 characters once stripped (its

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -25,16 +24,12 @@ from shield_rag.orchestrator.deps import (
     DEPENDENCY_ERRORS,
     ROUTE_ERRORS,
     ServicesDep,
-    require_api_key,
+    client_router,
 )
 from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.worker.pipeline import doc_id_for
 
-router = APIRouter(
-    tags=["vectors"],
-    dependencies=[Depends(require_api_key), admission.RateLimited],
-    responses=error_responses(429),
-)
+router = client_router("vectors")
 ERRORS = error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *DEPENDENCY_ERRORS)
 # In the schema only: a string the server refuses when it is blank (the server's own check
 # gives the message). Python's str.strip also strips \x1c-\x1f, which JSON Schema's \s
