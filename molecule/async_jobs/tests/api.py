@@ -41,8 +41,24 @@ def headers(**extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **extra}
 
 
+class HonourRetryAfter(httpx.HTTPTransport):
+    """Waits out admission control's 429 as a well-behaved client does (Retry-After, at most
+    60 s per request): the checks poll 50 jobs at once, faster than one client's rate limit
+    (orchestrator_fastapi_client_requests_per_second), and measure jobs, not the limits."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + 60
+        while True:
+            response = super().handle_request(request)
+            if response.status_code != 429 or time.monotonic() >= deadline:
+                return response
+            response.read()
+            response.close()
+            time.sleep(min(5.0, float(response.headers.get("retry-after") or 1)))
+
+
 def client() -> httpx.Client:
-    return httpx.Client(base_url=API, headers=headers(), timeout=15)
+    return httpx.Client(base_url=API, headers=headers(), timeout=15, transport=HonourRetryAfter())
 
 
 def document(batch: str, n: int) -> dict[str, Any]:
