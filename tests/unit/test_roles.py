@@ -22,17 +22,17 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
 
-# Defaults without a spec default. common_parent_role is required by every entry point of
+# Defaults without a spec default. _common_parent_role is required by every entry point of
 # the internal role, so its spec cannot carry a default; the empty value in defaults/main.yml
 # lets argument validation pass so that the preflight assertion, not a bare "missing
 # required argument", tells someone who calls shield.rag.common directly what to do.
-PLACEHOLDER_DEFAULTS: dict[str, set[str]] = {"common": {"common_parent_role"}}
+PLACEHOLDER_DEFAULTS: dict[str, set[str]] = {"common": {"_common_parent_role"}}
 
 # The no_log rule: an option is no_log exactly when its name says it holds a secret ...
 SECRET_NAME = re.compile(r"(password|api_key|token|secrets?)$")
-# ... or when it carries secrets under another name. common_config_env is the SHIELD_*
+# ... or when it carries secrets under another name. _common_config_env is the SHIELD_*
 # environment of a service, which holds its Redis password and API keys.
-SECRET_CARRIERS: dict[str, set[str]] = {"common": {"common_config_env"}}
+SECRET_CARRIERS: dict[str, set[str]] = {"common": {"_common_config_env"}}
 
 README_SECTIONS = ("## Requirements", "## Role Variables", "## Dependencies", "## Example Playbook")
 GALAXY_KEYS = ("author", "description", "license", "min_ansible_version", "platforms")
@@ -244,27 +244,51 @@ def test_stack_wide_variable_has_one_fallback_and_is_documented(variable: str) -
     assert not undocumented, f"docs/variables.md row of {variable} does not name {undocumented}"
 
 
-@pytest.mark.parametrize("kind", ["weak_words", "placeholder_marks"])
-def test_every_role_refuses_the_same_weak_words(kind: str) -> None:
-    """One secret (say shield_redis_password) is checked by several roles: same list in each."""
-    lists = {
-        path: yaml.safe_load((ROLES_DIR / path).read_text())[name]
-        for path, name in [
-            ("common/vars/main.yml", f"common_{kind}"),
-            ("redis/vars/main.yml", f"_redis_{kind}"),
-            ("qdrant/vars/main.yml", f"_qdrant_{kind}"),
-        ]
-    }
-    assert len({tuple(v) for v in lists.values()}) == 1, lists
+# The one weak-secret policy, read by the services and (on the controller) by the roles.
+SECRET_POLICY = ROOT / "src" / "shield_rag" / "settings" / "secret_policy.yml"
 
 
-# The preflight tasks that judge a secret: role, task name, and the variable its conditions read.
-# An assert's `that:` all hold for a strong secret; common's `when:` all hold for a weak one.
-STRENGTH_CHECKS = [
-    ("redis", "Assert redis_password is strong", "redis_password"),
-    ("qdrant", "Assert qdrant_api_key is strong", "qdrant_api_key"),
-    ("common", "Find missing or weak secrets", "__common_secret"),
-]
+def test_the_roles_read_the_one_secret_policy_file() -> None:
+    """common's secrets check loads the policy file the services read, by a path that holds in
+    the repository and in an installed collection (roles/common/../../src/...)."""
+    common_vars = _load(ROLES_DIR / "common" / "vars" / "main.yml")
+    path = common_vars["_common_secret_policy_file"]
+    assert path.startswith("{{ role_path }}/"), path
+    resolved = (ROLES_DIR / "common" / path.removeprefix("{{ role_path }}/")).resolve()
+    assert resolved == SECRET_POLICY.resolve()
+    policy = _load(SECRET_POLICY)
+    keys = {"min_length", "min_distinct", "min_left", "weak_words", "placeholder_marks"}
+    assert set(policy) >= keys
+    tasks = (ROLES_DIR / "common" / "tasks" / "secrets.yml").read_text(encoding="utf-8")
+    assert "lookup('ansible.builtin.file', _common_secret_policy_file)" in tasks
+
+
+WORD_LIST = re.compile(r"^(\w*(?:weak_words|placeholder_marks))\s*:", re.M)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_role_keeps_a_word_list_of_its_own(role: str) -> None:
+    """The weak words and placeholder marks live in the policy file only."""
+    found = [
+        f"{path.relative_to(ROLES_DIR)}: {name}"
+        for path in sorted((ROLES_DIR / role).rglob("*.yml"))
+        for name in WORD_LIST.findall(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, found
+
+
+# Every role that checks secrets does it through shield.rag.common (entry point preflight or
+# secrets): no strength rule is written anywhere else.
+@pytest.mark.parametrize("role", [r for r in ROLES if r not in ("common", "shield_runtime")])
+def test_role_checks_platform_and_secrets_through_common(role: str) -> None:
+    text = (ROLES_DIR / role / "tasks" / "preflight.yml").read_text(encoding="utf-8")
+    assert re.search(r"name: shield\.rag\.common\n\s+tasks_from: preflight\n", text), role
+    for pattern in ("service_mgr", "os_family", "weak_words", "placeholder_marks"):
+        assert pattern not in text, f"{role}/tasks/preflight.yml checks {pattern!r} itself"
+
+
+# The secrets check's `when:` all hold for a missing or weak secret.
+STRENGTH_CHECKS = [("common", "Find missing or weak secrets", "__common_secret")]
 STRONG_SECRETS = ["Xq7admin9Lp2Zr4Vt6Yw8Bn1Mc3Kd5Hf", "Rt5test8Jm2Wq9Zx4Lp7Vb3Nc6Hk1Gf0D"]
 WEAK_SECRETS = [
     "Password123456!!",  # 4 characters left without "password" and "123456"
@@ -303,19 +327,15 @@ def _vault_example_values() -> list[str]:
 
 @functools.cache
 def _accepted(role: str, task_name: str, variable: str) -> dict[str, bool]:
-    """Whether the role's preflight task accepts each candidate secret, evaluated by
-    Ansible's templar as `that:` and `when:` are. An assert's `that:` all hold for a strong
-    secret; common's `when:` all hold for a missing or weak one."""
-    tasks = _load(ROLES_DIR / role / "tasks" / "preflight.yml")
+    """Whether common's secrets check accepts each candidate secret under the policy file,
+    evaluated by Ansible's templar as `when:` is: its conditions all hold for a weak one."""
+    tasks = _load(ROLES_DIR / role / "tasks" / "secrets.yml")
     task = next(task for task in tasks if task.get("name") == task_name)
     candidates = STRONG_SECRETS + RANDOM_SECRETS + WEAK_SECRETS + _vault_example_values()
-    if "ansible.builtin.assert" in task:
-        conditions, values = task["ansible.builtin.assert"]["that"], candidates
-    else:  # common's loop over its secrets
-        conditions = task["when"]
-        values = [{"name": "a_secret", "value": c} for c in candidates]
+    conditions = task["when"]
+    values = [{"name": "a_secret", "value": c} for c in candidates]
     job = {
-        "role_vars": _load(ROLES_DIR / role / "vars" / "main.yml"),
+        "role_vars": {"__common_secret_policy": _load(SECRET_POLICY)},
         "variable": variable,
         "conditions": conditions,
         "values": values,
@@ -328,9 +348,8 @@ def _accepted(role: str, task_name: str, variable: str) -> dict[str, bool]:
         check=True,
         timeout=120,
     )
-    holds = json.loads(done.stdout)
-    strong_when_true = "ansible.builtin.assert" in task
-    return {c: h == strong_when_true for c, h in zip(candidates, holds, strict=True)}
+    weak = json.loads(done.stdout)
+    return {c: not w for c, w in zip(candidates, weak, strict=True)}
 
 
 @pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
