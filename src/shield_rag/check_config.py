@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shield_rag import startup
 from shield_rag.settings import ConfigError, McpServiceSettings, Settings, load_settings
 
 SERVICES: dict[str, type[Settings]] = {
@@ -86,17 +87,15 @@ def check(path: str, service: str, env_file: str | None = None) -> Settings:
         return settings
 
 
+@startup.entry_point("shield-check-config")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shield-check-config", description=__doc__)
     parser.add_argument("path", help="the YAML settings file to check")
     parser.add_argument("--service", choices=sorted(SERVICES), required=True)
     parser.add_argument("--env-file", help="systemd EnvironmentFile holding SHIELD_* overrides")
     args = parser.parse_args(argv)
-    try:
+    with startup.config_errors():
         check(args.path, args.service, args.env_file)
-    except ConfigError as exc:
-        print(f"shield-check-config: {exc}", file=sys.stderr)
-        return 2
     print(f"{args.path}: valid settings for shield-{args.service}")
     return 0
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shield_rag.jobs.models import JobStatus
+from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import JobStore, QueueFull
 from tests.integration.stack import REDIS_MAXMEMORY, Stack, metric_value, running_stack
 from tests.support.procs import wait_until

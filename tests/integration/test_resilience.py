@@ -16,7 +16,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from redis.asyncio import Redis
 
-from shield_rag.jobs.models import JobStatus
+from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import FENCED, JobStore
 from tests.integration.site import SiteServer
 from tests.integration.stack import Stack, running_stack

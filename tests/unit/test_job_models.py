@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from shield_rag.jobs.models import (
+from shield_rag.api.jobs import (
     TERMINAL,
     IngestRequest,
     JobRecord,

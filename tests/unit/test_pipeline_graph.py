@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from shield_rag.api.jobs import TextIngest, UrlIngest
 from shield_rag.clients.lightrag import LightRAGError
-from shield_rag.jobs.models import TextIngest, UrlIngest
 from shield_rag.settings import Settings
 from shield_rag.worker.pipeline import Pipeline
 

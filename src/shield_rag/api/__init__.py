@@ -1,2 +1,5 @@
-"""API contracts shared by the orchestrator (which serves them) and the MCP server (which
-calls it): the error model now; request and response models as they move here."""
+"""The orchestrator's API contracts, shared by the orchestrator (which serves them) and the
+MCP server (which calls it): one module per route group (``jobs``, ``search``, ``store``,
+``query``, ``health``), the field types they share (``fields``) and the error model
+(``errors``). Nothing here imports a service, a client or settings.
+"""

@@ -8,15 +8,14 @@ one guards the client); its 4xx (e.g. 422 "query too short") is the caller's mis
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from shield_rag.api.query import QueryMode
 from shield_rag.breaker import DependencyGuard
 from shield_rag.errors import DependencyRejected, DependencyUnavailable
 from shield_rag.settings import LightRAGSettings
-
-QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 
 
 class LightRAGError(DependencyUnavailable):

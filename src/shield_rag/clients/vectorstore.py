@@ -9,23 +9,20 @@ guards the client); its 4xx for our input (e.g. a filter on a field of another t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from shield_rag.api.search import FilterValue
 from shield_rag.breaker import DependencyGuard
+from shield_rag.documents import POINT_NAMESPACE as POINT_NAMESPACE  # made there, named here
+from shield_rag.documents import point_id as point_id
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.settings import QdrantSettings
-
-# Namespace for point ids: uuid5(namespace, "<doc_id>:<chunk_index>") is the same on every
-# retry, so a job that runs twice overwrites its own points instead of duplicating them.
-POINT_NAMESPACE = uuid.UUID("6f1c1f55-8f0e-4a57-9a8e-5b1f7cde2a11")
 
 KEYWORD_INDEXES = ("doc_id", "source", "content_type", "job_id", "kind")
 INTEGER_INDEXES = ("chunk_index",)
@@ -49,27 +46,11 @@ class FilterError(ValueError):
     """A search filter a person must fix."""
 
 
-def point_id(doc_id: str, chunk_index: int) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}:{chunk_index}"))
-
-
 @dataclass(frozen=True)
 class Hit:
     id: str
     score: float
     payload: dict[str, Any]
-
-
-# Strict list members: [true] must not turn into [1] and silently match nothing.
-FilterValue = (
-    StrictStr
-    | StrictBool
-    | StrictInt
-    | StrictFloat
-    | list[StrictStr]
-    | list[StrictInt]
-    | dict[str, StrictInt | StrictFloat]
-)
 
 
 def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None:

@@ -11,9 +11,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
 from shield_rag.jobs.keys import Keys
-from shield_rag.jobs.models import TERMINAL, JobRecord, JobStatus
 
 JOB_EVENTS_MAXLEN = 5000
 GLOBAL_EVENTS_MAXLEN = 10000

@@ -13,17 +13,19 @@ import sys
 
 import uvicorn
 
-from shield_rag.settings import ConfigError, load_settings
+from shield_rag import startup
 
 
+@startup.entry_point("shield-lightrag")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="shield-lightrag", description="Shield LightRAG service (lightrag-hku as a library)"
     )
     parser.add_argument("--config", help="YAML configuration file (default: $SHIELD_CONFIG)")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
+    # Plain-text logging always (logging.json_format is the other services').
+    settings = startup.load(args.config, logs=False)
+    with startup.config_errors():
         logging.basicConfig(
             level=settings.logging.level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -35,19 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         from .metrics import serve_metrics
 
         rag = build_rag(settings)
-    except ConfigError as exc:
-        print(f"shield-lightrag: {exc}", file=sys.stderr)
-        return 2
     svc = settings.lightrag_service
     try:
         serve_metrics(svc.metrics_host, svc.metrics_port)
     except OSError as exc:
-        print(
-            f"shield-lightrag: cannot serve metrics on {svc.metrics_host}:{svc.metrics_port} "
-            f"(lightrag_service.metrics_port): {exc.strerror}",
-            file=sys.stderr,
-        )
-        return 2
+        raise startup.Refused(
+            f"cannot serve metrics on {svc.metrics_host}:{svc.metrics_port} "
+            f"(lightrag_service.metrics_port): {exc.strerror}"
+        ) from None
     app = create_app(LightRAGEngine(settings, rag))
     config = uvicorn.Config(
         app,

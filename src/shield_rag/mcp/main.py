@@ -9,14 +9,16 @@ import sys
 from prometheus_client import start_http_server
 from starlette.middleware import Middleware
 
+from shield_rag import startup
 from shield_rag.logs import setup_logging
 from shield_rag.mcp.http import ExplainTooLarge
 from shield_rag.mcp.server import create_server
-from shield_rag.settings import ConfigError, McpServiceSettings, load_settings
+from shield_rag.settings import McpServiceSettings
 
 log = logging.getLogger("shield_rag.mcp")
 
 
+@startup.entry_point("shield-mcp")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shield-mcp", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (default: $SHIELD_CONFIG)")
@@ -27,17 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         "desktop client that starts the server (default: mcp.transport, http)",
     )
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config, McpServiceSettings)
-    except ConfigError as exc:
-        print(f"shield-mcp: {exc}", file=sys.stderr)
-        return 2
+    # Logging is set up once the settings may serve: a refusal is one line on stderr.
+    settings = startup.load(args.config, McpServiceSettings, logs=False)
     cfg = settings.mcp
     transport = args.transport or cfg.transport
     problem = cfg.auth_problem(transport)
     if problem:
-        print(f"shield-mcp: refusing to start: mcp.{problem}", file=sys.stderr)
-        return 2
+        raise startup.Refused(f"refusing to start: mcp.{problem}")
     setup_logging(settings.logging)
     if cfg.metrics_port:
         try:
@@ -48,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({exc.strerror}); change mcp.metrics_port, or set it to 0 to turn metrics off"
             )
             if transport == "http":
-                print(f"shield-mcp: {problem}", file=sys.stderr)
-                return 2
+                raise startup.Refused(problem) from None
             # A desktop client starting several stdio servers must still get its tools.
             log.warning("%s; serving stdio without metrics", problem)
         else:

@@ -9,24 +9,19 @@ import sys
 import uvicorn
 from prometheus_client import start_http_server
 
-from shield_rag.logs import setup_logging
+from shield_rag import startup
 from shield_rag.orchestrator.app import create_app
 from shield_rag.orchestrator.timeouts import header_timeout_protocol
-from shield_rag.settings import ConfigError, load_settings
 
 log = logging.getLogger("shield_rag.orchestrator")
 
 
+@startup.entry_point("shield-orchestrator")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shield-orchestrator", description=__doc__)
     parser.add_argument("--config", help="YAML settings file (default: $SHIELD_CONFIG)")
     args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"shield-orchestrator: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.logging)
+    settings = startup.load(args.config)
     cfg = settings.orchestrator
     start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
     log.info("metrics on http://%s:%d/metrics", cfg.metrics_host, cfg.metrics_port)

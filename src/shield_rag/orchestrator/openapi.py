@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shield_rag.orchestrator.routes.search import NOT_BLANK
+from shield_rag.api.fields import MAX_METADATA_CHARS, MAX_METADATA_KEYS, NOT_BLANK
 from shield_rag.settings import Settings
 
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
@@ -70,13 +70,13 @@ _FORM_FIELDS = 10  # request.form(max_fields=10, max_files=1) in routes/ingest.p
 
 
 def _metadata(prop: dict[str, Any]) -> None:
-    """jobs.models.check_metadata: keys of the pattern only, 64 at most, strings ≤ 4096."""
+    """api.fields.check_metadata: keys of the pattern only, 64 at most, strings ≤ 4096."""
     prop["additionalProperties"] = False
-    prop["maxProperties"] = 64
+    prop["maxProperties"] = MAX_METADATA_KEYS
     for value in prop.get("patternProperties", {}).values():
         for branch in value.get("anyOf", []):
             if branch.get("type") == "string":
-                branch["maxLength"] = 4096
+                branch["maxLength"] = MAX_METADATA_CHARS
 
 
 def _upload(form: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -10,8 +10,7 @@ import sys
 
 from prometheus_client import start_http_server
 
-from shield_rag.logs import setup_logging
-from shield_rag.settings import ConfigError, load_settings
+from shield_rag import startup
 from shield_rag.worker.runner import Worker
 
 log = logging.getLogger("shield_rag.worker")
@@ -32,14 +31,10 @@ async def _run(worker: Worker) -> None:
     await worker.run()
 
 
+@startup.entry_point("shield-worker")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"shield-worker: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.logging)
+    settings = startup.load(args.config)
     port = args.metrics_port if args.metrics_port is not None else settings.worker.metrics_port
     if port:
         start_http_server(port, addr=settings.worker.metrics_host)

@@ -20,7 +20,8 @@ from prometheus_client import Counter, Histogram
 
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
-from shield_rag.clients.vectorstore import VectorStore, point_id
+from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.documents import chunk_points, doc_id_for
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.chunk import chunk_text
 from shield_rag.ingest.extract import extract
@@ -57,11 +58,6 @@ class Document:
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
     graph: bool = True
-
-
-def doc_id_for(kind: str, identity: str | bytes) -> str:
-    raw = identity.encode() if isinstance(identity, str) else identity
-    return hashlib.sha256(kind.encode() + b"\0" + raw).hexdigest()[:32]
 
 
 class Pipeline:
@@ -227,24 +223,17 @@ class Pipeline:
         STAGE_SECONDS.labels("embed").observe(time.perf_counter() - started)
         await progress("embed", lo + span * 0.5, f"{doc.source}: embedded {len(chunks)} chunks")
 
-        now = time.time()
-        payloads = [
-            {
-                "text": chunk,
-                "doc_id": doc.doc_id,
-                "chunk_index": i,
-                "chunk_count": len(chunks),
-                "source": doc.source,
-                "title": doc.title,
-                "content_type": doc.content_type,
-                "kind": doc.kind,
-                "job_id": job_id,
-                "ingested_at": now,
-                "metadata": doc.metadata,
-            }
-            for i, chunk in enumerate(chunks)
-        ]
-        ids = [point_id(doc.doc_id, i) for i in range(len(chunks))]
+        ids, payloads = chunk_points(
+            doc.doc_id,
+            chunks,
+            source=doc.source,
+            title=doc.title,
+            content_type=doc.content_type,
+            kind=doc.kind,
+            job_id=job_id,
+            metadata=doc.metadata,
+            ingested_at=time.time(),
+        )
         started = time.perf_counter()
         await self.vectors.upsert(ids, vectors, payloads)
         await self.vectors.delete_stale_chunks(doc.doc_id, len(chunks))

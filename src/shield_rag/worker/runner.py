@@ -14,12 +14,12 @@ from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shield_rag.api.jobs import JobStatus
 from shield_rag.breaker import DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.errors import DependencyUnavailable, JobCancelled, PermanentJobError, ShieldError
-from shield_rag.jobs.models import JobStatus
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED, JobStore
 from shield_rag.redis_conn import make_redis

@@ -8,8 +8,8 @@ from typing import Annotated, TypeVar
 
 from pydantic import Field
 
+from shield_rag.api.fields import MetadataKey, MetadataValue
 from shield_rag.mcp import errors
-from shield_rag.mcp.models import MetadataValue
 from shield_rag.mcp.orchestrator import (
     OrchestratorClient,
     OrchestratorError,
@@ -20,11 +20,7 @@ from shield_rag.settings import McpSettings
 T = TypeVar("T")
 
 Metadata = Annotated[
-    dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")],
-        MetadataValue,
-    ]
-    | None,
+    dict[MetadataKey, MetadataValue] | None,
     Field(
         description="Optional key/value labels stored with every chunk (at most 64 keys; "
         "values are strings, numbers, booleans or null); filter on them in qdrant_find as "

@@ -10,7 +10,7 @@ from fastmcp import FastMCP
 from pydantic import Field
 
 from shield_rag.mcp import errors
-from shield_rag.mcp.models import JobAccepted
+from shield_rag.mcp.models import AcceptedJob
 from shield_rag.mcp.tools.common import Deps, IdempotencyKey, Metadata, guarded
 
 Graph = Annotated[
@@ -29,8 +29,8 @@ NEXT_STEP = (
 )
 
 
-def _accepted(body: dict[str, Any]) -> JobAccepted:
-    return JobAccepted(
+def _accepted(body: dict[str, Any]) -> AcceptedJob:
+    return AcceptedJob(
         job_id=body["job_id"],
         status=body["status"],
         kind=body["kind"],
@@ -119,7 +119,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         metadata: Metadata = None,
         idempotency_key: IdempotencyKey = None,
         graph: Graph = True,
-    ) -> JobAccepted:
+    ) -> AcceptedJob:
         """Crawl a web site into the knowledge base, in the background.
 
         Fetches url and the pages it links to on the allowed domains (robots.txt respected;
@@ -195,7 +195,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         metadata: Metadata = None,
         idempotency_key: IdempotencyKey = None,
         graph: Graph = True,
-    ) -> JobAccepted:
+    ) -> AcceptedJob:
         """Add one document to the knowledge base, in the background.
 
         Give exactly one of: text, url, file_path, or content_base64 (+ filename). The

@@ -16,9 +16,8 @@ import anyio
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
-from shield_rag.jobs.models import TERMINAL, JobStatus
-from shield_rag.mcp.models import JobStatus as JobStatusModel
-from shield_rag.mcp.models import JobWait
+from shield_rag.api.jobs import TERMINAL, JobStatus
+from shield_rag.mcp.models import JobReport, JobWait
 from shield_rag.mcp.orchestrator import OrchestratorError, OrchestratorUnavailable
 from shield_rag.mcp.tools.common import Deps, JobId, guarded
 
@@ -44,12 +43,12 @@ def register(mcp: FastMCP, deps: Deps) -> None:
     settings = deps.settings
 
     @mcp.tool(annotations=READ)
-    async def get_job_status(job_id: JobId) -> JobStatusModel:
+    async def get_job_status(job_id: JobId) -> JobReport:
         """Read an ingest job's status once: queued, running, succeeded, failed, dead or
         cancelled, with progress (0 to 1), the current stage, the error if it failed, and
         the result (pages and chunks stored) once it succeeded."""
         body = await guarded("get_job_status", client.job(job_id))
-        return JobStatusModel.model_validate(body)
+        return JobReport.model_validate(body)
 
     @mcp.tool(annotations=READ)
     async def wait_for_job(

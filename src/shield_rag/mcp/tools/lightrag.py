@@ -1,13 +1,14 @@
 """``lightrag_query``: questions answered from the knowledge graph and the chunks."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastmcp import FastMCP
 from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import Field
 
+from shield_rag.api.query import QueryMode
 from shield_rag.mcp import errors
-from shield_rag.mcp.models import LightRAGAnswer
+from shield_rag.mcp.models import LightRAGResult
 from shield_rag.mcp.tools.common import Deps, guarded
 
 
@@ -21,7 +22,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             Field(min_length=1, max_length=8192, description="The question, in natural language"),
         ],
         mode: Annotated[
-            Literal["naive", "local", "global", "hybrid", "mix"],
+            QueryMode,
             Field(
                 description="naive: vector chunks only; local: about entities; global: about "
                 "relations between them; hybrid: local and global; mix: graph and chunks"
@@ -31,7 +32,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             int | None,
             Field(ge=1, le=200, description="Entities/relations/chunks to retrieve"),
         ] = None,
-    ) -> LightRAGAnswer:
+    ) -> LightRAGResult:
         """Ask a question answered by LightRAG from the ingested documents.
 
         LightRAG retrieves entities, relations and chunks for the question and has the LLM
@@ -45,6 +46,6 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         body: dict[str, object] = {"query": query, "mode": mode}
         if top_k is not None:
             body["top_k"] = top_k
-        return LightRAGAnswer.model_validate(
+        return LightRAGResult.model_validate(
             await guarded("lightrag_query", client.lightrag_query(body))
         )

@@ -3,28 +3,19 @@
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shield_rag.api.search import Filters
+from shield_rag.api.store import VectorItem
 from shield_rag.mcp import errors
-from shield_rag.mcp.models import SearchResult, StoreResult
+from shield_rag.mcp.models import SearchResult, StoreResult, described
 from shield_rag.mcp.tools.common import Deps, Metadata, guarded
 
-FilterValue = (
-    str | int | float | bool | list[str | int | float | bool] | dict[str, float | int | str]
-)
 
-
-class StoreItem(BaseModel):
+class StoreItem(VectorItem):
     """One entry of a qdrant_store batch."""
 
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=100_000, description="The text to store")
-    source: str | None = Field(
-        None, max_length=2048, description="Stable name; storing it again replaces the entry"
-    )
-    metadata: dict[str, str | int | float | bool | None] = Field(
-        default_factory=dict, description="Key/value labels to filter on"
-    )
+    model_config = described(text="The text to store", metadata="Key/value labels to filter on")
 
 
 def register(mcp: FastMCP, deps: Deps) -> None:
@@ -45,7 +36,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             int, Field(ge=0, le=10000, description="Results to skip (for the next page)")
         ] = 0,
         filters: Annotated[
-            dict[str, FilterValue] | None,
+            Filters,
             Field(
                 description="Payload filters, all of which must match: a value matches "
                 'exactly, a list matches any of its values, {"gte":..,"lte":..,"gt":..,'

@@ -15,7 +15,7 @@ from fastapi import Header, Query, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
-from shield_rag.jobs.models import JobStatus
+from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import JobStore, valid_event_id
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,

@@ -5,31 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from shield_rag.api.errors import error_responses
+from shield_rag.api.health import Liveness, Readiness
 from shield_rag.orchestrator.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
-
-
-class Liveness(BaseModel):
-    status: Literal["ok"]
-
-
-class Check(BaseModel):
-    ok: bool
-    ms: float | None = Field(None, description="How long the check took, when it passed")
-    error: str | None = Field(None, description="Why it failed, when it failed")
-
-
-class Readiness(BaseModel):
-    status: Literal["ready", "not ready"]
-    checks: dict[str, Check] = Field(description="One check per dependency, by name")
 
 
 @router.get("/healthz", summary="Liveness", response_model=Liveness, responses=error_responses(500))

@@ -13,11 +13,11 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
+from shield_rag.api.jobs import IngestRequest, JobAccepted, TextIngest, UrlIngest
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.links import DomainRule, clean_domain
 from shield_rag.ingest.ssrf import SSRFError, check_submitted_url, validate_url
-from shield_rag.jobs.models import IngestRequest, TextIngest, UrlIngest
 from shield_rag.jobs.store import IdempotencyConflict, QueueFull
 from shield_rag.orchestrator import admission
 from shield_rag.orchestrator.deps import (
@@ -30,7 +30,6 @@ from shield_rag.orchestrator.deps import (
 )
 from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
-from shield_rag.orchestrator.routes.jobs import JobAccepted
 
 # The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
 router = client_router("ingest", lifespan=admission.lifespan)

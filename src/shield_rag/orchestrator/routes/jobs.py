@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Path
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
-from shield_rag.jobs.models import JobRecord, JobStatus
+from shield_rag.api.jobs import JOB_ID_PATTERN, JobRecord
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,
     ROUTE_ERRORS,
@@ -19,7 +18,6 @@ from shield_rag.orchestrator.deps import (
 )
 
 router = client_router("jobs")
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 # The pattern is documented, not enforced by FastAPI: an id of another shape is answered
 # with 404 (no such job) rather than 422, as it always was.
@@ -31,17 +29,6 @@ JobId = Annotated[
     ),
 ]
 JOB_ERRORS = error_responses(*ROUTE_ERRORS, *REDIS_ERRORS, 404)
-
-
-class JobAccepted(BaseModel):
-    """The answer to ``POST /ingest-async`` (202)."""
-
-    job_id: str = Field(pattern=JOB_ID_PATTERN, description="32 lowercase hex characters")
-    status: JobStatus = Field(description="The job's status when the answer was made")
-    kind: Literal["url", "text", "document"]
-    track_url: str = Field(description="Absolute URL of GET /jobs/{job_id}")
-    events_url: str = Field(description="track_url + /events (SSE)")
-    created: bool = Field(description="false when an Idempotency-Key replay returned a job")
 
 
 def check_job_id(job_id: str) -> str:

@@ -1,4 +1,5 @@
-"""Job records, statuses and ingest requests."""
+"""Ingest jobs as clients see them: the ingest requests, a job's status and record, and the
+answer to ``POST /ingest-async``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-MetadataValue = str | int | float | bool | None
-MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+from shield_rag.api.fields import MetadataKey, MetadataValue, check_metadata
+
+JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
+JobKind = Literal["url", "text", "document"]
 # A host name as the crawl compares them: ASCII labels (IDNA names as xn--), an optional
 # leading dot (".example.org" means the same as "example.org") and root dot.
 DOMAIN_PATTERN = r"^\.?[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?$"
@@ -32,15 +35,6 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
-
-
-def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > 64:
-        raise ValueError("at most 64 metadata keys are allowed")
-    for key, item in value.items():
-        if isinstance(item, str) and len(item) > 4096:
-            raise ValueError(f"metadata value for {key!r} is longer than 4096 characters")
-    return value
 
 
 class UrlIngest(BaseModel):
@@ -102,7 +96,7 @@ class JobRecord(BaseModel):
     """A job as clients see it (``GET /jobs/{id}``)."""
 
     job_id: str
-    kind: Literal["url", "text", "document"]
+    kind: JobKind
     status: JobStatus
     progress: float = 0.0
     stage: str | None = None
@@ -151,3 +145,14 @@ class JobRecord(BaseModel):
             client=data.get("client") or None,
             result=json.loads(result_raw) if result_raw else None,
         )
+
+
+class JobAccepted(BaseModel):
+    """The answer to ``POST /ingest-async`` (202)."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN, description="32 lowercase hex characters")
+    status: JobStatus = Field(description="The job's status when the answer was made")
+    kind: JobKind
+    track_url: str = Field(description="Absolute URL of GET /jobs/{job_id}")
+    events_url: str = Field(description="track_url + /events (SSE)")
+    created: bool = Field(description="false when an Idempotency-Key replay returned a job")

@@ -1,0 +1,96 @@
+"""``POST /search``: vector search over the stored chunks, and its filters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+
+from shield_rag.api.fields import INT64, NOT_BLANK_TRIMMED, STRICT, JsonInt, json_integer
+
+# Strict list members: [true] must not turn into [1] and silently match nothing.
+FilterValue = (
+    StrictStr
+    | StrictBool
+    | StrictInt
+    | StrictFloat
+    | list[StrictStr]
+    | list[StrictInt]
+    | dict[str, StrictInt | StrictFloat]
+)
+FILTERS_DESCRIPTION = (
+    "Payload filters: a value matches exactly, a list matches any, "
+    "{gte,lte,gt,lt} is a range. Fields: doc_id, source, content_type, kind, job_id, "
+    "chunk_index, metadata.<key>"
+)
+
+
+def normalise_filters(filters: Any) -> Any:
+    """JSON numbers as the schema reads them: [1, 2.0] is a list of integers; a single
+    integer beyond 64 bits is a number (matched as the range [n, n], like 2.5)."""
+    if not isinstance(filters, dict):
+        return filters
+    out = {}
+    for key, value in filters.items():
+        if isinstance(value, list):
+            value = [json_integer(v) for v in value]
+        elif type(value) is int and not INT64[0] <= value <= INT64[1]:
+            value = float(value)
+        out[key] = value
+    return out
+
+
+Filters = Annotated[dict[str, FilterValue] | None, BeforeValidator(normalise_filters)]
+
+
+class SearchRequest(BaseModel):
+    model_config = STRICT
+    query: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)
+    ] = Field(json_schema_extra=NOT_BLANK_TRIMMED)
+    limit: JsonInt = Field(
+        10, ge=1, description="Results per page (at most orchestrator.max_search_limit)"
+    )
+    offset: JsonInt = Field(0, ge=0, le=10000)
+    filters: Filters = Field(None, description=FILTERS_DESCRIPTION)
+    score_threshold: float | None = None
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    text: str
+    source: str | None = None
+    title: str | None = None
+    doc_id: str | None = None
+    chunk_index: int | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, point_id: str, score: float, payload: dict[str, Any]) -> SearchHit:
+        """A hit from a stored chunk's payload (see :mod:`shield_rag.documents`)."""
+        return cls(
+            id=point_id,
+            score=score,
+            text=str(payload.get("text", "")),
+            source=payload.get("source"),
+            title=payload.get("title"),
+            doc_id=payload.get("doc_id"),
+            chunk_index=payload.get("chunk_index"),
+            metadata=payload.get("metadata") or {},
+        )
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    limit: int
+    offset: int
