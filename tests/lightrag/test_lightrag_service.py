@@ -26,7 +26,8 @@ from tests.lightrag.launch import LightRAGProcess, command, start_lightrag, writ
 from tests.standins.ollama.launch import URL_ENV as OLLAMA_URL_ENV
 from tests.standins.ollama.launch import start_ollama
 from tests.standins.qdrant.launch import QdrantServer, start_qdrant
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

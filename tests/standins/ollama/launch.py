@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok, wait_until
+from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
+from tests.support.wait import wait_until
 
 URL_ENV = "SHIELD_TEST_OLLAMA_URL"
 STANDIN = Path(__file__).with_name("ollama_standin.py")

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.procs import ManagedProcess, free_port, http_ok, wait_until
+from tests.support.procs import ManagedProcess, free_port, http_ok
+from tests.support.wait import wait_until
 
 QDRANT_DIR = Path(__file__).resolve().parent
 QDRANT_BIN = QDRANT_DIR / "bin" / "qdrant"
