@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import os
 import random
-import secrets
 import subprocess
 import tarfile
 import time
@@ -38,6 +36,8 @@ from tests.standins.qdrant.launch import (
     start_qdrant,
 )
 from tests.standins.qdrant.release import build_release_archive
+from tests.support.tokens import secret
+from tests.support.vectors import cosine, unit_vector
 
 pytestmark = [
     pytest.mark.integration,
@@ -55,8 +55,8 @@ standin_only = pytest.mark.skipif(
 def qdrant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QdrantServer]:
     with start_qdrant(
         tmp_path_factory.mktemp("qdrant"),
-        api_key=secrets.token_urlsafe(16),
-        read_only_api_key=secrets.token_urlsafe(16),
+        api_key=secret(16),
+        read_only_api_key=secret(16),
     ) as server:
         yield server
 
@@ -76,23 +76,12 @@ def collection(client: QdrantClient) -> Iterator[str]:
         client.delete_collection(name)
 
 
-def unit_vector(rng: random.Random, dim: int = DIM) -> list[float]:
-    v = [rng.gauss(0.0, 1.0) for _ in range(dim)]
-    norm = math.sqrt(sum(x * x for x in v))
-    return [x / norm for x in v]
-
-
-def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
-
-
 def make_points(n: int, seed: int = 7) -> list[models.PointStruct]:
     rng = random.Random(seed)
     return [
         models.PointStruct(
             id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            vector=unit_vector(rng),
+            vector=unit_vector(rng, DIM),
             payload={"tenant": "red" if i % 2 else "blue", "rank": i, "title": f"doc {i}"},
         )
         for i in range(n)
@@ -439,7 +428,7 @@ def test_metrics_are_prometheus_text_with_real_gauges(
 
 @standin_only
 def test_data_survives_a_restart(tmp_path: Path) -> None:
-    key = secrets.token_urlsafe(16)
+    key = secret(16)
     name = "survivor"
     points = make_points(5, seed=21)
     with start_qdrant(tmp_path, api_key=key, name="qdrant-restart") as server:
@@ -554,7 +543,7 @@ async def fake_embed(texts: list[str], **_: object) -> np.ndarray:
     rows = []
     for text in texts:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-        rows.append(unit_vector(random.Random(seed)))
+        rows.append(unit_vector(random.Random(seed), DIM))
     return np.array(rows, dtype=np.float32)
 
 

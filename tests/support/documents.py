@@ -1,4 +1,8 @@
-"""Sample documents built in the tests (PDF with fpdf2, DOCX with python-docx)."""
+"""Documents built in the tests (PDF with fpdf2, DOCX with python-docx).
+
+- ``make_pdf``, ``make_docx``, ``make_txt``: the sample documents with one known fact each
+  (the ingest tests, the MCP tests and the demos);
+- ``pdf_with``, ``docx_with``: a document of given content (the extraction and fetch tests)."""
 
 from __future__ import annotations
 
@@ -38,3 +42,37 @@ def make_docx(text: str = DOCX_FACT) -> bytes:
 
 def make_txt(text: str = TXT_FACT) -> bytes:
     return f"Bakery notes\n\n{text}\nThe buns cost two crowns.\n".encode()
+
+
+def pdf_with(lines: list[str], title: str | None = None, user_password: str | None = None) -> bytes:
+    """A PDF of ``lines``, one per line; with a title, or encrypted for ``user_password``."""
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    if user_password:
+        pdf.set_encryption(owner_password="owner-" + user_password, user_password=user_password)
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    for line in lines:
+        pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def docx_with(
+    paragraphs: list[str], table: list[list[str]] | None = None, title: str | None = None
+) -> bytes:
+    """A DOCX of ``paragraphs``, then ``table`` (rows of cells) and a closing paragraph."""
+    document = Document()
+    if title:
+        document.core_properties.title = title
+    for text in paragraphs:
+        document.add_paragraph(text)
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+        document.add_paragraph("After the table.")
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()

@@ -25,13 +25,13 @@ from shield_rag.ingest.fetch import FetchedPage, SafeFetcher, check_crawl_limits
 from shield_rag.ingest.links import DomainRule, extract_links, normalise_url
 from shield_rag.ingest.ssrf import SSRFError
 from shield_rag.settings import CrawlSettings
+from tests.support.documents import docx_with, pdf_with
 from tests.support.procs import free_port
-from tests.unit.test_extract import make_docx, make_pdf
 
 LOCAL = ["127.0.0.0/8"]
 MAX_BYTES = 64 * 1024
-PDF_BYTES = make_pdf(["Shield PDF document on the test site."], "Site PDF")
-DOCX_BYTES = make_docx(["Shield DOCX document on the test site."])
+PDF_BYTES = pdf_with(["Shield PDF document on the test site."], "Site PDF")
+DOCX_BYTES = docx_with(["Shield DOCX document on the test site."])
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 HOME = """<!doctype html><html><head><title>Home</title></head><body>
