@@ -9,9 +9,10 @@ import pytest
 from tests.support.site import SiteServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def site() -> Iterator[SiteServer]:
-    """The small local web site the crawl tests fetch (tests/support/site.py)."""
+    """The small local web site the crawl tests fetch (tests/support/site.py), one per module:
+    a module's checks of what was fetched see only its own requests."""
     server = SiteServer().start()
     yield server
     server.stop()
