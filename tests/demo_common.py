@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration.documents import make_pdf
+from tests.support.documents import make_pdf
+from tests.support.wait import wait_until
 
 DATA = Path(__file__).with_name("demo_data")
 QUESTIONS = [
@@ -43,16 +44,14 @@ def documents() -> list[tuple[str, bytes]]:
 
 def wait_job(http: httpx.Client, job_id: str, timeout: float) -> dict[str, Any]:
     """Poll ``GET /jobs/{job_id}`` until the job is final; TimeoutError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def final() -> dict[str, Any] | None:
         r = http.get(f"/jobs/{job_id}")
         r.raise_for_status()
-        job = r.json()
-        if job["status"] in FINAL:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} not finished after {timeout:.0f} s: {job}")
-        time.sleep(0.2)
+        job: dict[str, Any] = r.json()
+        return job if job["status"] in FINAL else None
+
+    return wait_until(final, timeout, f"job {job_id} to finish", interval=0.2)
 
 
 def ingest(http: httpx.Client, timeout: float) -> None:

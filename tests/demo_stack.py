@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +29,21 @@ from tests.demo_common import (
     print_answer,
     print_standins,
 )
-from tests.mcp.support import session, text_of
+from tests.support.mcp import session, text_of
+from tests.support.wait import wait_until
 
 
 def wait_ready(http: httpx.Client, timeout: float) -> None:
-    """Poll the orchestrator's /readyz (Redis, Qdrant, Ollama, LightRAG) through its port."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            r = http.get("/readyz")
-            if r.status_code == 200:
-                return
-            last = f"{r.status_code} {r.text[:300]}"
-        except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    raise TimeoutError(f"{http.base_url}readyz not ready after {timeout:.0f} s: {last}")
+    """Poll the orchestrator's /readyz (Redis, Qdrant, Ollama, LightRAG) through its port;
+    TimeoutError after ``timeout`` s."""
+
+    def ready() -> bool:
+        r = http.get("/readyz")
+        if r.status_code != 200:
+            raise RuntimeError(f"{r.status_code} {r.text[:300]}")
+        return True
+
+    wait_until(ready, timeout, f"{http.base_url}readyz", interval=0.5)
 
 
 async def mcp_find(url: str, token: str, question: str) -> str:

@@ -41,7 +41,7 @@ from tests.bench.stats import Figure
 from tests.bench.throughput import make_texts
 from tests.demo_common import documents
 from tests.integration.stack import Stack
-from tests.mcp.support import McpServer
+from tests.mcp.server import McpServer
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = 2

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tests.integration.stack import Stack
-    from tests.mcp.support import McpServer
+    from tests.mcp.server import McpServer
 
 
 def make_progress(started: float) -> Callable[[str], None]:

@@ -39,8 +39,10 @@ from shield_rag.settings import Settings, load_settings
 from tests.bench.context import BenchContext
 from tests.bench.stats import Figure, percentiles
 from tests.demo_common import MCP_QUESTION, QUESTIONS
-from tests.mcp.support import McpServer, eventually, session, text_of
+from tests.mcp.server import McpServer
+from tests.support.mcp import session, text_of
 from tests.support.procs import free_port
+from tests.support.wait import eventually
 
 Call = Callable[[int], Awaitable[None]]
 

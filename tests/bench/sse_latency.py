@@ -31,7 +31,7 @@ from httpx_sse import connect_sse
 
 from tests.bench.accept import api_key
 from tests.bench.stats import Figure, percentiles
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 if TYPE_CHECKING:
     from tests.bench.context import BenchContext

@@ -30,7 +30,7 @@ from shield_rag.ingest.chunk import chunk_text
 from shield_rag.settings import Settings, load_settings
 from tests.bench.context import BenchContext
 from tests.bench.stats import Figure
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 PLACES = [
     "Elsmere",

@@ -4,15 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.site import SiteServer
 from tests.integration.stack import Stack, running_stack
-
-
-@pytest.fixture(scope="session")
-def site() -> Iterator[SiteServer]:
-    server = SiteServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ import yaml
 
 from tests.standins.ollama.launch import start_ollama
 from tests.standins.qdrant.launch import start_qdrant
-from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok, wait_until
+from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
+from tests.support.wait import wait_until
 
 REDIS_SERVER_ENV = "SHIELD_TEST_REDIS_SERVER"
 REDIS_MAXMEMORY = "64mb"

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import JobStore, QueueFull
 from tests.integration.stack import REDIS_MAXMEMORY, Stack, metric_value, running_stack
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 RATE = 20.0

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.site import SiteServer
 from tests.integration.stack import Stack
+from tests.support.site import SiteServer
 
 pytestmark = pytest.mark.integration
 

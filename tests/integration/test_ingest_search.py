@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.documents import (
+from tests.integration.stack import Stack, metric_value
+from tests.support.documents import (
     DOCX_FACT,
     PDF_FACT,
     TXT_FACT,
@@ -12,8 +13,7 @@ from tests.integration.documents import (
     make_pdf,
     make_txt,
 )
-from tests.integration.site import SiteServer
-from tests.integration.stack import Stack, metric_value
+from tests.support.site import SiteServer
 
 pytestmark = pytest.mark.integration
 

@@ -7,10 +7,10 @@ import json
 import httpx
 import pytest
 
-from tests.integration.site import SiteServer
 from tests.integration.stack import Stack
-from tests.support.procs import wait_until
+from tests.support.site import SiteServer
 from tests.support.sse import read_events
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 TERMINAL_EVENTS = {"job.succeeded", "job.failed", "job.dead", "job.cancelled"}

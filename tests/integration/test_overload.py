@@ -29,7 +29,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 from tests.integration.stack import TERMINAL, Stack, running_stack
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 # Offered requests/s per submitting client; flood-0 also exceeds its rate limit.

@@ -18,10 +18,10 @@ from redis.asyncio import Redis
 
 from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import FENCED, JobStore
-from tests.integration.site import SiteServer
 from tests.integration.stack import Stack, running_stack
-from tests.support.procs import wait_until
+from tests.support.site import SiteServer
 from tests.support.sse import read_events
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 CLAIM_IDLE = 3.0

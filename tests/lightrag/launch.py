@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.procs import ManagedProcess, free_port, wait_until
+from tests.support.procs import ManagedProcess, free_port
+from tests.support.wait import wait_until
 
 SCRIPT = Path(sys.executable).with_name("shield-lightrag")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import subprocess
 import time
 import warnings
@@ -26,11 +25,13 @@ from tests.lightrag.launch import LightRAGProcess, command, start_lightrag, writ
 from tests.standins.ollama.launch import URL_ENV as OLLAMA_URL_ENV
 from tests.standins.ollama.launch import start_ollama
 from tests.standins.qdrant.launch import QdrantServer, start_qdrant
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port
+from tests.support.tokens import unique
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
-API_KEY = "lightrag-test-key-" + secrets.token_hex(8)
+API_KEY = unique("lightrag-test-key-", 8)
 # Both sources end in index.html: LightRAG alone would keep only that basename and refuse
 # the second document.
 DOC_A = (
@@ -73,7 +74,7 @@ def ollama_url(tmp: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def workspace() -> str:
     """A workspace of its own, so a shared real Qdrant keeps runs apart."""
-    return "t" + secrets.token_hex(4)
+    return unique("t", 4)
 
 
 @pytest.fixture(scope="module")
@@ -392,7 +393,7 @@ def test_ollama_outage_gives_502_and_a_retry_of_the_same_id_succeeds(
         qdrant_url=qdrant.url,
         qdrant_api_key=qdrant.api_key,
         ollama_url=f"http://127.0.0.1:{port}",
-        workspace="outage" + secrets.token_hex(3),
+        workspace=unique("outage", 3),
         name="outage",
     )
     ollama = None
@@ -423,7 +424,7 @@ def test_sigterm_finalises_storages_and_flushes_the_graph(
         qdrant_url=qdrant.url,
         qdrant_api_key=qdrant.api_key,
         ollama_url=ollama_url,
-        workspace="sigterm" + secrets.token_hex(3),
+        workspace=unique("sigterm", 3),
         name="sigterm",
     )
     try:

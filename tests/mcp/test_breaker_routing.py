@@ -23,7 +23,7 @@ from shield_rag.mcp.orchestrator import ROUTE_NEEDS, TARGETS, client_header
 from shield_rag.mcp.server import ShieldMcp, create_server
 from shield_rag.mcp.tools import READ_TOOLS, TOOL_NEEDS, WRITE_TOOLS
 from shield_rag.settings import Settings
-from tests.mcp.support import eventually
+from tests.support.wait import eventually
 
 JOB_ID = "b" * 32
 THRESHOLD = 3

@@ -2,7 +2,7 @@
 
 The data plane runs as processes (Redis, the Qdrant and Ollama stand-ins, the real
 shield-lightrag, the orchestrator, one worker) and shield-mcp in front. LightRAG is reached
-through a fault-injecting HTTP proxy (tests.mcp.support.FaultyHttpProxy), so a test can make
+through a fault-injecting HTTP proxy (tests.mcp.proxies.FaultyHttpProxy), so a test can make
 it refuse connections, answer 500, or hang past the orchestrator's LightRAG timeout.
 
 1. No sequence of client inputs opens any breaker, in the MCP server or the orchestrator:
@@ -16,7 +16,6 @@ it refuse connections, answer 500, or hang past the orchestrator's LightRAG time
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,10 @@ from mcp.client.session import ClientSession
 
 from shield_rag.mcp.http import MAX_REQUEST_BODY_BYTES
 from tests.integration.stack import metric_value
-from tests.mcp.support import (
-    FaultyHttpProxy,
-    KeyedStack,
-    McpServer,
-    session,
-    text_of,
-)
+from tests.mcp.proxies import FaultyHttpProxy
+from tests.mcp.server import KeyedStack, McpServer
+from tests.support.mcp import session, text_of
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 MCP_THRESHOLD = 3
@@ -71,18 +67,8 @@ class FaultyLightRAGStack(KeyedStack):
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(tmp_path_factory.mktemp("mcp-dependencies"))
-
-
-@pytest.fixture(scope="module")
-def stack(root: Path) -> Iterator[FaultyLightRAGStack]:
-    s = FaultyLightRAGStack(root, workers=1, lightrag=True)
-    try:
-        s.start()
-        yield s
-    finally:
-        s.stop()
+def stack_options() -> dict[str, Any]:
+    return {"kind": FaultyLightRAGStack, "workers": 1, "lightrag": True}
 
 
 @pytest.fixture(scope="module")
@@ -234,22 +220,15 @@ async def _others_work(s: ClientSession, tag: str) -> None:
 
 async def _recovered(s: ClientSession, server: McpServer) -> None:
     """Poll (bounded) until lightrag_query answers again: the breakers' probes close them."""
-    deadline = time.monotonic() + RESET * 4 + 60
-    last = ""
-    while time.monotonic() < deadline:
+
+    async def answers() -> bool:
         result = await s.call_tool("lightrag_query", {"query": "What is stored here?"})
-        if not result.is_error:
-            assert mcp_breakers(server)["lightrag"] == "closed"
-            return
-        last = text_of(result)
-        await _pause()
-    raise AssertionError(f"lightrag_query did not recover: {last}")
+        if result.is_error:
+            raise AssertionError(f"lightrag_query did not recover: {text_of(result)}")
+        return True
 
-
-async def _pause() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.5)  # poll interval of a bounded wait, not a synchronisation
+    await eventually(answers, RESET * 4 + 60, "lightrag_query to answer again", interval=0.5)
+    assert mcp_breakers(server)["lightrag"] == "closed"
 
 
 @pytest.mark.parametrize("fault", ["down", "error", "slow"])

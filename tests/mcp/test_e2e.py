@@ -22,33 +22,15 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
-from tests.integration.documents import make_pdf
-from tests.integration.site import SiteServer
-from tests.mcp.support import ENV, KeyedStack, McpServer, session, start_stack, text_of
+from tests.mcp.server import ENV, KeyedStack, McpServer
+from tests.support.documents import make_pdf
+from tests.support.mcp import session, text_of
 from tests.support.procs import PYTHON
+from tests.support.site import SiteServer
 
 pytestmark = pytest.mark.integration
 FACT = "The Corvath observatory keeps a bronze telescope weighing 2741 kilograms."
 QUESTION = "What does the Corvath observatory telescope weigh?"
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(tmp_path_factory.mktemp("mcp-e2e"))
-
-
-@pytest.fixture(scope="module")
-def stack(root: Path) -> Iterator[KeyedStack]:
-    s = start_stack(root, workers=1, lightrag=True)
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[SiteServer]:
-    server = SiteServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The circuit breaker and cancellation against the real orchestrator, stopped, hung and back.
 
-``shield-mcp`` reaches the orchestrator through a counting TCP proxy (tests.mcp.support), so
+``shield-mcp`` reaches the orchestrator through a counting TCP proxy (tests.mcp.proxies), so
 the tests count the requests that actually left the MCP server. The stack has no worker, so
 an ingest job stays queued until it is cancelled; LightRAG is off (not needed here).
 """
@@ -12,22 +12,17 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from mcp.client.session import ClientSession
 from mcp_types import CallToolResult
 
-from tests.mcp.support import (
-    CountingProxy,
-    KeyedStack,
-    McpServer,
-    eventually,
-    retry_after,
-    session,
-    start_stack,
-    text_of,
-)
+from tests.mcp.proxies import CountingProxy
+from tests.mcp.server import KeyedStack, McpServer
+from tests.support.mcp import retry_after, session, text_of
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 RESET = 2.0
@@ -38,15 +33,8 @@ FAST_FAIL = "no request was sent"
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return Path(tmp_path_factory.mktemp("mcp-resilience"))
-
-
-@pytest.fixture(scope="module")
-def stack(root: Path) -> Iterator[KeyedStack]:
-    s = start_stack(root, workers=0, lightrag=False)
-    yield s
-    s.stop()
+def stack_options() -> dict[str, Any]:
+    return {"workers": 0, "lightrag": False}
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ orchestrator is exercised in test_e2e.py and test_resilience.py.
 from __future__ import annotations
 
 import base64
-import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from prometheus_client import REGISTRY
 from shield_rag.mcp.main import main
 from shield_rag.mcp.server import ShieldMcp, create_server
 from shield_rag.settings import ConfigError, Settings, load_settings
+from tests.support.tokens import unique
 
 JOB_ID = "a" * 32
 BASE = {
@@ -255,7 +255,7 @@ async def test_5xx_trips_the_breaker_then_calls_fail_without_a_request(
 
 
 async def test_orchestrator_key_is_sent_as_bearer(orchestrator: Orchestrator) -> None:
-    key = secrets.token_hex(16)
+    key = unique(nbytes=16)
     settings = Settings(**BASE, orchestrator={"api_key": key})  # type: ignore[arg-type]
     shield = create_server(settings, transport=httpx.MockTransport(orchestrator))
     async with Client(shield.server) as c:

@@ -20,6 +20,7 @@ from lightrag.operate import _process_extraction_result
 from lightrag.prompt import PROMPTS
 
 from tests.standins.ollama.launch import URL_ENV, start_ollama
+from tests.support.vectors import cosine, norm
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +50,6 @@ def aclient(url: str) -> ollama.AsyncClient:
     return ollama.AsyncClient(host=url)
 
 
-def cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
-
-
 def test_root_version_tags_and_show_answer_like_ollama(url: str, client: ollama.Client) -> None:
     root = httpx.get(url + "/")
     assert root.status_code == 200
@@ -79,7 +75,7 @@ def test_embed_single_string_gives_one_unit_vector_of_model_dimension(
     resp = client.embed(model=EMBED, input="The harbour opens at dawn.")
     assert len(resp.embeddings) == 1
     assert len(resp.embeddings[0]) == DIM
-    assert math.isclose(math.sqrt(sum(x * x for x in resp.embeddings[0])), 1.0, rel_tol=1e-3)
+    assert math.isclose(norm(resp.embeddings[0]), 1.0, rel_tol=1e-3)
     assert resp.model == EMBED
     assert resp.prompt_eval_count
     assert resp.prompt_eval_count > 0

@@ -3,7 +3,8 @@
 - ``journal_on_failure``: each scenario's conftest.py binds it to the units it deploys,
   ``pytest_runtest_makereport = journal_on_failure("redis-server shield-mcp ...")``, to print
   the host's recent journal when a test fails;
-- ``run_secrets``: the secrets tests/molecule.sh generated for this run.
+- ``run_secrets``: the secrets tests/molecule.sh generated for this run (``mcp_token``: the MCP
+  server's).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ def run_secrets() -> dict[str, str]:
     if missing:
         pytest.fail(f"run through tests/molecule.sh: {', '.join(missing)} not set")
     return values
+
+
+def mcp_token() -> str:
+    """The MCP server's bearer token for this run."""
+    return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
 
 
 def journal_on_failure(

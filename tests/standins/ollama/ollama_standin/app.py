@@ -1,0 +1,16 @@
+"""The stand-in's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from . import routes_embed, routes_generate, routes_models
+from .catalog import StandIn
+
+
+def build_app(state: StandIn) -> FastAPI:
+    app = FastAPI(title="Ollama stand-in (tests only)")
+    routes_models.register(app, state)
+    routes_embed.register(app, state)
+    routes_generate.register(app, state)
+    return app

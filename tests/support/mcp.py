@@ -1,0 +1,48 @@
+"""The MCP client side of the tests: an MCP SDK session over streamable HTTP and the text of a
+tool result (used by the MCP tests, the benchmarks, the demos and the Molecule checks)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+import httpx2
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import CallToolResult
+
+
+@contextlib.asynccontextmanager
+async def session(
+    url: str, token: str | None, statuses: list[int] | None = None
+) -> AsyncIterator[ClientSession]:
+    """An initialized MCP SDK session over streamable HTTP; ``statuses`` collects the HTTP
+    status of every response the SDK receives."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def record(response: httpx2.Response) -> None:
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    async with (
+        httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            event_hooks={"response": [record]},
+        ) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as s,
+    ):
+        await s.initialize()
+        yield s
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+def retry_after(result: CallToolResult) -> int:
+    match = re.search(r"retry_after=(\d+)", text_of(result))
+    assert match, f"no retry_after in {text_of(result)!r}"
+    return int(match.group(1))

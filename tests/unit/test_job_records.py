@@ -1,0 +1,205 @@
+"""Job records: the Redis hash JobStore writes and reads, statuses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shield_rag.api.jobs import (
+    TERMINAL,
+    JobRecord,
+    JobStatus,
+)
+
+
+def _to_hash(record: JobRecord) -> dict[str, str]:
+    """The Redis hash JobStore writes for ``record`` (every value a string, '' for none)."""
+
+    def opt(value: float | None) -> str:
+        return "" if value is None else repr(value)
+
+    return {
+        "id": record.job_id,
+        "kind": record.kind,
+        "status": record.status.value,
+        "progress": f"{record.progress:.4f}",
+        "stage": record.stage or "",
+        "message": record.message or "",
+        "error": record.error or "",
+        "attempts": str(record.attempts),
+        "max_attempts": str(record.max_attempts),
+        "created_at": repr(record.created_at),
+        "updated_at": repr(record.updated_at),
+        "started_at": opt(record.started_at),
+        "finished_at": opt(record.finished_at),
+        "next_attempt_at": opt(record.next_attempt_at),
+        "cancel_requested": "1" if record.cancel_requested else "0",
+        "source": record.source or "",
+        "worker": record.worker or "",
+        "result": json.dumps(record.result) if record.result is not None else "",
+        # Stored but not part of the record clients see:
+        "request": '{"type":"text","text":"x"}',
+        "idempotency_key": "",
+        "last_progress_at": "",
+    }
+
+
+# -- JobRecord.from_hash ------------------------------------------------------------------
+def test_freshly_created_job_hash() -> None:
+    # Exactly the fields JobStore.create writes.
+    data = {
+        "id": "a" * 32,
+        "kind": "text",
+        "status": "queued",
+        "progress": "0",
+        "stage": "queued",
+        "attempts": "0",
+        "max_attempts": "5",
+        "created_at": "1700000000.25",
+        "updated_at": "1700000000.25",
+        "request": '{"type":"text","text":"hello"}',
+        "source": "",
+        "idempotency_key": "",
+        "cancel_requested": "0",
+    }
+    record = JobRecord.from_hash(data)
+    assert record == JobRecord(
+        job_id="a" * 32,
+        kind="text",
+        status=JobStatus.QUEUED,
+        progress=0.0,
+        stage="queued",
+        attempts=0,
+        max_attempts=5,
+        created_at=1700000000.25,
+        updated_at=1700000000.25,
+    )
+    assert record.source is None and record.error is None and record.result is None
+    assert record.cancel_requested is False
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        JobRecord(
+            job_id="b" * 32,
+            kind="url",
+            status=JobStatus.SUCCEEDED,
+            progress=1.0,
+            stage="done",
+            message="done",
+            attempts=2,
+            max_attempts=5,
+            created_at=1700000000.5,
+            updated_at=1700000042.125,
+            started_at=1700000010.0,
+            finished_at=1700000042.125,
+            source="https://example.org/",
+            worker="host-123",
+            result={"documents": 3, "chunks": 9, "doc_ids": ["x", "y", "z"], "skipped": []},
+        ),
+        JobRecord(
+            job_id="c" * 32,
+            kind="document",
+            status=JobStatus.QUEUED,
+            progress=0.145,
+            stage="retry-wait",
+            message="retrying in 4.0s: boom",
+            error="boom",
+            attempts=2,
+            max_attempts=3,
+            created_at=1700000000.0,
+            updated_at=1700000001.0,
+            started_at=1700000000.5,
+            next_attempt_at=1700000005.0,
+            source="report.pdf",
+            worker="w1",
+        ),
+        JobRecord(
+            job_id="d" * 32,
+            kind="text",
+            status=JobStatus.RUNNING,
+            progress=0.5,
+            stage="embed",
+            attempts=1,
+            max_attempts=1,
+            created_at=1.0,
+            updated_at=2.0,
+            cancel_requested=True,
+        ),
+        JobRecord(
+            job_id="e" * 32,
+            kind="url",
+            status=JobStatus.DEAD,
+            error="gave up after 5 attempts; last error: 503",
+            attempts=5,
+            max_attempts=5,
+            created_at=1.0,
+            updated_at=9.0,
+            finished_at=9.0,
+        ),
+    ],
+    ids=["succeeded", "retry-wait", "cancel-requested", "dead"],
+)
+def test_from_hash_round_trip(record: JobRecord) -> None:
+    assert JobRecord.from_hash(_to_hash(record)) == record
+    # ... and through the JSON clients receive from GET /jobs/{id}.
+    assert JobRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_from_hash_accepts_bytes_decoded_values_and_blank_optionals() -> None:
+    data = {
+        "id": "f" * 32,
+        "kind": "document",
+        "status": "failed",
+        "progress": "",
+        "stage": "",
+        "message": "",
+        "error": "the uploaded file is not a PDF",
+        "attempts": "",
+        "max_attempts": "",
+        "created_at": "10.5",
+        "updated_at": "",
+        "started_at": "",
+        "finished_at": "11",
+        "next_attempt_at": "",
+        "cancel_requested": "",
+        "worker": "",
+        "result": "",
+    }
+    record = JobRecord.from_hash(data)
+    assert record.status is JobStatus.FAILED
+    assert record.progress == 0.0
+    assert record.stage is None and record.message is None and record.worker is None
+    assert record.attempts == 0
+    assert record.max_attempts == 1
+    assert record.updated_at == record.created_at == 10.5  # falls back to created_at
+    assert record.started_at is None and record.next_attempt_at is None
+    assert record.finished_at == 11.0
+    assert record.cancel_requested is False
+    assert record.result is None
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("1", True), ("0", False), ("", False)])
+def test_cancel_requested_flag(flag: str, expected: bool) -> None:
+    data = {"id": "1" * 32, "kind": "text", "status": "running", "created_at": "1"}
+    assert JobRecord.from_hash({**data, "cancel_requested": flag}).cancel_requested is expected
+
+
+def test_from_hash_rejects_an_unknown_status() -> None:
+    with pytest.raises(ValueError, match="paused"):
+        JobRecord.from_hash({"id": "1" * 32, "kind": "text", "status": "paused", "created_at": "1"})
+
+
+def test_from_hash_requires_id_and_created_at() -> None:
+    with pytest.raises(KeyError):
+        JobRecord.from_hash({"kind": "text", "status": "queued", "created_at": "1"})
+    with pytest.raises(KeyError):
+        JobRecord.from_hash({"id": "1" * 32, "kind": "text", "status": "queued"})
+
+
+def test_terminal_statuses() -> None:
+    assert {s for s in JobStatus if s.terminal} == set(TERMINAL)
+    assert sorted(TERMINAL) == ["cancelled", "dead", "failed", "succeeded"]
+    assert not JobStatus.QUEUED.terminal and not JobStatus.RUNNING.terminal
