@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from shield_rag import settings_doc
+from tools import settings_doc
 from shield_rag.settings import (
     CONFIG_ENV,
     ConfigError,
@@ -19,7 +19,7 @@ from shield_rag.settings import (
     Settings,
     load_settings,
 )
-from shield_rag.settings_doc import REGENERATE, render_markdown
+from tools.settings_doc import REGENERATE, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "shield.yml"
@@ -361,7 +361,7 @@ def test_document_does_not_depend_on_the_environment(
 def test_configuration_md_is_in_sync() -> None:
     current = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
     assert current == render_markdown(), (
-        f"docs/configuration.md is out of date with src/shield_rag/settings.py; "
+        f"docs/configuration.md is out of date with src/shield_rag/settings/; "
         f"regenerate it from the repository root with: {REGENERATE}"
     )
 

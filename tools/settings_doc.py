@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python -m shield_rag.settings_doc > docs/configuration.md   # regenerate
-    python -m shield_rag.settings_doc --check                    # exit 1 if it is stale
+    python -m tools.settings_doc > docs/configuration.md   # regenerate
+    python -m tools.settings_doc --check                    # exit 1 if it is stale
 
 The document is built from the field names, types, constraints, defaults and descriptions of
 :class:`~shield_rag.settings.Settings` only: it never reads a configuration file or the
@@ -25,10 +25,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import AnyHttpUrl, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from shield_rag.settings import CONFIG_ENV, WEAK_SECRETS, Settings
+from shield_rag.settings import CONFIG_ENV, Settings, secret_policy
 
 DOC_PATH = Path("docs/configuration.md")
-REGENERATE = "python -m shield_rag.settings_doc > docs/configuration.md"
+REGENERATE = "python -m tools.settings_doc > docs/configuration.md"
 ENV_PREFIX = "SHIELD_"
 DATA_PLANE = ("shield-orchestrator", "shield-worker", "shield-lightrag")
 SERVICES = (*DATA_PLANE, "shield-mcp")
@@ -185,7 +185,9 @@ def _intro(keys: set[str]) -> list[str]:
         for key, field in model.model_fields.items()
         if field.is_required()
     ]
-    weak = ", ".join(f"`{w}`" for w in sorted(WEAK_SECRETS))
+    policy = secret_policy()
+    weak = ", ".join(f"`{w}`" for w in policy["weak_words"])
+    marks = ", ".join(f"`{m}`" for m in policy["placeholder_marks"])
     secrets = [
         f"`{name}.{key}`"
         for name, _, model in _sections()
@@ -195,7 +197,7 @@ def _intro(keys: set[str]) -> list[str]:
     return [
         "# Configuration",
         "",
-        "<!-- Generated from src/shield_rag/settings.py; do not edit by hand. Regenerate with:",
+        "<!-- Generated from src/shield_rag/settings/; do not edit by hand. Regenerate with:",
         f"     {REGENERATE} -->",
         "",
         "Every Shield service (" + ", ".join(f"`{s}`" for s in SERVICES) + ") reads the same",
@@ -230,8 +232,11 @@ def _intro(keys: set[str]) -> list[str]:
         "environment variables (e.g. `SHIELD_ORCHESTRATOR__API_KEY`) from a vault, for",
         "instance through an environment file readable only by the service user. The API",
         "keys are masked (`**********`) when settings are printed; `redis.url` is not. An",
-        "API key must have at least 16 characters and must not be a well-known default",
-        f"({weak}).",
+        f"API key must have at least {policy['min_length']} characters, at least",
+        f"{policy['min_distinct']} different ones and at least {policy['min_left']} left once",
+        f"well-known words ({weak}) are cut out, and must not carry a placeholder mark",
+        f"({marks}). The rule is `src/shield_rag/settings/secret_policy.yml`, which the",
+        "roles' preflight applies too.",
         "",
         "### Errors",
         "",
@@ -309,7 +314,7 @@ def render_markdown() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shield_rag.settings_doc",
+        prog="python -m tools.settings_doc",
         description="Write docs/configuration.md (to standard output) from the settings model.",
     )
     parser.add_argument(
@@ -338,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if current != text:
         print(
-            f"{args.path} is stale: it does not match src/shield_rag/settings.py; "
+            f"{args.path} is stale: it does not match src/shield_rag/settings/; "
             f"regenerate it with: {REGENERATE}",
             file=sys.stderr,
         )

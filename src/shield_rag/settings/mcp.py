@@ -1,0 +1,145 @@
+"""The MCP server (shield-mcp)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from shield_rag.settings.base import _Section, check_secret
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class McpSettings(_Section):
+    """The MCP server (shield-mcp): listen address, auth, orchestrator client, breaker."""
+
+    transport: Literal["http", "stdio"] = Field(
+        "http",
+        description="How MCP clients connect: http (streamable HTTP, for deployments) or stdio "
+        "(a desktop client starts the server itself); shield-mcp --transport overrides it.",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the streamable HTTP transport listens on; any address other than "
+        "loopback requires mcp.auth_token.",
+    )
+    port: int = Field(8601, ge=1, le=65535, description="Port of the streamable HTTP transport.")
+    path: str = Field(
+        "/mcp",
+        pattern=r"^/[A-Za-z0-9/_.-]*$",
+        description="URL path of the streamable HTTP endpoint (clients connect to "
+        "http://host:port/mcp by default).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the Prometheus /metrics endpoint listens on."
+    )
+    metrics_port: int = Field(
+        9611,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint; 0 disables it (for example for "
+        "a desktop client running the stdio transport).",
+    )
+    orchestrator_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8600"),
+        description="Base URL of the orchestrator API every tool calls.",
+    )
+    orchestrator_api_key: SecretStr | None = Field(
+        None,
+        description="Key sent to the orchestrator as 'Authorization: Bearer'; null uses "
+        "orchestrator.api_key from the same file, so one value can serve both ends.",
+    )
+    auth_token: SecretStr | None = Field(
+        None,
+        description="Bearer token MCP clients must send over HTTP (401 without it); required "
+        "when mcp.host is not loopback, best passed as SHIELD_MCP__AUTH_TOKEN from a vault.",
+    )
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds allowed for one orchestrator request before it counts as a "
+        "failure of the circuit breaker.",
+    )
+    breaker_failure_threshold: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Consecutive failures of one target that open its circuit breaker: the "
+        "orchestrator itself (timeouts, connection errors, 5xx answers) or a dependency the "
+        "orchestrator names as failing (qdrant, ollama, lightrag, redis); only the tools that "
+        "need that target then fail fast.",
+    )
+    breaker_reset_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds an open circuit breaker rejects calls before it lets one probe "
+        "request through (half-open).",
+    )
+    read_only: bool = Field(
+        False,
+        description="Whether to hide the tools that write (crawl_web, ingest_doc, "
+        "qdrant_store) and leave only the search, query and job tools.",
+    )
+    wait_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between two job status reads while wait_for_job waits.",
+    )
+    max_wait_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="Longest wait_for_job may wait in one call; a client asking for more "
+        "gets this.",
+    )
+    file_roots: list[Path] = Field(
+        default_factory=list,
+        description="Directories ingest_doc may read a file_path from (symlinks resolved); "
+        "empty disables file paths, so agents send inline content or a URL instead.",
+    )
+    max_file_bytes: int = Field(
+        25 * 1024 * 1024,
+        ge=1024,
+        description="Largest file or inline document ingest_doc sends to the orchestrator.",
+    )
+
+    _check_token = field_validator("auth_token")(
+        classmethod(lambda cls, v: check_secret(v, "mcp.auth_token"))
+    )
+    _check_key = field_validator("orchestrator_api_key")(
+        classmethod(lambda cls, v: check_secret(v, "mcp.orchestrator_api_key"))
+    )
+
+    def auth_problem(self, transport: str) -> str | None:
+        """Why serving ``transport`` with these settings would be unsafe (None if it is not)."""
+        if transport == "http" and self.auth_token is None and not _is_loopback_host(self.host):
+            return (
+                f"auth_token is required when the HTTP transport listens on {self.host!r} "
+                "(not loopback): set SHIELD_MCP__AUTH_TOKEN, or listen on 127.0.0.1"
+            )
+        return None
+
+    @model_validator(mode="after")
+    def _safe(self) -> McpSettings:
+        problem = self.auth_problem(self.transport)
+        if problem:
+            raise ValueError(problem)
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
+        return self

@@ -1,0 +1,1 @@
+"""Developer tools of the collection's repository (not shipped in the Galaxy artifact)."""
