@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
-
 from tools import settings_doc
+from tools.settings_doc import REGENERATE, render_markdown
+
 from shield_rag.settings import (
     CONFIG_ENV,
     ConfigError,
@@ -19,7 +20,6 @@ from shield_rag.settings import (
     Settings,
     load_settings,
 )
-from tools.settings_doc import REGENERATE, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "shield.yml"
