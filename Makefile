@@ -40,6 +40,7 @@ $(VENV)/.installed: pyproject.toml
 lint: venv $(COLLECTION_LINK)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --profile production
 
 $(COLLECTION_LINK):
