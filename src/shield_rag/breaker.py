@@ -47,9 +47,9 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from enum import Enum, IntEnum
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
-import circuitbreaker  # type: ignore[import-untyped]
+import circuitbreaker
 from prometheus_client import Counter, Gauge
 
 from shield_rag.errors import Dependency, DependencyUnavailable
@@ -272,6 +272,13 @@ def is_dependency_failure(exc: BaseException) -> bool:
     """Failure predicate of a dependency's breaker: the dependency was called and failed
     (unreachable, too slow, 5xx). Its refusals of our input never count."""
     return isinstance(exc, DependencyUnavailable) and exc.sent
+
+
+class BreakerLimits(TypedDict):
+    """The thresholds of :meth:`DependencyGuard.counted`, as one set for all dependencies."""
+
+    failure_threshold: int
+    reset_seconds: float
 
 
 class DependencyGuard:

@@ -15,7 +15,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, overload
 
 from shield_rag.logs import setup_logging
 from shield_rag.settings import ConfigError, Settings, load_settings
@@ -38,7 +38,11 @@ def config_errors() -> Iterator[None]:
         raise Refused(str(exc)) from exc
 
 
-def load(path: str | None, model: type[S] = Settings, *, logs: bool = True) -> S:
+@overload
+def load(path: str | None, *, logs: bool = True) -> Settings: ...
+@overload
+def load(path: str | None, model: type[S], *, logs: bool = True) -> S: ...
+def load(path: str | None, model: type[Settings] = Settings, *, logs: bool = True) -> Settings:
     """The settings of ``path`` (or ``$SHIELD_CONFIG``); with ``logs``, logging set up as
     they say. A configuration error is a refusal to start."""
     with config_errors():

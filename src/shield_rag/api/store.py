@@ -37,7 +37,7 @@ class StoreRequest(BaseModel):
         strict=True,
         json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["items"]}]},
     )
-    items: list[VectorItem] = Field(None)  # type: ignore[assignment]
+    items: list[VectorItem] = Field(None)  # type: ignore[arg-type]
     text: str = Field(  # type: ignore[assignment]
         None, min_length=1, max_length=100_000, json_schema_extra=NOT_BLANK
     )

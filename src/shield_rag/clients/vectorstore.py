@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -152,16 +153,24 @@ class VectorStore:
             if field not in schema:
                 await self._call(
                     "payload index",
-                    lambda field=field: self.client.create_payload_index(
-                        self.collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    partial(
+                        self.client.create_payload_index,
+                        self.collection,
+                        field,
+                        models.PayloadSchemaType.KEYWORD,
+                        wait=True,
                     ),
                 )
         for field in INTEGER_INDEXES:
             if field not in schema:
                 await self._call(
                     "payload index",
-                    lambda field=field: self.client.create_payload_index(
-                        self.collection, field, models.PayloadSchemaType.INTEGER, wait=True
+                    partial(
+                        self.client.create_payload_index,
+                        self.collection,
+                        field,
+                        models.PayloadSchemaType.INTEGER,
+                        wait=True,
                     ),
                 )
         self._ready = True

@@ -10,6 +10,7 @@ blank line) so sentence boundaries are found and chunks hold no padding.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 import semchunk
 
@@ -37,6 +38,10 @@ def chunk_text(text: str, max_chars: int, overlap_chars: int) -> list[str]:
         return []
     if len(clean) <= max_chars:
         return [clean]
-    pieces = semchunk.chunk(clean, max_chars, len, memoize=False, overlap=overlap_chars or None)
+    # Without offsets=True semchunk returns just the list of chunks.
+    pieces = cast(
+        "list[str]",
+        semchunk.chunk(clean, max_chars, len, memoize=False, overlap=overlap_chars or None),
+    )
     chunks = [normalise_whitespace(piece) for piece in pieces]
     return [c for c in chunks if c]

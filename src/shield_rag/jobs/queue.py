@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -96,8 +97,12 @@ class WorkQueue:
         return out
 
     async def read_new(self, count: int, block_ms: int) -> list[Delivery]:
-        res = await self.redis.xreadgroup(
-            self.keys.group, self.consumer, {self.keys.queue: ">"}, count=count, block=block_ms
+        # The RESP2 reply (make_redis keeps the default protocol): [[stream, [(id, fields)]]].
+        res = cast(
+            "list[list[Any]] | None",
+            await self.redis.xreadgroup(
+                self.keys.group, self.consumer, {self.keys.queue: ">"}, count=count, block=block_ms
+            ),
         )
         out: list[Delivery] = []
         for _stream, entries in res or []:

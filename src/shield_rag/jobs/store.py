@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -178,7 +178,8 @@ class JobStore:
         return {_s(k): _s(v) for k, v in data.items()}
 
     async def get_blob(self, job_id: str) -> bytes | None:
-        return await self.redis.get(self.keys.job_blob(job_id))
+        # make_redis sets decode_responses=False: values come back as bytes.
+        return cast("bytes | None", await self.redis.get(self.keys.job_blob(job_id)))
 
     # -- transitions --------------------------------------------------------------------
     async def transition(
@@ -292,7 +293,11 @@ class JobStore:
     async def read_events(
         self, stream: str, after: str, block_ms: int, count: int = 100
     ) -> list[StreamEvent]:
-        res = await self.redis.xread({stream: after}, count=count, block=block_ms)
+        # The RESP2 reply (make_redis keeps the default protocol): [[stream, [(id, fields)]]].
+        res = cast(
+            "list[list[Any]] | None",
+            await self.redis.xread({stream: after}, count=count, block=block_ms),
+        )
         out: list[StreamEvent] = []
         for _name, entries in res or []:
             for entry_id, payload in entries:
@@ -363,7 +368,8 @@ class JobStore:
         if not oldest:
             return -1
         rank = await self.redis.zrank(self.keys.unfinished, f"{_s(oldest[0])} {client}")
-        return -1 if rank is None else int(rank)
+        # Without withscore the reply is the rank or None.
+        return rank if isinstance(rank, int) else -1
 
     async def finished_total(self) -> int:
         return int(await self.redis.get(self.keys.finished) or 0)
@@ -375,7 +381,11 @@ class JobStore:
         ``limit`` entries, so repeated calls go round the whole set. Creation adds the record
         and the entries in one step, so an entry without a record is never a job being made."""
         start = self._prune_from
-        members = await self.redis.zrange(self.keys.unfinished, start, start + limit - 1)
+        # Without withscores the reply is the members, bytes (decode_responses=False).
+        members = cast(
+            "list[bytes]",
+            await self.redis.zrange(self.keys.unfinished, start, start + limit - 1),
+        )
         self._prune_from = start + limit if len(members) == limit else 0
         if not members:
             return 0

@@ -245,7 +245,8 @@ class LightRAGEngine:
     async def _delete(self, doc_id: str) -> str:
         result = await self.rag.adelete_by_doc_id(doc_id)
         if result.status == "success":
-            return result.message
+            message: str = result.message
+            return message
         codes = {"not_found": 404, "not_allowed": 409}
         raise OperationError(result.message, codes.get(result.status, 502))
 

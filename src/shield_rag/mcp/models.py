@@ -27,7 +27,7 @@ def described(**descriptions: str) -> ConfigDict:
             schema["properties"][name]["description"] = text
 
     hook: Callable[[dict[str, Any]], None] = extra
-    return ConfigDict(json_schema_extra=hook)  # type: ignore[typeddict-item]
+    return ConfigDict(json_schema_extra=hook)
 
 
 class AcceptedJob(JobAccepted):

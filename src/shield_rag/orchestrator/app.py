@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol, Self, TypeVar
 
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 from shield_rag import __version__
-from shield_rag.breaker import DependencyGuard
+from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
@@ -26,7 +25,18 @@ from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T", bound=BaseModel)
+
+
+class _TimedSection(Protocol):
+    """A settings section with a request timeout (ollama, qdrant, lightrag)."""
+
+    @property
+    def timeout(self) -> float: ...
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = ..., deep: bool = ...) -> Self: ...
+
+
+_T = TypeVar("_T", bound=_TimedSection)
 QUEUE_GAUGE_INTERVAL = 5.0
 
 
@@ -46,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = make_redis(settings.redis)
         # One breaker per dependency the orchestrator calls (metrics: circuit_breaker_state).
-        limits = {
+        limits: BreakerLimits = {
             "failure_threshold": settings.orchestrator.breaker_failure_threshold,
             "reset_seconds": settings.orchestrator.breaker_reset_seconds,
         }
@@ -54,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         deadline = settings.orchestrator.dependency_timeout_seconds
 
         def bounded(section: _T) -> _T:
-            timeout = min(section.timeout, deadline)  # type: ignore[attr-defined]
+            timeout = min(section.timeout, deadline)
             return section.model_copy(update={"timeout": timeout})
 
         services = Services(

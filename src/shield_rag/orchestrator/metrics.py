@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # circuit_breaker_state{target}, circuit_breaker_transitions_total and
 # circuit_breaker_rejections_total of the orchestrator's breakers (qdrant, ollama, lightrag),
@@ -54,7 +54,7 @@ class MetricsMiddleware:
         status = {"code": 500}
         started = time.perf_counter()
 
-        async def send_wrapper(message: dict) -> None:  # type: ignore[type-arg]
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 DURATION.labels(_endpoint(scope)).observe(time.perf_counter() - started)

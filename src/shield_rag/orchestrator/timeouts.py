@@ -51,6 +51,7 @@ class _HeaderTimeoutProtocol(HttpToolsProtocol):
             self.logger.info("closing a connection whose request headers were not sent in time")
             self.transport.close()
 
+    # As uvicorn's own: it needs an asyncio.Transport, narrower than BaseProtocol's.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_header_timer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import yaml
 from pydantic import (
@@ -132,7 +132,13 @@ class McpServiceSettings(Settings):
     ollama: OllamaSettings | None = None  # type: ignore[assignment]
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, model: type[_S] = Settings) -> _S:
+@overload
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings: ...
+@overload
+def load_settings(path: str | os.PathLike[str] | None, model: type[_S]) -> _S: ...
+def load_settings(
+    path: str | os.PathLike[str] | None = None, model: type[Settings] = Settings
+) -> Settings:
     """Load settings from ``path`` (or ``$SHIELD_CONFIG``) plus environment overrides."""
     chosen = path if path is not None else os.environ.get(CONFIG_ENV)
     data: dict[str, Any] = {}

@@ -151,11 +151,8 @@ class Pipeline:
     async def _crawl(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
         crawl_cfg = self.settings.crawl
         max_pages = int(req.get("max_pages") or crawl_cfg.default_max_pages)
-        max_depth = int(
-            req.get("max_depth")
-            if req.get("max_depth") is not None
-            else crawl_cfg.default_max_depth
-        )
+        depth = req.get("max_depth")
+        max_depth = int(depth if depth is not None else crawl_cfg.default_max_depth)
         await progress("fetch", 0.01, f"crawling {req['url']} (max {max_pages} pages)")
         doc_ids: list[str] = []
         skipped: list[dict[str, str]] = []

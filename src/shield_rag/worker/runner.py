@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shield_rag.api.jobs import JobStatus
-from shield_rag.breaker import DependencyGuard
+from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
@@ -58,7 +58,7 @@ class Worker:
         # One breaker per dependency, with the orchestrator's thresholds: while one is open
         # the worker's calls to it fail fast and the job is retried with backoff (a transient
         # error), at the earliest when the breaker lets a probe through.
-        limits = {
+        limits: BreakerLimits = {
             "failure_threshold": settings.orchestrator.breaker_failure_threshold,
             "reset_seconds": settings.orchestrator.breaker_reset_seconds,
         }

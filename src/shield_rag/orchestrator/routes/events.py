@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Header, Query, Request
-from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import JobStatus
