@@ -286,5 +286,7 @@ def test_main_refuses_to_serve_http_publicly_without_a_token(
 def test_weak_tokens_are_refused(tmp_path: Path, token: str) -> None:
     path = tmp_path / "shield.yml"
     path.write_text(yaml.safe_dump({**BASE, "mcp": {"auth_token": token}}))
-    with pytest.raises(ConfigError, match=r"mcp\.auth_token is weak: it needs at least 16 characters"):
+    with pytest.raises(
+        ConfigError, match=r"mcp\.auth_token is weak: it needs at least 16 characters"
+    ):
         load_settings(path)
