@@ -62,7 +62,7 @@ SECTIONS = [
     Section(2, "lightrag", "lightrag_query: MCP vs direct", f"{LATENCY}:run_lightrag_query"),
     Section(3, "accept", "Accept latency under load (Locust)", "tests.bench.accept:run", False),
     Section(4, "sse", "Job event (SSE) latency", "tests.bench.sse_latency:run"),
-    Section(5, "breaker", "Circuit breaker fast-fail while open", f"{LATENCY}:run_breaker"),
+    Section(5, "breaker", "Circuit breaker fast-fail while open", "tests.bench.breaker:run"),
     Section(6, "ingest", "Ingest throughput end to end", "tests.bench.throughput:run"),
     Section(7, "converge", "site.yml re-converge", "tests.bench.converge:run"),
 ]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 
 from shield_rag.ingest.chunk import chunk_text
 from tests.bench.__main__ import selected
-from tests.bench.latency import histogram, server_side_notes
+from tests.bench.breaker import histogram, server_side_notes
 from tests.bench.machine import Machine, _commit, describe
 from tests.bench.report import (
     RunInfo,

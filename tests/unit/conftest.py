@@ -1,0 +1,15 @@
+"""Fixtures of the unit tests that more than one module uses."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def clean_shield_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SHIELD_* variable of the developer's shell may leak into a test."""
+    for name in list(os.environ):
+        if name.upper().startswith("SHIELD_"):
+            monkeypatch.delenv(name)
