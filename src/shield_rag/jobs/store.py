@@ -13,24 +13,33 @@ from redis.asyncio import Redis
 
 from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
+from shield_rag.jobs.counts import JobCounts
 from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.records import (
+    GLOBAL_EVENTS_MAXLEN,
+    JOB_EVENTS_MAXLEN,
+    StreamEvent,
+    as_text,
+    event_json,
+    new_job_fields,
+    transition_fields,
+    valid_event_id,
+)
 
-JOB_EVENTS_MAXLEN = 5000
-GLOBAL_EVENTS_MAXLEN = 10000
+__all__ = [
+    "FENCED",
+    "GLOBAL_EVENTS_MAXLEN",
+    "JOB_EVENTS_MAXLEN",
+    "CreateOutcome",
+    "IdempotencyConflict",
+    "JobStore",
+    "QueueFull",
+    "StreamEvent",
+    "valid_event_id",
+]
+
 # What JobStore.transition returns when the job is no longer held by the caller (its fence).
 FENCED = -2
-_EVENT_ID_CHARS = frozenset("0123456789-")
-
-
-def valid_event_id(value: str) -> bool:
-    """True when ``value`` has the shape of a Redis stream id (``<ms>-<seq>``)."""
-    parts = value.split("-")
-    return (
-        len(parts) == 2
-        and all(p.isdigit() for p in parts)
-        and set(value) <= _EVENT_ID_CHARS
-        and len(value) <= 41
-    )
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,6 @@ class CreateOutcome:
     job_id: str
     created: bool
     body_hash: str | None
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    id: str
-    data: dict[str, Any]
 
 
 class QueueFull(Exception):
@@ -66,7 +69,7 @@ class IdempotencyConflict(Exception):
         self.job_id = job_id
 
 
-class JobStore:
+class JobStore(JobCounts):
     """Reads and changes job records; every change also appends a progress event."""
 
     def __init__(self, redis: Redis, prefix: str, job_ttl_seconds: int) -> None:
@@ -108,23 +111,17 @@ class JobStore:
         if blob is not None:
             # Stored first: a job is never queued without the document it refers to.
             await self.redis.set(self.keys.job_blob(job_id), blob, ex=self.job_ttl)
-        fields: dict[str, str] = {
-            "id": job_id,
-            "kind": kind,
-            "status": JobStatus.QUEUED.value,
-            "progress": "0",
-            "stage": "queued",
-            "attempts": "0",
-            "max_attempts": str(max_attempts),
-            "created_at": repr(now),
-            "updated_at": repr(now),
-            "request": json.dumps(request, separators=(",", ":")),
-            "source": source or "",
-            "idempotency_key": idempotency_key or "",
-            "cancel_requested": "0",
-            "client": client,
-        }
-        event = self._event(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
+        fields = new_job_fields(
+            job_id=job_id,
+            kind=kind,
+            request=request,
+            source=source,
+            max_attempts=max_attempts,
+            idempotency_key=idempotency_key,
+            client=client,
+            now=now,
+        )
+        event = event_json(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
         flat: list[str] = [x for kv in fields.items() for x in kv]
         use_key = bool(idempotency_key)
         res = await self._create(
@@ -152,7 +149,7 @@ class JobStore:
                 *flat,
             ],
         )
-        status, *rest = (_s(x) for x in res)
+        status, *rest = (as_text(x) for x in res)
         if status == "refused":
             if blob is not None:
                 await self.redis.delete(self.keys.job_blob(job_id))
@@ -171,11 +168,11 @@ class JobStore:
         data = await self.redis.hgetall(self.keys.job(job_id))
         if not data:
             return None
-        return JobRecord.from_hash({_s(k): _s(v) for k, v in data.items()})
+        return JobRecord.from_hash({as_text(k): as_text(v) for k, v in data.items()})
 
     async def get_raw(self, job_id: str) -> dict[str, str]:
         data = await self.redis.hgetall(self.keys.job(job_id))
-        return {_s(k): _s(v) for k, v in data.items()}
+        return {as_text(k): as_text(v) for k, v in data.items()}
 
     async def get_blob(self, job_id: str) -> bytes | None:
         # make_redis sets decode_responses=False: values come back as bytes.
@@ -204,25 +201,12 @@ class JobStore:
         if the fence did not hold.
         """
         now = time.time()
-        values: dict[str, str] = {"updated_at": repr(now)}
-        if status is not None:
-            values["status"] = status.value
-            if status is JobStatus.RUNNING:
-                values["started_at"] = repr(now)
-            if status in TERMINAL:
-                values["finished_at"] = repr(now)
-        if progress is not None:
-            values["progress"] = f"{max(0.0, min(1.0, progress)):.4f}"
-            values["last_progress_at"] = repr(now)
-        if stage is not None:
-            values["stage"] = stage
-        if message is not None:
-            values["message"] = message
-        if fields:
-            values.update(fields)
+        values = transition_fields(
+            now, status=status, progress=progress, stage=stage, message=message, fields=fields
+        )
         ev = ""
         if event is not None:
-            ev = self._event(job_id, event, status, progress, stage, message, extra=fields)
+            ev = event_json(job_id, event, status, progress, stage, message, extra=fields)
         allowed_arg = "*" if allowed is None else ",".join(s.value for s in allowed)
         ttl = str(self.job_ttl)  # refreshed on every change: a live job never expires
         flat = [x for kv in values.items() for x in kv]
@@ -231,7 +215,7 @@ class JobStore:
         if status is not None and status in TERMINAL:
             # The job leaves the unfinished sets in the same script that ends it. Its client
             # never changes once created, so reading it first is safe.
-            client = _s(await self.redis.hget(self.keys.job(job_id), "client"))
+            client = as_text(await self.redis.hget(self.keys.job(job_id), "client"))
             keys += [
                 self.keys.unfinished,
                 self.keys.client_unfinished(client),
@@ -253,7 +237,7 @@ class JobStore:
         )
         if status is not None and status in TERMINAL and int(res[0]) == 1:
             await self.redis.delete(self.keys.job_blob(job_id))
-        return int(res[0]), _s(res[1])
+        return int(res[0]), as_text(res[1])
 
     async def request_cancel(self, job_id: str) -> tuple[str, JobRecord | None]:
         """Cancel a job: at once if queued, at the next checkpoint if running.
@@ -302,151 +286,9 @@ class JobStore:
         for _name, entries in res or []:
             for entry_id, payload in entries:
                 raw = payload.get(b"data") if b"data" in payload else payload.get("data")
-                out.append(StreamEvent(_s(entry_id), json.loads(_s(raw))))
+                out.append(StreamEvent(as_text(entry_id), json.loads(as_text(raw))))
         return out
 
     async def last_event_id(self, stream: str) -> str:
         entries = await self.redis.xrevrange(stream, count=1)
-        return _s(entries[0][0]) if entries else "0-0"
-
-    # -- queue metrics --------------------------------------------------------------------
-    async def queue_stats(self) -> dict[str, int]:
-        """Jobs waiting (stream lag + delayed retries) and jobs held by workers (pending)."""
-        waiting = 0
-        pending = 0
-        try:
-            groups = await self.redis.xinfo_groups(self.keys.queue)
-        except Exception:  # noqa: BLE001 - no stream yet
-            groups = []
-        for g in groups:
-            info = {_s(k): v for k, v in g.items()}
-            if _s(info.get("name")) == self.keys.group:
-                lag = info.get("lag")
-                waiting += int(lag) if lag is not None else 0
-                pending += int(info.get("pending") or 0)
-        if not groups:
-            waiting += int(await self.redis.xlen(self.keys.queue) or 0)
-        waiting += int(await self.redis.zcard(self.keys.delayed) or 0)
-        return {"waiting": waiting, "pending": pending}
-
-    # -- admission --------------------------------------------------------------------------
-    async def take_token(self, client: str, rate: float, burst: int) -> float:
-        """Take one token from ``client``'s bucket: 0.0 if it had one, else the seconds
-        until it will have one (the request must then be refused)."""
-        allowed, wait_ms = await self._take_token(
-            keys=[self.keys.rate(client)], args=[repr(float(rate)), burst, 1]
-        )
-        return 0.0 if int(allowed) else int(wait_ms) / 1000.0
-
-    async def admission_counts(
-        self, client: str, client_cap: int, idempotency_key: str | None
-    ) -> tuple[int, int, bool, int]:
-        """In one round trip: (the client's unfinished jobs, everyone's, whether
-        ``idempotency_key`` is stored — a replay —, and the unfinished jobs ahead of the
-        client's oldest one when the client is at ``client_cap``, else -1)."""
-        mine, everyone, replay, ahead = await self._count_unfinished(
-            keys=[
-                self.keys.client_unfinished(client),
-                self.keys.unfinished,
-                self.keys.idempotency(idempotency_key) if idempotency_key else "",
-            ],
-            args=[client, max(1, client_cap)],
-        )
-        return int(mine), int(everyone), bool(int(replay)), int(ahead)
-
-    async def unfinished_counts(self, client: str) -> tuple[int, int]:
-        """(the client's unfinished jobs, everyone's unfinished jobs)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(self.keys.client_unfinished(client))
-            pipe.zcard(self.keys.unfinished)
-            mine, everyone = await pipe.execute()
-        return int(mine), int(everyone)
-
-    async def jobs_ahead_of_oldest(self, client: str) -> int:
-        """Unfinished jobs created before ``client``'s oldest unfinished one (-1: none)."""
-        oldest = await self.redis.zrange(self.keys.client_unfinished(client), 0, 0)
-        if not oldest:
-            return -1
-        rank = await self.redis.zrank(self.keys.unfinished, f"{_s(oldest[0])} {client}")
-        # Without withscore the reply is the rank or None.
-        return rank if isinstance(rank, int) else -1
-
-    async def finished_total(self) -> int:
-        return int(await self.redis.get(self.keys.finished) or 0)
-
-    async def prune_unfinished(self, limit: int = 200) -> int:
-        """Repair the unfinished sets: drop jobs whose record is gone (it expired after
-        ``job_ttl`` untouched, or was deleted by hand) or already final (ended by a worker
-        that predates these sets, during a rolling upgrade). Each call looks at the next
-        ``limit`` entries, so repeated calls go round the whole set. Creation adds the record
-        and the entries in one step, so an entry without a record is never a job being made."""
-        start = self._prune_from
-        # Without withscores the reply is the members, bytes (decode_responses=False).
-        members = cast(
-            "list[bytes]",
-            await self.redis.zrange(self.keys.unfinished, start, start + limit - 1),
-        )
-        self._prune_from = start + limit if len(members) == limit else 0
-        if not members:
-            return 0
-        entries = [_s(m).split(" ", 1) for m in members]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id, *_ in entries:
-                pipe.hget(self.keys.job(job_id), "status")
-            statuses = await pipe.execute()
-        final = {s.value for s in TERMINAL}
-        stale = [
-            (e, m)
-            for e, m, status in zip(entries, members, statuses, strict=True)
-            if status is None or _s(status) in final
-        ]
-        if not stale:
-            return 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for (job_id, *client), member in stale:
-                pipe.zrem(self.keys.unfinished, member)
-                pipe.zrem(self.keys.client_unfinished(client[0] if client else ""), job_id)
-            await pipe.execute()
-        return len(stale)
-
-    async def promote_due(self, limit: int = 100) -> int:
-        return int(
-            await self._promote(
-                keys=[self.keys.delayed, self.keys.queue], args=[repr(time.time()), limit]
-            )
-        )
-
-    # -- helpers --------------------------------------------------------------------------
-    @staticmethod
-    def _event(
-        job_id: str,
-        event: str,
-        status: JobStatus | None,
-        progress: float | None,
-        stage: str | None,
-        message: str | None,
-        extra: dict[str, str] | None = None,
-    ) -> str:
-        body: dict[str, Any] = {"event": event, "job_id": job_id, "ts": time.time()}
-        if status is not None:
-            body["status"] = status.value
-        if progress is not None:
-            body["progress"] = round(max(0.0, min(1.0, progress)), 4)
-        if stage is not None:
-            body["stage"] = stage
-        if message is not None:
-            body["message"] = message
-        if extra:
-            if extra.get("error"):
-                body["error"] = extra["error"]
-            if extra.get("attempts"):
-                body["attempts"] = int(extra["attempts"])
-            if extra.get("next_attempt_at"):
-                body["next_attempt_at"] = float(extra["next_attempt_at"])
-        return json.dumps(body, separators=(",", ":"))
-
-
-def _s(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)
+        return as_text(entries[0][0]) if entries else "0-0"
