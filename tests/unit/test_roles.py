@@ -296,6 +296,7 @@ WEAK_SECRETS = [
     "myadminkey2024!!",  # 11 left
     "short-Key-1",  # under 16 characters
     "aaaaaaaaaaaaaaaaaaaa",  # 1 distinct character
+    "AaBbCcDdAaBbCcDdAaBb",  # 4 distinct characters once case is ignored
 ]
 
 
@@ -377,3 +378,17 @@ def test_preflight_refuses_every_placeholder_of_the_vault_example(
     verdicts = _accepted(role, task_name, variable)
     accepted = [v for v in _vault_example_values() if verdicts[v]]
     assert not accepted, f"{role}: a copy of vault.yml.example never filled in deploys {accepted}"
+
+
+@pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
+def test_services_and_roles_judge_every_secret_alike(
+    role: str, task_name: str, variable: str
+) -> None:
+    """One policy: the services' check (shield_rag.settings) refuses exactly what the roles'
+    preflight refuses, on strong, random, weak and placeholder values and on mixed-case ones
+    whose distinct characters differ only by case."""
+    from shield_rag.settings.base import secret_problem
+
+    verdicts = _accepted(role, task_name, variable)
+    disagree = [s for s, ok in verdicts.items() if ok != (secret_problem(s) is None)]
+    assert not disagree, f"{role}: services and roles disagree on {disagree}"

@@ -39,7 +39,8 @@ def secret_problem(raw: str) -> str | None:
     folded = raw.lower()
     if len(raw) < policy["min_length"]:
         return f"it needs at least {policy['min_length']} characters"
-    if len(set(raw)) < policy["min_distinct"]:
+    # Case-insensitive, like the roles' `unique` filter.
+    if len(set(folded)) < policy["min_distinct"]:
         return f"it needs at least {policy['min_distinct']} different characters"
     left = folded
     for word in policy["weak_words"]:
