@@ -23,13 +23,30 @@ shield_stack_artifacts() {
         ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
     export SHIELD_WHEELHOUSE_ARCHIVE=$cache/wheelhouse-$key.tar.gz
     if [ ! -f "$SHIELD_WHEELHOUSE_ARCHIVE" ]; then
-        echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about a minute and a half)"
+        echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about two minutes)"
         # Older archives go, but not one a concurrent run (Molecule, the demo) may still read.
         find "$cache" -maxdepth 1 -name 'wheelhouse-*.tar.gz' -mmin +180 -delete
         log=$out/wheelhouse.log
+        rm -f "$SHIELD_WHEELHOUSE_ARCHIVE.part"  # left by an interrupted build
         ansible-playbook -i localhost, playbooks/wheelhouse.yml \
-            -e shield_wheelhouse_archive="$SHIELD_WHEELHOUSE_ARCHIVE" >"$log" \
+            -e shield_wheelhouse_archive="$SHIELD_WHEELHOUSE_ARCHIVE.part" >"$log" \
             || { cat "$log"; return 1; }
+        # Reproducible: a second, independent build of the shield-rag wheel (the one file the
+        # playbook builds; the others are checked against the lock's hashes) is the same file.
+        ansible-playbook -i localhost, playbooks/wheelhouse.yml \
+            -e shield_wheelhouse_archive="$out/wheelhouse-again.tar.gz" \
+            -e shield_wheelhouse_dependencies=false >>"$log" \
+            || { cat "$log"; return 1; }
+        local first second
+        first=$(tar -xzOf "$SHIELD_WHEELHOUSE_ARCHIVE.part" --wildcards './shield_rag-*.whl' | sha256sum)
+        second=$(tar -xzOf "$out/wheelhouse-again.tar.gz" --wildcards './shield_rag-*.whl' | sha256sum)
+        if [ "$first" != "$second" ]; then
+            echo "wheelhouse: two builds of the shield-rag wheel differ (${first%% *}, ${second%% *})" >&2
+            rm -f "$SHIELD_WHEELHOUSE_ARCHIVE.part"
+            return 1
+        fi
+        mv "$SHIELD_WHEELHOUSE_ARCHIVE.part" "$SHIELD_WHEELHOUSE_ARCHIVE"
+        echo "wheelhouse: shield-rag wheel reproducible (sha256 ${first%% *}, built twice)"
     else
         echo "wheelhouse: $SHIELD_WHEELHOUSE_ARCHIVE (cached)"
     fi
