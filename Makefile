@@ -14,7 +14,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint pytest molecule demo bench clean
+.PHONY: test deps venv lint lock lock-check pytest molecule demo bench clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario
 test: deps venv lint pytest molecule
@@ -28,16 +28,52 @@ deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-## venv: the Python environment with the package and its test tools
+## venv: the Python environment with the package and its test tools: exactly
+## requirements/dev.lock (hash-checked), then the package itself (editable, no dependencies)
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q --require-hashes -r requirements/dev.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-## lint: ruff (lint and format check), ansible-lint (production profile)
-lint: venv $(COLLECTION_LINK)
+## lock: regenerate requirements/*.lock from pyproject.toml with uv, keeping every pin the
+## ranges still allow (UPGRADE=1: the newest versions the ranges allow). services.lock is the
+## runtime set (the wheelhouse's); dev.lock and bench.lock add the test and bench extras on
+## the same pins. One universal lock for Python 3.11 (Debian 12) and 3.13 (Debian 13).
+LOCKS := services dev bench
+UV_COMPILE = $(abspath $(VENV))/bin/uv pip compile --quiet --universal --python-version 3.11 \
+  --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+define compile_locks
+	cd $(1) && $(UV_COMPILE) pyproject.toml -o requirements/services.lock
+	cd $(1) && $(UV_COMPILE) pyproject.toml --extra test -c requirements/services.lock \
+	  -o requirements/dev.lock
+	cd $(1) && $(UV_COMPILE) pyproject.toml --extra bench -c requirements/dev.lock \
+	  -o requirements/bench.lock
+endef
+lock: venv
+	$(call compile_locks,$(CURDIR))
+
+## lock-check: the locks agree with pyproject.toml (recompiled in a scratch copy, compared)
+lock-check: venv
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	mkdir "$$tmp/requirements" && cp pyproject.toml README.md "$$tmp/" && \
+	cp $(LOCKS:%=requirements/%.lock) "$$tmp/requirements/" && \
+	$(MAKE) --no-print-directory lock-compile LOCK_DIR="$$tmp" && \
+	for f in $(LOCKS); do \
+	  diff -u requirements/$$f.lock "$$tmp/requirements/$$f.lock" >&2 || stale=1; \
+	done; \
+	if [ -n "$${stale:-}" ]; then \
+	  echo "requirements/*.lock do not match pyproject.toml: run 'make lock' and commit the locks" >&2; \
+	  exit 1; \
+	fi
+.PHONY: lock-compile
+lock-compile:
+	$(call compile_locks,$(LOCK_DIR))
+
+## lint: ruff (lint and format check), ansible-lint (production profile), the locks
+lint: venv lock-check $(COLLECTION_LINK)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -52,7 +88,7 @@ $(COLLECTION_LINK):
 pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra
 
-## molecule: Molecule scenarios on Debian 12 systemd containers (tests/molecule.sh)
+## molecule: Molecule scenarios on Debian 12 and 13 systemd containers (tests/molecule.sh)
 MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs
 molecule: deps venv
 	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
@@ -74,7 +110,8 @@ demo-stop:
 ## bench: measure the stack against its floors on 127.0.0.1 (tests/bench), write
 ## docs/benchmarks/report.md and latency.png; not part of test (BENCH_ARGS=--quick: smoke run)
 bench: deps venv $(COLLECTION_LINK)
-	@$(PY) -c 'import matplotlib, locust' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
+	@$(PY) -c 'import matplotlib, locust' 2>/dev/null || \
+	  $(VENV)/bin/pip install -q --require-hashes -r requirements/bench.lock
 	$(PY) -m tests.bench $(BENCH_ARGS)
 
 clean:

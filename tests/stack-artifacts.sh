@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Sourced by tests/molecule.sh and the container demo: prepares what a deployment of the stack
 # onto the local systemd containers reads, and exports where it is.
-#   - the base image localhost/shield-debian:12 (built once, cached by podman);
-#   - SHIELD_WHEELHOUSE_ARCHIVE: the wheelhouse of the shield-rag package and its dependencies
-#     (pip inside the containers cannot reach PyPI), cached by a hash of pyproject.toml and
-#     src/ under ${SHIELD_CACHE_DIR:-~/.cache/shield-rag};
+#   - the base images localhost/shield-debian:12 and :13 (built once, cached by podman);
+#   - SHIELD_WHEELHOUSE_ARCHIVE: the wheelhouse of the shield-rag package and its locked
+#     dependencies for Python 3.11 and 3.13 (pip inside the containers cannot reach PyPI),
+#     cached by a hash of what it is built from (pyproject.toml, requirements/services.lock,
+#     src/ and the wheelhouse playbook) under ${SHIELD_CACHE_DIR:-~/.cache/shield-rag};
 #   - SHIELD_QDRANT_ARCHIVE, SHIELD_QDRANT_VERSION, SHIELD_QDRANT_SHA256: a "Qdrant release
 #     archive" whose qdrant is the Qdrant stand-in (tests/standins), written under $1.
 # Needs: the project's virtualenv on PATH, CONTAINERS_CONF (tests/images/podman-env.sh).
@@ -17,18 +18,35 @@ shield_stack_artifacts() {
     bash tests/images/build-base-image.sh
 
     # README.md is the package's long description only: a change to it alone keeps the archive.
-    key=$(find pyproject.toml src -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
+    key=$(find pyproject.toml requirements/services.lock src playbooks/wheelhouse.yml \
+        playbooks/files/wheelhouse_lock.py -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
         ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
     export SHIELD_WHEELHOUSE_ARCHIVE=$cache/wheelhouse-$key.tar.gz
     if [ ! -f "$SHIELD_WHEELHOUSE_ARCHIVE" ]; then
-        echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about a minute)"
+        echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about two minutes)"
         # Older archives go, but not one a concurrent run (Molecule, the demo) may still read.
         find "$cache" -maxdepth 1 -name 'wheelhouse-*.tar.gz' -mmin +180 -delete
         log=$out/wheelhouse.log
+        rm -f "$SHIELD_WHEELHOUSE_ARCHIVE.part"  # left by an interrupted build
         ansible-playbook -i localhost, playbooks/wheelhouse.yml \
-            -e shield_wheelhouse_archive="$SHIELD_WHEELHOUSE_ARCHIVE" >"$log" \
+            -e shield_wheelhouse_archive="$SHIELD_WHEELHOUSE_ARCHIVE.part" >"$log" \
             || { cat "$log"; return 1; }
-        rm -rf build  # left by pip's in-tree build of the package
+        # Reproducible: a second, independent build of the shield-rag wheel (the one file the
+        # playbook builds; the others are checked against the lock's hashes) is the same file.
+        ansible-playbook -i localhost, playbooks/wheelhouse.yml \
+            -e shield_wheelhouse_archive="$out/wheelhouse-again.tar.gz" \
+            -e shield_wheelhouse_dependencies=false >>"$log" \
+            || { cat "$log"; return 1; }
+        local first second
+        first=$(tar -xzOf "$SHIELD_WHEELHOUSE_ARCHIVE.part" --wildcards './shield_rag-*.whl' | sha256sum)
+        second=$(tar -xzOf "$out/wheelhouse-again.tar.gz" --wildcards './shield_rag-*.whl' | sha256sum)
+        if [ "$first" != "$second" ]; then
+            echo "wheelhouse: two builds of the shield-rag wheel differ (${first%% *}, ${second%% *})" >&2
+            rm -f "$SHIELD_WHEELHOUSE_ARCHIVE.part"
+            return 1
+        fi
+        mv "$SHIELD_WHEELHOUSE_ARCHIVE.part" "$SHIELD_WHEELHOUSE_ARCHIVE"
+        echo "wheelhouse: shield-rag wheel reproducible (sha256 ${first%% *}, built twice)"
     else
         echo "wheelhouse: $SHIELD_WHEELHOUSE_ARCHIVE (cached)"
     fi

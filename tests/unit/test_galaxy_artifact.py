@@ -35,6 +35,8 @@ def test_artifact_carries_roles_playbooks_and_the_service_package(members: list[
         "galaxy.yml" if "galaxy.yml" in members else "MANIFEST.json",
         "playbooks/site.yml",
         "playbooks/wheelhouse.yml",
+        "playbooks/files/wheelhouse_lock.py",
+        "requirements/services.lock",
         "roles/qdrant/meta/argument_specs.yml",
         "roles/common/templates/shield-service.service.j2",
         "src/shield_rag/__init__.py",
