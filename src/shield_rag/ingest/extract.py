@@ -13,7 +13,6 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import cast
 
 import charset_normalizer
 import docx
@@ -205,7 +204,7 @@ def _extract_html(content: bytes, content_type: str | None, name: str) -> tuple[
     if title is None:
         found = tree.findtext(".//title")
         title = found.strip() if found and found.strip() else None
-    return str(cast("lxml.html.HtmlElement", tree).text_content()), title
+    return str(tree.text_content()), title
 
 
 def _extract_pdf(content: bytes, name: str) -> tuple[str, str | None]:
