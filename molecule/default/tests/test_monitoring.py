@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
+from tests.support.wait import wait_until
 
 UNITS = [
     "prometheus.service",
@@ -79,18 +79,17 @@ def test_monitoring_unit_exposure_is_at_most_the_limit(host: Any, unit: str) -> 
 
 
 def test_prometheus_scrapes_every_target_of_the_stack(host: Any) -> None:
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        targets = api(host, "targets?state=active")["activeTargets"]
+    def all_up() -> list[dict[str, Any]]:
+        targets: list[dict[str, Any]] = api(host, "targets?state=active")["activeTargets"]
         down = [
             (t["labels"]["job"], t["scrapeUrl"], t["lastError"])
             for t in targets
             if t["health"] != "up"
         ]
-        if not down or time.monotonic() > deadline:
-            break
-        time.sleep(3)
-    assert down == []
+        assert down == [], down
+        return targets
+
+    targets = wait_until(all_up, SETTLE_SECONDS, "every scrape target up", interval=3)
     jobs: dict[str, int] = {}
     for t in targets:
         jobs[t["labels"]["job"]] = jobs.get(t["labels"]["job"], 0) + 1
