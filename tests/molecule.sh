@@ -38,6 +38,16 @@ SHIELD_MOLECULE_MCP_TOKEN=$(secret)
 export SHIELD_MOLECULE_REDIS_PASSWORD SHIELD_MOLECULE_QDRANT_API_KEY \
     SHIELD_MOLECULE_LIGHTRAG_API_KEY SHIELD_MOLECULE_ORCHESTRATOR_API_KEY SHIELD_MOLECULE_MCP_TOKEN
 
+# Ansible reaches the hosts over SSH with pipelining, as it reaches production: a key pair for
+# this run; each container mounts the public key as root's authorized_keys and publishes its
+# SSH port on 127.0.0.1 (the scenarios' molecule.yml).
+mkdir -m 0700 "$work/ssh"
+ssh-keygen -q -t ed25519 -N '' -C shield-molecule -f "$work/ssh/id_ed25519"
+cp "$work/ssh/id_ed25519.pub" "$work/ssh/authorized_keys"
+chmod 0644 "$work/ssh/authorized_keys"
+export SHIELD_MOLECULE_SSH_KEY=$work/ssh/id_ed25519
+export SHIELD_MOLECULE_SSH_AUTHORIZED_KEYS=$work/ssh/authorized_keys
+
 [ $# -gt 0 ] || set -- default
 for scenario in "$@"; do
     start=$(date +%s)

@@ -7,7 +7,8 @@
 #
 # No image registry is needed: debootstrap builds the root file system from Debian's
 # mirror and `podman import` turns it into the image. Each image is built once and reused
-# (only missing ones are built); SHIELD_REBUILD_IMAGE=1 rebuilds them.
+# (only missing or outdated ones are built: the image carries a label with the digest of this
+# script, so a change to what goes into it rebuilds it); SHIELD_REBUILD_IMAGE=1 rebuilds them.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,8 +17,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 mirror=${SHIELD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What a minimal Debian server has (sudo for become, python3-apt for the apt module in check
-# mode), plus what testinfra needs (ss).
+# mode, openssh-server: Ansible reaches the hosts over SSH with pipelining, as it reaches
+# production), plus what testinfra needs (ss).
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,ca-certificates,procps,sudo
+packages=$packages,openssh-server
+recipe=$(sha256sum "$0" | cut -c1-16)
 
 build() {
     local version=$1 suite image rootfs
@@ -28,7 +32,9 @@ build() {
     esac
     image=localhost/shield-debian:$version
 
-    if [ "${SHIELD_REBUILD_IMAGE:-0}" != 1 ] && podman image exists "$image"; then
+    if [ "${SHIELD_REBUILD_IMAGE:-0}" != 1 ] && podman image exists "$image" \
+        && [ "$(podman image inspect --format '{{ index .Config.Labels "shield.recipe" }}' \
+            "$image")" = "$recipe" ]; then
         echo "base image $image: present"
         return 0
     fi
@@ -49,8 +55,13 @@ build() {
     # No package lists, and old enough that apt's cache_valid_time sees them as stale: the
     # first apt task on the host updates them, as on a newly provisioned server.
     touch -d @0 "$rootfs/var/lib/apt/lists"
+    # SSH: keys only (test runs mount their public key as root's authorized_keys), no DNS
+    # lookups of the client. The host keys made at install are shared by the containers of
+    # this test image; the test runs do not check them (their hosts are throw-away).
+    printf 'PasswordAuthentication no\nUseDNS no\n' > "$rootfs/etc/ssh/sshd_config.d/shield.conf"
     tar -C "$rootfs" -c . | podman import \
-        --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' - "$image" >/dev/null
+        --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
+        --change "LABEL shield.recipe=$recipe" - "$image" >/dev/null
     rm -rf "$rootfs"
     trap - EXIT
     echo "base image $image: built"
