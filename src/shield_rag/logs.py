@@ -34,3 +34,9 @@ def setup_logging(settings: LoggingSettings) -> None:
     root.setLevel(settings.level)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # FastMCP gives its logger Rich console handlers of its own when it is imported: lines in
+    # another format, and a rendering costly enough to double a tool error's time in the MCP
+    # server. Its records go through the service's handler like everyone else's.
+    fastmcp_log = logging.getLogger("fastmcp")
+    fastmcp_log.handlers.clear()
+    fastmcp_log.propagate = True

@@ -7,13 +7,14 @@ name real ones, the LightRAG service and the orchestrator), then:
 1. **without workers**, section 3 (accept latency): it floods the queue, and nobody may
    consume meanwhile; then the bench's own Redis database is flushed;
 2. starts two workers and the MCP server, seeds the demo documents and some generated texts
-   (so searches find something), and runs sections 1, 2, 4, 5, 6 and 7 in that order.
+   (so searches find something), and runs sections 1, 2, 4, 5, 6, 7 and 8 in that order
+   (8, the job flood, last: the jobs it leaves are cancelled, but the workers were busy).
 
 A section that raises is reported as failed with its error and the others still run; a
 section whose module is missing is reported as not run. Everything started is stopped, by
 PID, at the end. The report lists the sections in their numeric order: 1 qdrant_find,
-2 lightrag, 3 accept, 4 sse, 5 breaker, 6 ingest, 7 converge (the names ``--skip`` and
-``--only`` take, as do the numbers).
+2 lightrag, 3 accept, 4 sse, 5 breaker, 6 ingest, 7 converge, 8 overload (the names
+``--skip`` and ``--only`` take, as do the numbers).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ SECTIONS = [
     Section(5, "breaker", "Circuit breaker fast-fail while open", "tests.bench.breaker:run"),
     Section(6, "ingest", "Ingest throughput end to end", "tests.bench.throughput:run"),
     Section(7, "converge", "site.yml re-converge", "tests.bench.converge:run"),
+    Section(8, "overload", "Search under a job flood", "tests.bench.overload:run"),
 ]  # fmt: skip
 
 

@@ -1,12 +1,14 @@
 """Section 3: ``POST /ingest-async`` accept latency and sustained accepts/s, against
 ``GET /healthz`` of the same orchestrator, with 1, 10 and 100 concurrent clients.
 
-Accepting a job is the framework's round trip plus the job store: body validation, one Lua
-script that writes the job hash, its first event and the queue entry into Redis (AOF with
-``appendfsync always``), and a read back. ``/healthz`` is the same FastAPI app, middleware
-and uvicorn connection handling without any of that, so measured / floor is what accepting
-a job costs over answering at all. Both are driven by the same Locust users
-(:mod:`tests.bench.locustfile`) at the same concurrency, one after the other, in the same run.
+Accepting a job is the framework's round trip plus admission and the job store: body
+validation, the client's rate-limit token and queue counts (two Lua scripts in one pipelined
+round trip), and one Lua script that writes the job hash, its first event and the queue entry
+into Redis (AOF with ``appendfsync always``); a new job is not read back. ``/healthz`` is the
+same FastAPI app, middleware and uvicorn connection handling without any of that, so
+measured / floor is what accepting a job costs over answering at all. Both are driven by
+the same Locust users (:mod:`tests.bench.locustfile`) at the same concurrency, one after the
+other, in the same run.
 
 Locust runs in a subprocess (it patches the standard library with gevent on import), once per
 concurrency and endpoint, for a fixed time; it stops by itself. The stack runs no workers

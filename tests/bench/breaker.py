@@ -23,6 +23,7 @@ from tests.support.wait import eventually
 
 BREAKER_THRESHOLD = 3
 FAST_FAIL = "no request was sent"  # in the tool error of a call the open breaker refused
+TARGET_MS = 1.0  # the seed target for a fast-fail inside the MCP server, on the mean
 
 
 def run(ctx: BenchContext) -> list[Figure]:
@@ -56,17 +57,45 @@ def histogram(text: str, name: str, labels: dict[str, str]) -> dict[str, float]:
     return series
 
 
-def server_side_notes(before: dict[str, float], after: dict[str, float]) -> list[str]:
-    """What the server's ``tool_duration_seconds`` says about the measured calls."""
+def server_mean_ms(before: dict[str, float], after: dict[str, float]) -> tuple[float, int]:
+    """The mean of the histogram's new observations (ms) and how many there were."""
     calls = after.get("count", 0.0) - before.get("count", 0.0)
     if calls <= 0:
+        return 0.0, 0
+    return (after.get("sum", 0.0) - before.get("sum", 0.0)) / calls * 1000, int(calls)
+
+
+def server_figure(before: dict[str, float], after: dict[str, float]) -> list[Figure]:
+    """The mean time inside the MCP server per fast-fail, against the 1 ms target."""
+    mean_ms, calls = server_mean_ms(before, after)
+    if not calls:
+        return []
+    return [
+        Figure(
+            section="5. breaker fast-fail",
+            name="get_job_status failing fast inside the MCP server: mean of its "
+            "tool_duration_seconds (sum/count over the measured calls)",
+            floor_name=f"the seed target, {TARGET_MS:g} ms per call (a fixed bound, not a "
+            "measurement)",
+            unit="ms",
+            measured={"value": mean_ms},
+            floor={"value": TARGET_MS},
+            samples=calls,
+            floor_samples=0,
+        )
+    ]
+
+
+def server_side_notes(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """What the server's ``tool_duration_seconds`` says about the measured calls."""
+    mean_ms, calls = server_mean_ms(before, after)
+    if not calls:
         return ["the server's tool_duration_seconds histogram recorded none of the calls"]
-    mean_ms = (after.get("sum", 0.0) - before.get("sum", 0.0)) / calls * 1000
     bounds = sorted((float(le), le) for le in after if le not in ("count", "sum") and le != "+Inf")
     notes = [
         f"inside the MCP server (tool_duration_seconds sum/count over {calls:.0f} calls): "
-        f"mean {mean_ms:.3f} ms per fast-failed call; seed target: under 1 ms "
-        f"({'met' if mean_ms < 1 else 'NOT met'} on the mean)."
+        f"mean {mean_ms:.3f} ms per fast-failed call; seed target: under {TARGET_MS:g} ms "
+        f"({'met' if mean_ms < TARGET_MS else 'NOT met'} on the mean)."
     ]
     if not bounds:
         return notes
@@ -130,5 +159,6 @@ async def _breaker(ctx: BenchContext, server: McpServer) -> list[Figure]:
             samples["fast_fail"],
             samples["ping"],
             notes,
-        )
+        ),
+        *server_figure(before, after),
     ]

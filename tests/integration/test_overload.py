@@ -9,8 +9,8 @@ summarised in docs/jobs.md ("Admission control and overload"). What must hold:
 
 - every accepted job finishes, once: each is ``succeeded`` and stored exactly one point;
 - the excess is refused with 429 and a Retry-After, and nothing else fails;
-- search p99 during the overload stays within 3x its unloaded p99 measured in the same run
-  (searches alone, before the overload and again once it is over);
+- search keeps answering, without an error, through the overload (its p99 against the
+  unloaded p99 of the same run is a benchmark figure: ``make bench``, section 8 overload);
 - Redis ``used_memory`` stays under ``maxmemory``;
 - afterwards the stack takes new work again by itself.
 """

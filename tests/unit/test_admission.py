@@ -101,6 +101,9 @@ class _Store:
             raise RedisConnectionError("Redis is down")
         return self.wait
 
+    async def take_token_and_counts(self, *_: Any) -> tuple[float, tuple[int, int, bool, int]]:
+        return await self.take_token(), await self.admission_counts()
+
     async def jobs_ahead_of_oldest(self, _client: str) -> int:
         return 9
 
@@ -156,10 +159,24 @@ def test_rate_limit_answers_429_with_the_wait_rounded_up() -> None:
     assert _refusal(_admission(store).check_rate("c")).retry_after == 3.0
 
 
+def test_a_write_takes_its_token_and_its_counts_together() -> None:
+    store = _Store(_Redis(1, 100), counts=(5, 5, False, 2))
+    admission = _admission(store, client_max_queued_jobs=5)
+    counts = asyncio.run(admission.check_rate_of_write("c", None))
+    assert counts == (5, 5, False, 2)
+    store.counts = (0, 0, False, -1)  # what Redis says later is not read again
+    err = _refusal(admission.check_write("c", None, counts=counts))
+    assert (err.status, err.code) == (429, ErrorCode.TOO_MANY_QUEUED_JOBS)
+    store.wait = 0.5
+    err = _refusal(admission.check_rate_of_write("c", None))
+    assert (err.status, err.code) == (429, ErrorCode.RATE_LIMITED)
+
+
 def test_disabled_admission_refuses_nothing_and_asks_redis_nothing() -> None:
     store = _Store(_Redis(99, 100, fail=True))
     admission = _admission(store, enabled=False)
     asyncio.run(admission.check_rate("c"))
+    assert asyncio.run(admission.check_rate_of_write("c", None)) is None
     asyncio.run(admission.check_write("c", None))
     assert admission.create_limits("c") == {"client": "c", "client_cap": 0, "global_cap": 0}
 

@@ -9,7 +9,7 @@ import pytest
 
 from shield_rag.ingest.chunk import chunk_text
 from tests.bench.__main__ import selected
-from tests.bench.breaker import histogram, server_side_notes
+from tests.bench.breaker import histogram, server_figure, server_side_notes
 from tests.bench.machine import Machine, _commit, describe
 from tests.bench.report import (
     RunInfo,
@@ -214,6 +214,15 @@ def test_server_side_notes_give_mean_and_smallest_bucket_share() -> None:
     assert "cannot be read" in share
 
 
+def test_server_figure_is_the_in_server_mean_against_the_target() -> None:
+    after = histogram(EXPOSITION, "tool_duration_seconds", {"tool": "get_job_status"})
+    before = {"0.005": 90.0, "0.01": 100.0, "+Inf": 100.0, "count": 100.0, "sum": 0.4}
+    (figure,) = server_figure(before, after)
+    assert figure.measured == {"value": pytest.approx(1.5)} and figure.floor == {"value": 1.0}
+    assert figure.samples == 200 and figure.ratio("value") == pytest.approx(1.5)
+    assert server_figure(after, after) == []
+
+
 def test_generated_texts_are_deterministic_and_several_chunks_long() -> None:
     texts = make_texts(3, seed=5)
     assert texts == make_texts(3, seed=5)
@@ -223,6 +232,7 @@ def test_generated_texts_are_deterministic_and_several_chunks_long() -> None:
 
 def test_sections_are_selected_by_name_or_number() -> None:
     assert selected(["converge", "1,breaker"]) == {7, 1, 5}
+    assert selected(["overload"]) == {8}
     with pytest.raises(SystemExit, match="unknown section"):
         selected(["nope"])
 

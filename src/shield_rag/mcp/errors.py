@@ -27,10 +27,16 @@ class InvalidArguments(ToolError):
 
 class Unavailable(ToolError):
     """The orchestrator or a dependency it needs cannot be used now; ``retry_after`` seconds
-    says when to try again; ``target`` names what is failing."""
+    says when to try again; ``target`` names what is failing.
 
-    def __init__(self, message: str, retry_after: float, target: str = "orchestrator") -> None:
-        super().__init__(message, log_level=logging.WARNING)
+    ``sent`` is False for a fast-fail of an open breaker: FastMCP logs it at DEBUG only, as
+    the breaker's transition was logged once when it opened and every fast-fail is counted
+    (``circuit_breaker_rejections_total``, ``tool_calls_total{status="unavailable"}``)."""
+
+    def __init__(
+        self, message: str, retry_after: float, target: str = "orchestrator", *, sent: bool = True
+    ) -> None:
+        super().__init__(message, log_level=logging.WARNING if sent else logging.DEBUG)
         self.retry_after = retry_after
         self.target = target
 
@@ -86,6 +92,7 @@ def unavailable(exc: OrchestratorUnavailable) -> Unavailable | Limited:
             f"Orchestrator unavailable: {exc.reason}. {_fields(exc.code, None, wait)}: call "
             "the tool again after that.",
             float(wait),
+            sent=exc.sent,
         )
     return Unavailable(
         f"Dependency {exc.target} unavailable: {exc.reason}. "
@@ -93,6 +100,7 @@ def unavailable(exc: OrchestratorUnavailable) -> Unavailable | Limited:
         f"again after that; tools that do not need {exc.target} still work.",
         float(wait),
         exc.target,
+        sent=exc.sent,
     )
 
 

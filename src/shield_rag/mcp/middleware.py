@@ -25,6 +25,19 @@ class ToolCallMiddleware(Middleware):
 
     def __init__(self, tool_names: set[str]) -> None:
         self.tool_names = tool_names
+        # The metric children by label values, looked up once (``labels()`` takes a lock).
+        self._calls: dict[tuple[str, str], Any] = {}
+        self._durations: dict[str, Any] = {}
+
+    def _record(self, label: str, status: str, seconds: float) -> None:
+        calls = self._calls.get((label, status))
+        if calls is None:
+            calls = self._calls[label, status] = metrics.TOOL_CALLS.labels(label, status)
+        duration = self._durations.get(label)
+        if duration is None:
+            duration = self._durations[label] = metrics.TOOL_DURATION.labels(label)
+        calls.inc()
+        duration.observe(seconds)
 
     async def on_call_tool(
         self,
@@ -62,8 +75,7 @@ class ToolCallMiddleware(Middleware):
             raise
         finally:
             CALLER.reset(token)
-            metrics.TOOL_CALLS.labels(label, status).inc()
-            metrics.TOOL_DURATION.labels(label).observe(time.perf_counter() - started)
+            self._record(label, status, time.perf_counter() - started)
 
 
 async def _params(context: MiddlewareContext[Any], name: str) -> list[str]:

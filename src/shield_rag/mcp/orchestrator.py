@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -88,6 +89,7 @@ CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("shield_call
 _CLIENT_UNSAFE = re.compile(r"[^A-Za-z0-9._:@/-]+")
 
 
+@functools.lru_cache(maxsize=1024)  # callers are few and named again on every call
 def client_header(raw: str | None) -> str:
     """``mcp:<raw>`` reduced to ``^[A-Za-z0-9._:@/-]{1,64}$`` (``mcp:anonymous`` if empty)."""
     cleaned = _CLIENT_UNSAFE.sub("_", (raw or "").strip()).strip("_")

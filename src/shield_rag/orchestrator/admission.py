@@ -173,6 +173,26 @@ class Admission:
         wait = await self.store.take_token(
             client, self.cfg.client_requests_per_second, self.cfg.client_burst
         )
+        self._rate_verdict(client, wait)
+
+    async def check_rate_of_write(
+        self, client: str, idempotency_key: str | None
+    ) -> tuple[int, int, bool, int] | None:
+        """:meth:`check_rate` for a write, reading in the same round trip the counts that
+        :meth:`check_write` then judges (None when admission is off)."""
+        if not self.cfg.enabled:
+            return None
+        wait, counts = await self.store.take_token_and_counts(
+            client,
+            self.cfg.client_requests_per_second,
+            self.cfg.client_burst,
+            self.cfg.client_max_queued_jobs,
+            idempotency_key,
+        )
+        self._rate_verdict(client, wait)
+        return counts
+
+    def _rate_verdict(self, client: str, wait: float) -> None:
         if wait > 0:
             raise self._refuse(
                 ErrorCode.RATE_LIMITED,
@@ -182,15 +202,23 @@ class Admission:
                 wait,
             )
 
-    async def check_write(self, client: str, idempotency_key: str | None, size: int = 0) -> None:
+    async def check_write(
+        self,
+        client: str,
+        idempotency_key: str | None,
+        size: int = 0,
+        counts: tuple[int, int, bool, int] | None = None,
+    ) -> None:
         """Refuse new work when Redis is nearly full or a queue cap is reached. A replay of
         an Idempotency-Key already stored passes: it adds no work. ``size`` (the request's
         Content-Length) is added to this replica's view of Redis' memory at once, so that
-        uploads arriving between two reads of INFO cannot overshoot the watermark unseen."""
+        uploads arriving between two reads of INFO cannot overshoot the watermark unseen.
+        ``counts`` are :meth:`JobStore.admission_counts` when already read for this request
+        (by :meth:`check_rate_of_write`); else they are read now."""
         if not self.cfg.enabled:
             return
         await self.refresh()
-        mine, everyone, replay, ahead = await self.store.admission_counts(
+        mine, everyone, replay, ahead = counts or await self.store.admission_counts(
             client, self.cfg.client_max_queued_jobs, idempotency_key
         )
         if replay:
@@ -260,8 +288,21 @@ def request_client(request: Request) -> str:
 
 
 async def limit_rate(request: Request) -> None:
-    """Router dependency: take a token from the client's bucket or answer 429."""
-    await get_admission(request).check_rate(request_client(request))
+    """Router dependency: take a token from the client's bucket or answer 429. On a write
+    route the counts :func:`admit_write` needs are read in the same round trip."""
+    admission = get_admission(request)
+    if _is_write(request):
+        request.state.shield_counts = await admission.check_rate_of_write(
+            request_client(request), request.headers.get("Idempotency-Key")
+        )
+    else:
+        await admission.check_rate(request_client(request))
+
+
+def _is_write(request: Request) -> bool:
+    """Whether the matched route has :data:`AdmitWrite` among its dependencies."""
+    route = request.scope.get("route")
+    return any(d.dependency is admit_write for d in getattr(route, "dependencies", ()))
 
 
 async def admit_write(request: Request) -> None:
@@ -272,6 +313,7 @@ async def admit_write(request: Request) -> None:
         request_client(request),
         request.headers.get("Idempotency-Key"),
         int(declared) if declared.isdigit() else 0,
+        getattr(request.state, "shield_counts", None),
     )
 
 

@@ -29,7 +29,9 @@ class Services:
     lightrag: LightRAGClient | None
 
 
-def get_services(request: Request) -> Services:
+# The dependencies are coroutine functions although they never wait: FastAPI runs a plain
+# function dependency in its thread pool, a thread hop per dependency and request.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -37,7 +39,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """Bearer token check, active when ``orchestrator.api_key`` is set."""
     services: Services = request.app.state.services
     key = services.settings.orchestrator.api_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +46,23 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Metric children by label values, looked up once (``labels()`` takes a lock); they
+        # are the series the metrics hold anyway, so this adds no cardinality.
+        self._durations: dict[str, Any] = {}
+        self._requests: dict[tuple[str, str, str], Any] = {}
+
+    def _duration(self, endpoint: str) -> Any:
+        child = self._durations.get(endpoint)
+        if child is None:
+            child = self._durations[endpoint] = DURATION.labels(endpoint)
+        return child
+
+    def _request(self, endpoint: str, method: str, status: str) -> Any:
+        key = (endpoint, method, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = REQUESTS.labels(*key)
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,13 +75,13 @@ class MetricsMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                DURATION.labels(_endpoint(scope)).observe(time.perf_counter() - started)
+                self._duration(_endpoint(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            REQUESTS.labels(_endpoint(scope), method, str(status["code"])).inc()
+            self._request(_endpoint(scope), method, str(status["code"])).inc()
 
 
 # -- admission control (orchestrator/admission.py) --------------------------------------------

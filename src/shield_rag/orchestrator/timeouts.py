@@ -93,7 +93,9 @@ class BodyTimeoutMiddleware:
             if state["timed_out"]:
                 return {"type": "http.disconnect"}
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                # asyncio.timeout, not wait_for: no task of its own for every body chunk.
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
             except TimeoutError:
                 state["timed_out"] = True
                 return {"type": "http.disconnect"}

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
-from shield_rag.api.jobs import IngestRequest, JobAccepted, TextIngest, UrlIngest
+from shield_rag.api.jobs import IngestRequest, JobAccepted, JobStatus, TextIngest, UrlIngest
 from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.links import DomainRule, clean_domain
@@ -281,8 +281,12 @@ async def ingest_async(
         ) from exc
     if outcome.created:
         JOBS_ACCEPTED.labels(kind).inc()
-    record = await services.store.get(outcome.job_id)
-    job_status = record.status.value if record else "queued"
+        # Its status as the creation script stored it: no read back (a worker may have
+        # taken it since; track_url says so).
+        job_status = JobStatus.QUEUED.value
+    else:
+        record = await services.store.get(outcome.job_id)
+        job_status = record.status.value if record else JobStatus.QUEUED.value
     base = str(services.settings.orchestrator.public_url or request.base_url).rstrip("/")
     track = f"{base}/jobs/{outcome.job_id}"
     headers = {
