@@ -191,10 +191,13 @@ class JobStore(JobCounts):
         message: str | None = None,
         fields: dict[str, str] | None = None,
         fence: dict[str, str] | None = None,
+        enqueue: str | None = None,
     ) -> tuple[int, str]:
         """Apply a change if the job's current status is in ``allowed`` and it holds every
         field/value of ``fence`` (a worker passes its name and attempt number, so a worker
         that was frozen while another took its job over cannot change it any more).
+        ``enqueue`` names a stage's stream the job is added to in the same atomic change
+        (not with a final status).
 
         Returns ``(1, previous_status)`` on success, ``(0, current_status)`` if the job was
         in another status, ``(-1, '')`` if it does not exist, ``(FENCED, current_status)``
@@ -212,6 +215,10 @@ class JobStore(JobCounts):
         flat = [x for kv in values.items() for x in kv]
         guard = [x for kv in (fence or {}).items() for x in kv]
         keys = [self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events]
+        if enqueue is not None:
+            if status is not None and status in TERMINAL:
+                raise ValueError("a job that ends cannot be queued for another stage")
+            keys.append(enqueue)
         if status is not None and status in TERMINAL:
             # The job leaves the unfinished sets in the same script that ends it. Its client
             # never changes once created, so reading it first is safe.
