@@ -24,6 +24,7 @@ from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED
 from shield_rag.worker.execution import REDIS_ERRORS, VECTOR_SHARE, JobExecution, _Abandon
 from shield_rag.worker.metrics import GRAPH_BUSY, GRAPH_JOBS, GRAPH_SECONDS
+from shield_rag.worker.pipeline import STAGE_SECONDS
 
 log = logging.getLogger("shield_rag.worker.graph")
 
@@ -91,7 +92,9 @@ class GraphExecution(JobExecution):
         async def body() -> None:
             docs = await self.graph_docs.pending(d.job_id)
             for n, doc in enumerate(docs, start=1):
+                inserting = time.perf_counter()
                 await lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
+                STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - inserting)
                 await self.graph_docs.done(d.job_id, doc.doc_id)
                 code, _ = await self.store.transition(
                     d.job_id,
