@@ -156,6 +156,25 @@ def test_kill_9_in_the_graph_stage_loses_nothing_and_indexes_once(gstack: Stack)
     gstack.start_worker(victim)  # the next test counts on two workers again
 
 
+def test_cancel_while_the_graph_stage_waits_for_a_slot_is_at_once(gstack: Stack) -> None:
+    slots = len(gstack.workers)  # one graph slot per worker (graph_concurrency 1)
+    with frozen(gstack.lightrag):
+        busy = [_submit_text(gstack, f"slate{uuid.uuid4().hex[:8]}") for _ in range(slots)]
+        for job_id in busy:
+            _wait_phase(gstack, job_id, "graph", {"running"})
+        waiting = _submit_text(gstack, f"flint{uuid.uuid4().hex[:8]}")
+        job = _wait_phase(gstack, waiting, "vectors", {"succeeded"})
+        assert job["phases"]["graph"] == "queued", job  # every graph slot is blocked
+        with gstack.http() as c:
+            r = c.delete(f"/jobs/{waiting}")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled"
+        assert r.json()["phases"] == {"vectors": "succeeded", "graph": "cancelled"}
+    for job_id in busy:
+        assert gstack.wait_job(job_id)["status"] == "succeeded"
+    assert gstack.job(waiting)["status"] == "cancelled"
+
+
 def test_graph_stage_retries_then_dead_letters_and_the_vectors_stay(gstack: Stack) -> None:
     assert gstack.lightrag is not None
     gstack.lightrag.stop()  # refused connections: a LightRAG that is down

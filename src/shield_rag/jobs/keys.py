@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The stage name of the graph stage's keys (its stream, retry set and leases).
+GRAPH_STAGE = "graph"
+
 
 @dataclass(frozen=True)
 class Keys:

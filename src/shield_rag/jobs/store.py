@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
 from shield_rag.jobs.counts import JobCounts
-from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.records import (
     GLOBAL_EVENTS_MAXLEN,
     JOB_EVENTS_MAXLEN,
@@ -247,7 +247,8 @@ class JobStore(JobCounts):
         return int(res[0]), as_text(res[1])
 
     async def request_cancel(self, job_id: str) -> tuple[str, JobRecord | None]:
-        """Cancel a job: at once if queued, at the next checkpoint if running.
+        """Cancel a job: at once if queued or if only its graph stage is left and waits in
+        its queue, at the next checkpoint if running.
 
         Returns ``(outcome, record)`` with outcome one of ``cancelled``, ``requested``,
         ``terminal`` or ``missing``.
@@ -265,6 +266,22 @@ class JobStore(JobCounts):
             return "cancelled", await self.get(job_id)
         if code == -1:
             return "missing", None
+        code, _ = await self.transition(
+            job_id,
+            allowed=[JobStatus.RUNNING],
+            status=JobStatus.CANCELLED,
+            event="job.cancelled",
+            stage="cancelled",
+            message="cancelled by client before its graph stage started",
+            fields={"graph_status": "cancelled"},
+            fence={"graph_status": "queued"},
+        )
+        if code == 1:
+            # Its graph stream entry, if any, is acknowledged by the slot that reads it.
+            graph = Keys(self.keys.prefix, GRAPH_STAGE)
+            await self.redis.zrem(graph.delayed, job_id)
+            await self.redis.delete(self.keys.graph_docs(job_id))
+            return "cancelled", await self.get(job_id)
         code, _ = await self.transition(
             job_id,
             allowed=[JobStatus.RUNNING],

@@ -18,7 +18,7 @@ from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.graphdocs import GraphDocs
-from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.queue import Delivery, WorkQueue
 from shield_rag.jobs.store import JobStore
 from shield_rag.redis_conn import make_redis
@@ -41,9 +41,6 @@ __all__ = ["BUSY", "CONSUMER_PRUNE_IDLE_MS", "JOBS", "JOB_SECONDS", "RECLAIMED",
 log = logging.getLogger(__name__)
 
 CONSUMER_PRUNE_IDLE_MS = 3_600_000  # consumers of workers gone for an hour
-
-
-GRAPH_STAGE = "graph"
 
 
 async def graph_queue_stats(redis: Redis, keys: Keys) -> tuple[int, float]:
