@@ -108,6 +108,13 @@ def test_chunks_are_searchable_while_the_graph_stage_is_blocked(gstack: Stack) -
         assert job["phases"]["graph"] in {"queued", "running"}, job
         assert job["result"]["graph"] == "queued" and job["result"]["chunks"] >= 1
         assert _found(gstack, word)
+        # The graph stage's queue metrics see the waiting job (refreshed every 0.5 s).
+        wait_until(
+            lambda: _worker_metric(gstack, "worker_graph_queue_depth") >= 1,
+            10,
+            "worker_graph_queue_depth to count the job",
+        )
+        assert _worker_metric(gstack, "worker_graph_queue_lag_seconds") > 0
     job = gstack.wait_job(job_id)
     assert job["status"] == "succeeded", job
     assert job["phases"] == {"vectors": "succeeded", "graph": "succeeded"}
