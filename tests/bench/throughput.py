@@ -6,6 +6,9 @@ Measured: K generated text documents of several chunks each are submitted to
 ``finished_at``. That is the whole pipeline: accept, queue, claim by a worker, chunk, embed,
 upsert to Qdrant and add to LightRAG.
 
+With LightRAG enabled, :mod:`tests.bench.two_phase` adds the vector phase's rate, the time
+to searchable and the graph stage's rate, each against its own floor.
+
 Floor: the embedder alone. The same documents are chunked here with the workers' chunking
 settings and their chunks embedded with the ``ollama`` client at the same Ollama, each
 document's chunks in the batches a worker sends (``ollama.embed_batch_size``), with as many
@@ -210,6 +213,11 @@ def run(ctx: BenchContext) -> list[Figure]:
     ]
     if chunks != planned:
         notes.append(f"the workers stored {chunks} chunks where local chunking gives {planned}.")
+    extra: list[Figure] = []
+    if settings.lightrag.enabled:
+        from tests.bench.two_phase import figures  # it imports this module's helpers
+
+        extra = figures(ctx, settings)
     return [
         Figure(
             section="6. ingest throughput",
@@ -223,7 +231,8 @@ def run(ctx: BenchContext) -> list[Figure]:
             floor_samples=count,
             higher_is_better=True,
             notes=notes,
-        )
+        ),
+        *extra,
     ]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from shield_rag.api.jobs import (
     TERMINAL,
+    JobPhases,
     JobRecord,
     JobStatus,
 )
@@ -38,6 +39,8 @@ def _to_hash(record: JobRecord) -> dict[str, str]:
         "source": record.source or "",
         "worker": record.worker or "",
         "result": json.dumps(record.result) if record.result is not None else "",
+        "vectors_status": record.phases.vectors if record.phases else "",
+        "graph_status": record.phases.graph if record.phases else "",
         # Stored but not part of the record clients see:
         "request": '{"type":"text","text":"x"}',
         "idempotency_key": "",
@@ -74,6 +77,7 @@ def test_freshly_created_job_hash() -> None:
         max_attempts=5,
         created_at=1700000000.25,
         updated_at=1700000000.25,
+        phases=JobPhases(vectors="queued", graph="pending"),
     )
     assert record.source is None and record.error is None and record.result is None
     assert record.cancel_requested is False
@@ -98,6 +102,7 @@ def test_freshly_created_job_hash() -> None:
             source="https://example.org/",
             worker="host-123",
             result={"documents": 3, "chunks": 9, "doc_ids": ["x", "y", "z"], "skipped": []},
+            phases=JobPhases(vectors="succeeded", graph="succeeded"),
         ),
         JobRecord(
             job_id="c" * 32,
@@ -115,6 +120,7 @@ def test_freshly_created_job_hash() -> None:
             next_attempt_at=1700000005.0,
             source="report.pdf",
             worker="w1",
+            phases=JobPhases(vectors="queued", graph="pending"),
         ),
         JobRecord(
             job_id="d" * 32,
@@ -127,6 +133,7 @@ def test_freshly_created_job_hash() -> None:
             created_at=1.0,
             updated_at=2.0,
             cancel_requested=True,
+            phases=JobPhases(vectors="succeeded", graph="running"),
         ),
         JobRecord(
             job_id="e" * 32,
@@ -138,9 +145,10 @@ def test_freshly_created_job_hash() -> None:
             created_at=1.0,
             updated_at=9.0,
             finished_at=9.0,
+            phases=JobPhases(vectors="succeeded", graph="dead"),
         ),
     ],
-    ids=["succeeded", "retry-wait", "cancel-requested", "dead"],
+    ids=["succeeded", "retry-wait", "cancel-requested", "graph-dead"],
 )
 def test_from_hash_round_trip(record: JobRecord) -> None:
     assert JobRecord.from_hash(_to_hash(record)) == record

@@ -1,12 +1,11 @@
-"""``graph: false`` ingests into the vector store only: LightRAG is not called, the job's
-result says so, and a LightRAG that is down does not matter."""
+"""The vector phase never calls LightRAG: ``graph: false`` ingests into the vector store only
+and says so; otherwise each document is stashed for the job's graph stage and the result
+says ``queued``. A LightRAG that is down does not matter to the vector phase."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-import pytest
 
 from shield_rag.api.jobs import TextIngest, UrlIngest
 from shield_rag.clients.lightrag import LightRAGError
@@ -53,9 +52,18 @@ async def no_blob(job_id: str) -> bytes | None:
     return None
 
 
-def pipeline(lightrag: DownLightRAG) -> tuple[Pipeline, Vectors]:
+class Stash:
+    def __init__(self) -> None:
+        self.docs: list[tuple[str, str, str, str]] = []
+
+    async def __call__(self, job_id: str, doc_id: str, text: str, source: str) -> None:
+        self.docs.append((job_id, doc_id, text, source))
+
+
+def pipeline(lightrag: DownLightRAG | None, stash: Stash) -> tuple[Pipeline, Vectors]:
     vectors = Vectors()
-    return Pipeline(SETTINGS, Embedder(), vectors, lightrag, no_blob), vectors  # type: ignore[arg-type]
+    built = Pipeline(SETTINGS, Embedder(), vectors, lightrag, no_blob, stash)  # type: ignore[arg-type]
+    return built, vectors
 
 
 def job(request: dict[str, Any]) -> dict[str, str]:
@@ -63,29 +71,37 @@ def job(request: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_graph_false_skips_lightrag_and_says_so() -> None:
-    lightrag = DownLightRAG()
-    run, vectors = pipeline(lightrag)
+    lightrag, stash = DownLightRAG(), Stash()
+    run, vectors = pipeline(lightrag, stash)
     req = TextIngest(type="text", text="A fact about rivers.", graph=False).model_dump()
     result = await run.run(job(req), progress)
     assert result["graph"] == "skipped" and result["chunks"] == 1
-    assert vectors.upserted == 1 and lightrag.calls == 0
+    assert vectors.upserted == 1 and lightrag.calls == 0 and stash.docs == []
 
 
-async def test_graph_true_needs_lightrag() -> None:
-    lightrag = DownLightRAG()
-    run, _ = pipeline(lightrag)
-    req = TextIngest(type="text", text="A fact about rivers.").model_dump()
+async def test_graph_true_stashes_the_document_for_the_graph_stage() -> None:
+    lightrag, stash = DownLightRAG(), Stash()
+    run, vectors = pipeline(lightrag, stash)
+    req = TextIngest(type="text", text="A fact about rivers.", source="rivers").model_dump()
     assert req["graph"] is True
-    with pytest.raises(LightRAGError):
-        await run.run(job(req), progress)
-    assert lightrag.calls == 1
+    result = await run.run(job(req), progress)
+    assert result["graph"] == "queued" and vectors.upserted == 1
+    assert lightrag.calls == 0  # the vector phase does not wait for LightRAG
+    assert stash.docs == [("j1", result["doc_ids"][0], "A fact about rivers.", "rivers")]
+
+
+async def test_lightrag_disabled_says_so_and_stashes_nothing() -> None:
+    stash = Stash()
+    run, _ = pipeline(None, stash)
+    result = await run.run(job(TextIngest(type="text", text="Plain.").model_dump()), progress)
+    assert result["graph"] == "disabled" and stash.docs == []
 
 
 async def test_jobs_queued_before_the_field_existed_index_the_graph() -> None:
-    lightrag = DownLightRAG()
-    run, _ = pipeline(lightrag)
-    with pytest.raises(LightRAGError):
-        await run.run(job({"type": "text", "text": "Old job.", "metadata": {}}), progress)
+    stash = Stash()
+    run, _ = pipeline(DownLightRAG(), stash)
+    result = await run.run(job({"type": "text", "text": "Old job.", "metadata": {}}), progress)
+    assert result["graph"] == "queued" and len(stash.docs) == 1
 
 
 def test_graph_defaults_to_true_on_both_request_kinds() -> None:

@@ -91,6 +91,46 @@ class TextIngest(BaseModel):
 
 IngestRequest = Annotated[UrlIngest | TextIngest, Field(discriminator="type")]
 
+VectorPhase = Literal["queued", "running", "succeeded", "failed", "dead", "cancelled"]
+GraphPhase = Literal[
+    "pending", "queued", "running", "succeeded", "skipped", "failed", "dead", "cancelled"
+]
+
+
+class JobPhases(BaseModel):
+    """Where each phase of an ingest job is (see docs/jobs.md).
+
+    ``vectors``: fetch → extract → chunk → embed → upsert; once ``succeeded`` the job's chunks
+    are searchable. ``graph``: the LightRAG insert, its own queued stage: ``pending`` until the
+    vectors are stored, ``skipped`` when the job asked ``graph: false``, LightRAG is disabled
+    or the job ended before the stage ran.
+    """
+
+    vectors: VectorPhase
+    graph: GraphPhase
+
+
+def job_phases(data: dict[str, str]) -> JobPhases:
+    """The phases of a job from its Redis hash (records from before the two-phase pipeline
+    have no phase fields; theirs are derived from the status and result)."""
+    status = JobStatus(data["status"])
+    vectors = data.get("vectors_status") or ""
+    if vectors != "succeeded":
+        if status.terminal:
+            vectors = status.value
+        else:
+            vectors = "queued" if status is JobStatus.QUEUED else "running"
+    graph = data.get("graph_status") or ""
+    if status.terminal:
+        if graph in ("queued", "running"):
+            graph = "failed" if status is JobStatus.SUCCEEDED else status.value
+        elif not graph:
+            indexed = '"graph":"indexed"' in (data.get("result") or "")
+            graph = "succeeded" if status is JobStatus.SUCCEEDED and indexed else "skipped"
+    elif not graph:
+        graph = "pending"
+    return JobPhases(vectors=vectors, graph=graph)  # type: ignore[arg-type]
+
 
 class JobRecord(BaseModel):
     """A job as clients see it (``GET /jobs/{id}``)."""
@@ -116,6 +156,11 @@ class JobRecord(BaseModel):
         None, description="The client that submitted it (X-Shield-Client, or ip:<address>)"
     )
     result: dict[str, Any] | None = None
+    phases: JobPhases | None = Field(
+        None,
+        description="Per-phase state: vectors (searchable once succeeded) and graph (the "
+        "LightRAG stage); the job is succeeded only when both are done",
+    )
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> JobRecord:
@@ -144,6 +189,7 @@ class JobRecord(BaseModel):
             worker=data.get("worker") or None,
             client=data.get("client") or None,
             result=json.loads(result_raw) if result_raw else None,
+            phases=job_phases(data),
         )
 
 

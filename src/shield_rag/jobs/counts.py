@@ -156,9 +156,8 @@ class JobCounts:
             await pipe.execute()
         return len(stale)
 
-    async def promote_due(self, limit: int = 100) -> int:
-        return int(
-            await self._promote(
-                keys=[self.keys.delayed, self.keys.queue], args=[repr(time.time()), limit]
-            )
-        )
+    async def promote_due(self, limit: int = 100, keys: Keys | None = None) -> int:
+        """Queue again the retries that are due (of the stage ``keys`` names, default the
+        vector phase)."""
+        k = keys or self.keys
+        return int(await self._promote(keys=[k.delayed, k.queue], args=[repr(time.time()), limit]))

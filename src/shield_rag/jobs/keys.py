@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The stage name of the graph stage's keys (its stream, retry set and leases).
+GRAPH_STAGE = "graph"
+
 
 @dataclass(frozen=True)
 class Keys:
+    """Key names under ``prefix``. ``stage`` names a queued stage other than the first (the
+    vector phase): ``"graph"`` gives the graph stage its own stream, retry set and leases,
+    while the job's record and events stay shared."""
+
     prefix: str
+    stage: str = ""
+
+    @property
+    def _q(self) -> str:
+        return f"{self.prefix}:{self.stage}" if self.stage else self.prefix
 
     @property
     def queue(self) -> str:
-        return f"{self.prefix}:queue"
+        return f"{self._q}:queue"
 
     @property
     def group(self) -> str:
@@ -19,7 +31,7 @@ class Keys:
 
     @property
     def delayed(self) -> str:
-        return f"{self.prefix}:delayed"
+        return f"{self._q}:delayed"
 
     @property
     def events(self) -> str:
@@ -35,7 +47,13 @@ class Keys:
         return f"{self.prefix}:job:{job_id}:blob"
 
     def lease(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}:lease"
+        suffix = f"{self.stage}-lease" if self.stage else "lease"
+        return f"{self.prefix}:job:{job_id}:{suffix}"
+
+    def graph_docs(self, job_id: str) -> str:
+        """The documents a job's graph stage still has to add to LightRAG (a hash of
+        document id → JSON ``{text, source}``), written by its vector phase."""
+        return f"{self.prefix}:job:{job_id}:graph-docs"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"

@@ -39,9 +39,11 @@ def _s(value: object) -> str:
 class WorkQueue:
     """Consumer-side operations on the job stream for one worker process."""
 
-    def __init__(self, redis: Redis, prefix: str, consumer: str, claim_idle_ms: int) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, consumer: str, claim_idle_ms: int, stage: str = ""
+    ) -> None:
         self.redis = redis
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, stage)
         self.consumer = consumer
         # The lease owner is unique per process even if two workers share a --name.
         self.lease_owner = f"{consumer}:{uuid.uuid4().hex[:12]}"

@@ -123,4 +123,11 @@ def event_json(
             body["attempts"] = int(extra["attempts"])
         if extra.get("next_attempt_at"):
             body["next_attempt_at"] = float(extra["next_attempt_at"])
+        phases = {
+            name: extra[f"{name}_status"]
+            for name in ("vectors", "graph")
+            if extra.get(f"{name}_status")
+        }
+        if phases:
+            body["phases"] = phases
     return json.dumps(body, separators=(",", ":"))

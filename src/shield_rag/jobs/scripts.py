@@ -57,6 +57,8 @@ TRANSITION = """
 -- KEYS: 1 job hash, 2 job events, 3 global events; when the change ends the job (a final
 --       status), also 4 unfinished jobs, 5 the job's client's unfinished jobs, 6 the
 --       finished-jobs counter: the job leaves both sets, and the counter counts it, once.
+--       With exactly 4 keys, KEYS[4] is a stage's stream the job is queued on in the same
+--       change (the hand-off from the vector phase to the graph stage).
 -- ARGV: 1 allowed current statuses (comma list, '*' = any), 2 event json ('' = none),
 --       3 job events maxlen, 4 global events maxlen, 5 ttl ('' = keep), 6 job id,
 --       7 n, the number of fence pairs that follow: 8 .. 7+2n field/value pairs the job
@@ -84,6 +86,9 @@ end
 if ARGV[5] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+if #KEYS == 4 then
+  redis.call('XADD', KEYS[4], '*', 'job_id', ARGV[6])
 end
 if #KEYS >= 6 then
   local client = redis.call('HGET', KEYS[1], 'client') or ''

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
 from shield_rag.jobs.counts import JobCounts
-from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.records import (
     GLOBAL_EVENTS_MAXLEN,
     JOB_EVENTS_MAXLEN,
@@ -191,10 +191,13 @@ class JobStore(JobCounts):
         message: str | None = None,
         fields: dict[str, str] | None = None,
         fence: dict[str, str] | None = None,
+        enqueue: str | None = None,
     ) -> tuple[int, str]:
         """Apply a change if the job's current status is in ``allowed`` and it holds every
         field/value of ``fence`` (a worker passes its name and attempt number, so a worker
         that was frozen while another took its job over cannot change it any more).
+        ``enqueue`` names a stage's stream the job is added to in the same atomic change
+        (not with a final status).
 
         Returns ``(1, previous_status)`` on success, ``(0, current_status)`` if the job was
         in another status, ``(-1, '')`` if it does not exist, ``(FENCED, current_status)``
@@ -212,6 +215,10 @@ class JobStore(JobCounts):
         flat = [x for kv in values.items() for x in kv]
         guard = [x for kv in (fence or {}).items() for x in kv]
         keys = [self.keys.job(job_id), self.keys.job_events(job_id), self.keys.events]
+        if enqueue is not None:
+            if status is not None and status in TERMINAL:
+                raise ValueError("a job that ends cannot be queued for another stage")
+            keys.append(enqueue)
         if status is not None and status in TERMINAL:
             # The job leaves the unfinished sets in the same script that ends it. Its client
             # never changes once created, so reading it first is safe.
@@ -240,7 +247,8 @@ class JobStore(JobCounts):
         return int(res[0]), as_text(res[1])
 
     async def request_cancel(self, job_id: str) -> tuple[str, JobRecord | None]:
-        """Cancel a job: at once if queued, at the next checkpoint if running.
+        """Cancel a job: at once if queued or if only its graph stage is left and waits in
+        its queue, at the next checkpoint if running.
 
         Returns ``(outcome, record)`` with outcome one of ``cancelled``, ``requested``,
         ``terminal`` or ``missing``.
@@ -258,6 +266,22 @@ class JobStore(JobCounts):
             return "cancelled", await self.get(job_id)
         if code == -1:
             return "missing", None
+        code, _ = await self.transition(
+            job_id,
+            allowed=[JobStatus.RUNNING],
+            status=JobStatus.CANCELLED,
+            event="job.cancelled",
+            stage="cancelled",
+            message="cancelled by client before its graph stage started",
+            fields={"graph_status": "cancelled"},
+            fence={"graph_status": "queued"},
+        )
+        if code == 1:
+            # Its graph stream entry, if any, is acknowledged by the slot that reads it.
+            graph = Keys(self.keys.prefix, GRAPH_STAGE)
+            await self.redis.zrem(graph.delayed, job_id)
+            await self.redis.delete(self.keys.graph_docs(job_id))
+            return "cancelled", await self.get(job_id)
         code, _ = await self.transition(
             job_id,
             allowed=[JobStatus.RUNNING],

@@ -18,6 +18,21 @@ class WorkerSettings(_Section):
         description="Jobs one worker process runs at the same time; for more throughput on "
         "CPU-bound documents run more worker processes instead.",
     )
+    graph_concurrency: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Graph-stage jobs (LightRAG inserts) one worker process runs at the same "
+        "time, beside its vector-phase slots; size the sum over all worker processes to what "
+        "Ollama serves in parallel (OLLAMA_NUM_PARALLEL). 0: this worker runs no graph stage.",
+    )
+    graph_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Attempts a job's graph stage gets before the job is marked dead (its "
+        "vectors stay searchable); retries wait backoff_base_seconds, doubling.",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="Address of the worker's Prometheus /metrics endpoint.",

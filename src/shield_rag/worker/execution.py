@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shield_rag.api.jobs import JobStatus
 from shield_rag.errors import DependencyUnavailable, JobCancelled, PermanentJobError, ShieldError
+from shield_rag.jobs.keys import Keys
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED, JobStore
 from shield_rag.settings import WorkerSettings
@@ -24,6 +25,8 @@ from shield_rag.worker.pipeline import Pipeline
 log = logging.getLogger("shield_rag.worker.runner")
 
 _ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+# The share of a job's progress its vector phase reports when a graph stage may follow.
+VECTOR_SHARE = 0.8
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 
 
@@ -40,6 +43,7 @@ class JobExecution:
     redis: Redis
     store: JobStore
     queue: WorkQueue
+    graph_keys: Keys
     lease_ms: int
     pipeline: Pipeline
 
@@ -60,7 +64,9 @@ class JobExecution:
             await self.queue.ack(d.entry_id)
             return
         status = JobStatus(raw["status"])
-        if status.terminal:
+        if status.terminal or raw.get("vectors_status") == "succeeded":
+            # Done, or its vectors are stored and the graph stage has it (a redelivery of
+            # an entry whose hand-off was not acknowledged before a crash).
             await self.queue.ack(d.entry_id)
             return
         if raw.get("cancel_requested") == "1":
@@ -85,7 +91,12 @@ class JobExecution:
             event="job.started",
             stage="started",
             message=f"attempt {attempts}/{max_attempts} on {self.name}",
-            fields={"attempts": str(attempts), "worker": self.name, "next_attempt_at": ""},
+            fields={
+                "attempts": str(attempts),
+                "worker": self.name,
+                "next_attempt_at": "",
+                "vectors_status": "running",
+            },
         )
         if code != 1:
             await self.queue.ack(d.entry_id)
@@ -107,7 +118,7 @@ class JobExecution:
                 d.job_id,
                 allowed=[JobStatus.RUNNING],
                 event="job.progress",
-                progress=fraction,
+                progress=fraction * VECTOR_SHARE,
                 stage=stage,
                 message=message,
                 fence=mine,
@@ -119,17 +130,38 @@ class JobExecution:
             result = await asyncio.wait_for(
                 self.pipeline.run(raw, progress), timeout=self.cfg.job_timeout_seconds
             )
-            code, _ = await self.store.transition(
-                d.job_id,
-                allowed=[JobStatus.RUNNING],
-                status=JobStatus.SUCCEEDED,
-                event="job.succeeded",
-                progress=1.0,
-                stage="done",
-                message="done",
-                fields={"result": json.dumps(result, separators=(",", ":")), "error": ""},
-                fence=mine,
-            )
+            fields = {
+                "result": json.dumps(result, separators=(",", ":")),
+                "error": "",
+                "vectors_status": "succeeded",
+            }
+            if result.get("graph") == "queued":
+                # Searchable now; the job moves to the graph stage's queue in the same change.
+                fields |= {"graph_status": "queued", "graph_attempts": "0"}
+                code, _ = await self.store.transition(
+                    d.job_id,
+                    allowed=[JobStatus.RUNNING],
+                    event="job.vectors_succeeded",
+                    progress=VECTOR_SHARE,
+                    stage="graph-queued",
+                    message=f"{result.get('chunks')} chunks searchable; graph stage queued",
+                    fields=fields,
+                    fence=mine,
+                    enqueue=self.graph_keys.queue,
+                )
+            else:
+                fields["graph_status"] = "skipped"
+                code, _ = await self.store.transition(
+                    d.job_id,
+                    allowed=[JobStatus.RUNNING],
+                    status=JobStatus.SUCCEEDED,
+                    event="job.succeeded",
+                    progress=1.0,
+                    stage="done",
+                    message="done",
+                    fields=fields,
+                    fence=mine,
+                )
             if code != 1:
                 await self._lost_or_cancelled(d.job_id, code)
 
@@ -203,14 +235,20 @@ class JobExecution:
             raise JobCancelled("cancelled by client")
         raise _Abandon(f"the job is {raw.get('status') or 'gone'} and no longer ours")
 
-    async def _watch(self, d: Delivery, task: asyncio.Task[None], reason: dict[str, str]) -> None:
+    async def _watch(
+        self,
+        d: Delivery,
+        task: asyncio.Task[None],
+        reason: dict[str, str],
+        queue: WorkQueue | None = None,
+    ) -> None:
         """Heartbeat the job while it runs; stop it if cancelled or if the lease is lost."""
         while not task.done():
             await asyncio.wait({task}, timeout=self.cfg.heartbeat_seconds)
             if task.done():
                 return
             try:
-                if not await self.queue.heartbeat(d, self.lease_ms):
+                if not await (queue or self.queue).heartbeat(d, self.lease_ms):
                     reason["reason"] = "lease"
                     task.cancel()
                     return

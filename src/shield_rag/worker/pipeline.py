@@ -1,7 +1,9 @@
-"""The ingest pipeline: fetch or parse → chunk → embed → upsert to Qdrant → LightRAG.
+"""The ingest pipeline's vector phase: fetch or parse → chunk → embed → upsert to Qdrant.
 
-A request with ``graph: false`` skips the LightRAG insert (the job's result says so with
-``"graph": "skipped"``): the content is searchable with vector search and the job does not
+Each document that goes to the knowledge graph too is handed to ``stash`` (its text and
+source, kept in Redis for the job's graph stage, :mod:`shield_rag.worker.graph`), and the
+job's result says ``"graph": "queued"``. A request with ``graph: false`` skips the graph
+(``"graph": "skipped"``): the content is searchable with vector search and the job does not
 need LightRAG, so it succeeds while LightRAG is down.
 """
 
@@ -40,6 +42,8 @@ CHUNKS = Counter("worker_chunks_total", "Chunks embedded and stored")
 DOCUMENTS = Counter("worker_documents_total", "Documents ingested")
 
 Progress = Callable[[str, float, str], Awaitable[None]]
+# stash(job id, document id, text, source): keep a document for the job's graph stage.
+Stash = Callable[[str, str, str, str], Awaitable[None]]
 
 
 def _graph(req: dict[str, Any]) -> bool:
@@ -68,12 +72,14 @@ class Pipeline:
         vectors: VectorStore,
         lightrag: LightRAGClient | None,
         load_blob: Callable[[str], Awaitable[bytes | None]],
+        stash: Stash,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.vectors = vectors
         self.lightrag = lightrag
         self.load_blob = load_blob
+        self.stash = stash
 
     async def run(self, job: dict[str, str], progress: Progress) -> dict[str, Any]:
         kind = job["kind"]
@@ -88,10 +94,11 @@ class Pipeline:
         raise PermanentJobError(f"unknown job kind {kind!r}")
 
     def graph_result(self, req: dict[str, Any]) -> str:
-        """What the job did with the knowledge graph, for its result."""
+        """What the vector phase did about the knowledge graph, for the job's result
+        (``queued`` becomes ``indexed`` when the graph stage is done)."""
         if not _graph(req):
             return "skipped"
-        return "indexed" if self.lightrag is not None else "disabled"
+        return "queued" if self.lightrag is not None else "disabled"
 
     async def _text(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
         source = (
@@ -238,10 +245,7 @@ class Pipeline:
         await progress("upsert", lo + span * 0.7, f"{doc.source}: stored {len(chunks)} vectors")
 
         if self.lightrag is not None and doc.graph:
-            started = time.perf_counter()
-            await self.lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
-            STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - started)
-            await progress("lightrag", hi, f"{doc.source}: added to the knowledge graph")
+            await self.stash(job_id, doc.doc_id, doc.text, doc.source)
         CHUNKS.inc(len(chunks))
         DOCUMENTS.inc()
         return len(chunks)

@@ -1,4 +1,5 @@
-"""A worker process: several job slots reading one Redis consumer group."""
+"""A worker process: vector-phase slots and graph-stage slots, each set reading its own
+Redis stream through one consumer group."""
 
 from __future__ import annotations
 
@@ -7,17 +8,32 @@ import contextlib
 import logging
 import os
 import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
 
 from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
-from shield_rag.jobs.queue import WorkQueue
+from shield_rag.jobs.graphdocs import GraphDocs
+from shield_rag.jobs.keys import GRAPH_STAGE, Keys
+from shield_rag.jobs.queue import Delivery, WorkQueue
 from shield_rag.jobs.store import JobStore
 from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
-from shield_rag.worker.execution import REDIS_ERRORS, JobExecution
-from shield_rag.worker.metrics import BUSY, JOB_SECONDS, JOBS, RECLAIMED
+from shield_rag.worker.execution import REDIS_ERRORS
+from shield_rag.worker.graph import GraphExecution
+from shield_rag.worker.metrics import (
+    BUSY,
+    GRAPH_QUEUE_DEPTH,
+    GRAPH_QUEUE_LAG,
+    GRAPH_RECLAIMED,
+    JOB_SECONDS,
+    JOBS,
+    RECLAIMED,
+)
 from shield_rag.worker.pipeline import Pipeline
 
 __all__ = ["BUSY", "CONSUMER_PRUNE_IDLE_MS", "JOBS", "JOB_SECONDS", "RECLAIMED", "Worker"]
@@ -27,7 +43,20 @@ log = logging.getLogger(__name__)
 CONSUMER_PRUNE_IDLE_MS = 3_600_000  # consumers of workers gone for an hour
 
 
-class Worker(JobExecution):
+async def graph_queue_stats(redis: Redis, keys: Keys) -> tuple[int, float]:
+    """Entries on the graph stage's stream plus its scheduled retries, and the age in
+    seconds of the oldest stream entry (its id holds its creation time in ms)."""
+    depth = int(await redis.xlen(keys.queue) or 0) + int(await redis.zcard(keys.delayed) or 0)
+    first = await redis.xrange(keys.queue, count=1)
+    lag = 0.0
+    if first:
+        raw_id = first[0][0]
+        ms = int((raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)).split("-")[0])
+        lag = max(0.0, time.time() - ms / 1000)
+    return depth, lag
+
+
+class Worker(GraphExecution):
     def __init__(self, settings: Settings, name: str | None = None) -> None:
         self.settings = settings
         self.cfg = settings.worker
@@ -35,7 +64,11 @@ class Worker(JobExecution):
         self.redis = make_redis(settings.redis)
         self.store = JobStore(self.redis, settings.redis.key_prefix, self.cfg.job_ttl_seconds)
         self.lease_ms = int(self.cfg.claim_idle_seconds * 1000)
-        self.queue = WorkQueue(self.redis, settings.redis.key_prefix, self.name, self.lease_ms)
+        prefix = settings.redis.key_prefix
+        self.queue = WorkQueue(self.redis, prefix, self.name, self.lease_ms)
+        self.graph_keys = Keys(prefix, GRAPH_STAGE)
+        self.graph_queue = WorkQueue(self.redis, prefix, self.name, self.lease_ms, GRAPH_STAGE)
+        self.graph_docs = GraphDocs(self.redis, prefix, self.cfg.job_ttl_seconds)
         # One breaker per dependency, with the orchestrator's thresholds: while one is open
         # the worker's calls to it fail fast and the job is retried with backoff (a transient
         # error), at the earliest when the breaker lets a probe through.
@@ -55,8 +88,15 @@ class Worker(JobExecution):
             else None
         )
         self.pipeline = Pipeline(
-            settings, self.embedder, self.vectors, self.lightrag, self.store.get_blob
+            settings,
+            self.embedder,
+            self.vectors,
+            self.lightrag,
+            self.store.get_blob,
+            self.graph_docs.stash,
         )
+        # Graph-stage slots only where LightRAG is enabled (others leave the stage alone).
+        self.graph_slots = self.cfg.graph_concurrency if self.lightrag is not None else 0
         self.stopping = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
 
@@ -71,17 +111,27 @@ class Worker(JobExecution):
 
     async def run(self) -> None:
         await self._wait_for_redis()
-        await self.queue.ensure_group()
-        pruned = await self.queue.prune_consumers(CONSUMER_PRUNE_IDLE_MS)
+        pruned = 0
+        for queue in (self.queue, self.graph_queue):
+            await queue.ensure_group()
+            pruned += await queue.prune_consumers(CONSUMER_PRUNE_IDLE_MS)
         if pruned:
             log.info("forgot %d idle consumer(s) of stopped workers", pruned)
         log.info(
-            "worker %s ready: %d slot(s), claim idle %.1fs",
+            "worker %s ready: %d slot(s), %d graph slot(s), claim idle %.1fs",
             self.name,
             self.cfg.concurrency,
+            self.graph_slots,
             self.cfg.claim_idle_seconds,
         )
-        slots = [asyncio.create_task(self._slot(i)) for i in range(self.cfg.concurrency)]
+        slots = [
+            asyncio.create_task(self._slot(f"{i}", self.queue, self._process))
+            for i in range(self.cfg.concurrency)
+        ]
+        slots += [
+            asyncio.create_task(self._slot(f"graph-{i}", self.graph_queue, self._process_graph))
+            for i in range(self.graph_slots)
+        ]
         promoter = asyncio.create_task(self._promoter())
         await self.stopping.wait()
         done, pending = await asyncio.wait(slots, timeout=self.cfg.drain_timeout_seconds)
@@ -124,36 +174,43 @@ class Worker(JobExecution):
         while True:
             try:
                 await self.store.promote_due()
+                await self.store.promote_due(keys=self.graph_keys)
+                depth, lag = await graph_queue_stats(self.redis, self.graph_keys)
+                GRAPH_QUEUE_DEPTH.set(depth)
+                GRAPH_QUEUE_LAG.set(lag)
             except Exception as exc:  # noqa: BLE001 - keep promoting whatever happens
                 log.warning("cannot promote due retries: %s", exc)
             await asyncio.sleep(0.5)
 
-    async def _slot(self, index: int) -> None:
+    async def _slot(
+        self, index: str, queue: WorkQueue, process: Callable[[Delivery], Awaitable[None]]
+    ) -> None:
+        reclaimed = GRAPH_RECLAIMED if queue is self.graph_queue else RECLAIMED
         delay = 0.2
         while not self.stopping.is_set():
             try:
-                deliveries = await self.queue.claim_stale(1)
+                deliveries = await queue.claim_stale(1)
                 if not deliveries:
-                    deliveries = await self.queue.read_new(1, self.cfg.block_ms)
+                    deliveries = await queue.read_new(1, self.cfg.block_ms)
                 delay = 0.2
             except REDIS_ERRORS as exc:
-                log.warning("slot %d: Redis error %s; retrying in %.1fs", index, exc, delay)
+                log.warning("slot %s: Redis error %s; retrying in %.1fs", index, exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), timeout=delay)
                 delay = min(delay * 2, 5.0)
                 with contextlib.suppress(Exception):
-                    await self.queue.ensure_group()
+                    await queue.ensure_group()
                 continue
             for delivery in deliveries:
                 if self.stopping.is_set():
                     # Read just as we were told to stop: hand it back for another worker.
-                    await self.queue.ack_and_schedule(delivery.entry_id, delivery.job_id, 0.0)
+                    await queue.ack_and_schedule(delivery.entry_id, delivery.job_id, 0.0)
                     continue
                 if delivery.reclaimed:
-                    RECLAIMED.inc()
-                    log.info("took over job %s from a stopped worker", delivery.job_id)
+                    reclaimed.inc()
+                    log.info("slot %s took over job %s", index, delivery.job_id)
                 try:
-                    await self._process(delivery)
+                    await process(delivery)
                 except REDIS_ERRORS as exc:
                     # The entry stays pending; it is reclaimed after claim_idle_seconds.
                     log.warning("job %s: Redis error %s; it will be retried", delivery.job_id, exc)

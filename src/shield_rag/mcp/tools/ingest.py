@@ -25,7 +25,8 @@ Graph = Annotated[
 WRITE = {"read_only_hint": False, "destructive_hint": False, "idempotent_hint": False}
 NEXT_STEP = (
     "call wait_for_job(job_id) to wait with progress, or get_job_status(job_id) to check; "
-    "the content is searchable with qdrant_find once the job succeeded"
+    "the content is searchable with qdrant_find once phases.vectors is succeeded (the job "
+    "itself succeeds when the knowledge graph is done too)"
 )
 
 

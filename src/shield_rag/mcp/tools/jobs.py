@@ -46,7 +46,9 @@ def register(mcp: FastMCP, deps: Deps) -> None:
     async def get_job_status(job_id: JobId) -> JobReport:
         """Read an ingest job's status once: queued, running, succeeded, failed, dead or
         cancelled, with progress (0 to 1), the current stage, the error if it failed, and
-        the result (pages and chunks stored) once it succeeded."""
+        the result (pages and chunks stored) once its vectors are stored. phases.vectors
+        'succeeded' means the content is searchable with qdrant_find; phases.graph says
+        where the knowledge-graph stage is (the job succeeds when it is done or skipped)."""
         body = await guarded("get_job_status", client.job(job_id))
         return JobReport.model_validate(body)
 
