@@ -68,26 +68,49 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def figure_rows(figure: Figure) -> list[str]:
-    """Markdown table rows of one figure: one per statistic (p50/p95/p99, or value)."""
-    keys = [k for k in (*PERCENTILES, "value") if k in figure.measured and k in figure.floor]
-    label = f"{_cell(figure.name)}<br>*floor:* {_cell(figure.floor_name)}"
+def target_cell(figure: Figure, key: str) -> str:
+    """The bounds of ``key`` and whether the figure met them, e.g. "≤ 45 s, ≤ 5x: **met**";
+    empty when it has none."""
+    if not figure.has_target(key):
+        return ""
+    bounds = []
+    if key in figure.target:
+        sign = "≥" if figure.higher_is_better else "≤"
+        bounds.append(f"{sign} {fmt(figure.target[key])} {figure.unit}")
+    if figure.target_ratio is not None and key in figure.floor:
+        bounds.append(f"≤ {fmt(figure.target_ratio)}x")
+    verdict = "met" if figure.meets_target(key) else "NOT met"
+    return f"{', '.join(bounds)}: **{verdict}**"
+
+
+def has_targets(figures: Sequence[Figure]) -> bool:
+    return any(f.has_target(k) for f in figures for k in f.measured)
+
+
+def figure_rows(figure: Figure, targets: bool = False) -> list[str]:
+    """Markdown table rows of one figure: one per statistic (p50/p95/p99, or value). A figure
+    without a floor shows dashes for floor and ratio; ``targets`` adds the Target column."""
+    keys = [
+        k
+        for k in (*PERCENTILES, "value")
+        if k in figure.measured and (k in figure.floor or not figure.floor)
+    ]
+    label = _cell(figure.name)
+    if figure.floor:
+        label += f"<br>*floor:* {_cell(figure.floor_name)}"
     rows = []
     for i, key in enumerate(keys):
-        rows.append(
-            "| "
-            + " | ".join(
-                [
-                    label if i == 0 else "",
-                    key,
-                    f"{fmt(figure.measured[key])} {figure.unit}",
-                    f"{fmt(figure.floor[key])} {figure.unit}",
-                    f"{fmt(figure.ratio(key))}x",
-                    f"{figure.samples} / {figure.floor_samples}" if i == 0 else "",
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            label if i == 0 else "",
+            key,
+            f"{fmt(figure.measured[key])} {figure.unit}",
+            f"{fmt(figure.floor[key])} {figure.unit}" if figure.floor else "—",
+            f"{fmt(figure.ratio(key))}x" if figure.floor else "—",
+        ]
+        if targets:
+            cells.append(_cell(target_cell(figure, key)))
+        cells.append(f"{figure.samples} / {figure.floor_samples}" if i == 0 else "")
+        rows.append("| " + " | ".join(cells) + " |")
     return rows
 
 
@@ -97,12 +120,19 @@ def section_markdown(section: SectionResult) -> str:
         lines.append(f"**{section.status.upper()}**: {section.reason or 'no reason given'}")
         lines.append("")
     if section.figures:
-        lines += [
-            "| Figure | | Measured | Floor | Ratio | Samples (measured / floor) |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
-        ]
+        targets = has_targets(section.figures)
+        if targets:
+            lines += [
+                "| Figure | | Measured | Floor | Ratio | Target | Samples (measured / floor) |",
+                "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+            ]
+        else:
+            lines += [
+                "| Figure | | Measured | Floor | Ratio | Samples (measured / floor) |",
+                "| --- | --- | ---: | ---: | ---: | ---: |",
+            ]
         for figure in section.figures:
-            lines += figure_rows(figure)
+            lines += figure_rows(figure, targets)
         lines.append("")
         notes = [n for f in section.figures for n in f.notes]
         lines += [f"- {_cell(n)}" for n in notes]
@@ -125,7 +155,9 @@ def render(run: RunInfo, sections: Sequence[SectionResult], chart_name: str) -> 
         "Each figure is measured side by side with its **floor** — the same work done without "
         "the layer under test — in the same run on the same machine, so machine noise hits "
         "both. **Ratio** = measured / floor for latencies and durations and floor / measured "
-        "for rates: 1.0 means no overhead over the floor, larger is worse.",
+        "for rates: 1.0 means no overhead over the floor, larger is worse. Where a section "
+        "sets a **target** (a bound the figure should meet, not a measurement), its table "
+        "says whether the figure met it.",
         "",
         "## Machine",
         "",

@@ -23,7 +23,13 @@ class Figure:
     """One line of the report.
 
     ``measured`` and ``floor`` hold the same keys (``p50``/``p95``/``p99`` for latencies,
-    ``value`` for a rate or a duration). ``higher_is_better`` is True for rates.
+    ``value`` for a rate or a duration). ``higher_is_better`` is True for rates. A figure
+    without a floor (``floor`` empty) has no ratio: a bound (``target``) is what it is read
+    against.
+
+    ``target`` (per key) and ``target_ratio`` are bounds the figure should meet, given by the
+    section (a requirement, not a measurement): at most the target for latencies and
+    durations, at least for rates, and a ratio of at most ``target_ratio``.
     """
 
     section: str  # e.g. "1. qdrant_find"
@@ -36,6 +42,21 @@ class Figure:
     floor_samples: int
     higher_is_better: bool = False
     notes: list[str] = field(default_factory=list)
+    target: dict[str, float] = field(default_factory=dict)
+    target_ratio: float | None = None
+
+    def has_target(self, key: str) -> bool:
+        return key in self.target or (self.target_ratio is not None and key in self.floor)
+
+    def meets_target(self, key: str) -> bool:
+        """Whether the figure's ``key`` is within its bounds (True when it has none)."""
+        ok = True
+        if key in self.target:
+            bound, value = self.target[key], self.measured[key]
+            ok = value >= bound if self.higher_is_better else value <= bound
+        if self.target_ratio is not None and key in self.floor:
+            ok = ok and self.ratio(key) <= self.target_ratio
+        return ok
 
     def ratio(self, key: str) -> float:
         """measured / floor for latencies and durations; floor / measured for rates, so

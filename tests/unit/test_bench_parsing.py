@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures
-from tests.bench.converge import _changed_tasks, _recap
+from tests.bench.converge import NEW_HOST, _changed_tasks, _deployed, _new_host_env, _recap
 
 
 def locust(users: int = 10, ok: int = 200, failures: int = 0, window: float = 2.0) -> dict:
@@ -101,3 +101,35 @@ def test_changed_tasks_names_tasks_and_handlers(tmp_path: Path) -> None:
         "TASK [shield.rag.redis : Render redis.conf]",
         "RUNNING HANDLER [shield.rag.redis : Restart redis]",
     ]
+
+
+DEPLOY_LOG = """\
+==> 4/5 converge: playbooks/site.yml with inventories/local over ssh (minutes the first time)
+    play: Deploy Redis
+    site.yml in 171 s: ok=301 changed=120 unreachable=0 failed=0 skipped=60 (log x/site.log)
+demo: deployed in 214 s (artifacts and container 21 s, converge 171 s), no queries
+"""
+
+
+def test_deployed_reads_the_demo_scripts_times(tmp_path: Path) -> None:
+    log = tmp_path / "deploy.log"
+    log.write_text(DEPLOY_LOG)
+    assert _deployed(log) == {"total": 214, "container": 21, "converge": 171}
+    log.write_text("demo: the demo queries failed\n")
+    with pytest.raises(RuntimeError, match="no 'demo: deployed in' line"):
+        _deployed(log)
+
+
+def test_the_new_host_gets_its_own_container_ssh_and_free_ports() -> None:
+    env = {
+        "SHIELD_DEMO_CONTAINER": "shield-demo",
+        "SHIELD_DEMO_CONNECTION": "podman",
+        "SHIELD_DEMO_SSH_PORT": "8622",
+        "SHIELD_DEMO_MCP_PORT": "8601",
+        "PATH": "/bin",
+    }
+    assert _new_host_env(env) == {
+        "SHIELD_DEMO_CONTAINER": NEW_HOST,
+        "SHIELD_DEMO_CONNECTION": "ssh",
+        "PATH": "/bin",
+    }

@@ -160,6 +160,58 @@ def test_fmt_keeps_about_three_significant_digits() -> None:
     assert fmt(float("inf")) == "inf"
 
 
+def duration(
+    m: float, f: float | None, target: float | None = None, ratio: float | None = None
+) -> Figure:
+    return Figure(
+        section="7. site.yml re-converge",
+        name="re-converge",
+        floor_name="no-op play" if f is not None else "",
+        unit="s",
+        measured={"value": m},
+        floor={"value": f} if f is not None else {},
+        samples=1,
+        floor_samples=2 if f is not None else 0,
+        target={"value": target} if target is not None else {},
+        target_ratio=ratio,
+    )
+
+
+def test_targets_bound_the_value_and_the_ratio() -> None:
+    assert duration(40.0, 10.0, target=45.0, ratio=5.0).meets_target("value")
+    assert not duration(50.0, 10.0, target=45.0, ratio=5.0).meets_target("value")
+    assert not duration(40.0, 5.0, target=45.0, ratio=5.0).meets_target("value")  # 8x
+    assert duration(300.0, None, target=240.0).has_target("value")
+    assert not duration(300.0, None, target=240.0).meets_target("value")
+    assert not duration(30.0, 10.0).has_target("value")
+    fast = Figure("6.", "x", "y", "chunks/s", {"value": 50.0}, {"value": 60.0}, 1, 1, True)
+    fast.target = {"value": 40.0}
+    assert fast.meets_target("value")  # a rate's target is a lower bound
+
+
+def test_a_section_with_targets_gets_a_target_column_the_others_do_not() -> None:
+    figures = [
+        duration(40.0, 10.0, target=45.0, ratio=5.0),
+        duration(120.0, 10.0, target=100.0),
+        duration(200.0, None, target=240.0),
+    ]
+    text = render(
+        run_info(),
+        [
+            SectionResult(1, "qdrant_find", "qdrant_find", "ok", [latency()]),
+            SectionResult(7, "converge", "re-converge", "ok", figures),
+        ],
+        "latency.png",
+    )
+    tables = [line for line in text.splitlines() if line.startswith("| Figure |")]
+    assert "Target" not in tables[0] and "| Ratio | Target |" in tables[1]
+    rows = [line for line in text.splitlines() if line.startswith("| re-converge")]
+    assert "| 4.00x | ≤ 45.0 s, ≤ 5.00x: **met** | 1 / 2 |" in rows[0]
+    assert "| 12.0x | ≤ 100 s: **NOT met** | 1 / 2 |" in rows[1]
+    # no floor: dashes for floor and ratio, and no floor line in the label
+    assert rows[2] == "| re-converge | value | 200 s | — | — | ≤ 240 s: **met** | 1 / 0 |"
+
+
 # -- chart ------------------------------------------------------------------------------------
 def test_chart_shows_latencies_only() -> None:
     assert latency_figures([latency(), rate()]) == [latency()]
