@@ -41,20 +41,23 @@ def test_stopped_orchestrator_opens_the_breaker_then_calls_fail_fast_unsent(host
     assert all(c.is_error for c in failing), failing
     assert breaker() == "open"
     rejected = metric(host, "circuit_breaker_rejections_total", {"target": TARGET})
-    fast = metric(host, "tool_duration_seconds_bucket", {"tool": "get_job_status", "le": "0.01"})
+    summed = metric(host, "tool_duration_seconds_sum", {"tool": "get_job_status"})
     count = metric(host, "tool_duration_seconds_count", {"tool": "get_job_status"})
     results = calls(*STATUS, 20)
     assert all(c.is_error and "retry_after=" in c.value for c in results), results
     client_ms = sorted(c.seconds * 1000 for c in results)
-    figure("fail fast", calls=20, client_p50_ms=client_ms[9], client_max_ms=client_ms[-1])
-    # Every call was refused by the breaker (none sent) and took under 10 ms in the server.
+    inside = metric(host, "tool_duration_seconds_sum", {"tool": "get_job_status"}) - summed
+    figure(
+        "fail fast",
+        calls=20,
+        client_p50_ms=client_ms[9],
+        client_max_ms=client_ms[-1],
+        server_mean_ms=round(inside / 20 * 1000, 2),
+    )
+    # Every call was refused by the breaker (none sent) and counted by the server; how fast is
+    # a benchmark figure (make bench, section 5), not a timed assertion.
     assert metric(host, "circuit_breaker_rejections_total", {"target": TARGET}) - rejected == 20
     assert metric(host, "tool_duration_seconds_count", {"tool": "get_job_status"}) - count == 20
-    assert (
-        metric(host, "tool_duration_seconds_bucket", {"tool": "get_job_status", "le": "0.01"})
-        - fast
-        == 20
-    )
 
 
 def test_after_the_reset_timeout_exactly_one_probe_goes_through(host: Any) -> None:
