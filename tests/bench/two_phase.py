@@ -39,6 +39,9 @@ from tests.bench.stats import Figure, percentiles
 from tests.bench.throughput import embed_documents, fmt_rate, make_texts
 from tests.support.wait import wait_until
 
+FIND_TIMEOUT = 30.0  # seconds a directly upserted document may take to be found
+
+
 SECTION = "6. ingest throughput"
 
 
@@ -90,11 +93,15 @@ async def direct_index(
                 match = models.Filter(
                     must=[models.FieldCondition(key="doc", match=models.MatchValue(value=doc))]
                 )
+                # Polled until found, within a deadline (the bench is bounded in time).
+                deadline = time.monotonic() + FIND_TIMEOUT
                 while not (
                     await qdrant.query_points(
                         collection, query=vectors[0], query_filter=match, limit=1
                     )
                 ).points:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"document {doc} not found within {FIND_TIMEOUT} s")
                     await asyncio.sleep(0.005)
             return time.perf_counter() - started
 
