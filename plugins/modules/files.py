@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: Shield RAG contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Apache License 2.0 (see LICENSE)
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: files
 short_description: Ensure a set of directories and files with their content and attributes, in one step
-version_added: "1.1.0"
+version_added: "0.2.0"
 description:
   - Creates the O(directories), then writes the O(secret_files) and the O(files), in that
     order, each with the owner, group and mode given. A file is replaced only when its content
@@ -69,8 +69,8 @@ options:
         type: raw
       validate:
         description:
-          - Command that checks the new content before it replaces the file; C(%s) is the path of
-            the temporary file. The file is not replaced when the command fails, and the module
+          - Command that checks the new content before it replaces the file; each C(%s) is the path
+            of the temporary file. The file is not replaced when the command fails, and the module
             fails with the command's output. Not run in check mode.
         type: str
   secret_files:
@@ -129,6 +129,7 @@ created_paths:
 """
 
 import os
+import shlex
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -190,10 +191,12 @@ def _read(path):
 def _validate(module, command, tmp_path, dest):
     if "%s" not in command:
         module.fail_json(msg=f"validate for {dest} must contain %s (the file to check): {command}", changed_paths=[])
-    rc, out, err = module.run_command(command % tmp_path)
+    # Every %s is the temporary file (no other % sequence is interpreted).
+    check = command.replace("%s", shlex.quote(tmp_path))
+    rc, out, err = module.run_command(check)
     if rc != 0:
         module.fail_json(
-            msg=f"the new content of {dest} failed its check ({command % tmp_path}); the file was not replaced",
+            msg=f"the new content of {dest} failed its check ({check}); the file was not replaced",
             rc=rc, stdout=out, stderr=err, changed_paths=[],
         )
 

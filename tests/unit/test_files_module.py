@@ -1,0 +1,183 @@
+"""The shield.rag.files module (plugins/modules/files.py), run as Ansible runs it.
+
+Each case executes the module file with a JSON arguments file (how AnsibleModule reads its
+parameters outside of a play) against a temporary directory of the test's own, and reads the
+JSON it prints: what changed, what a diff shows, what a check run leaves behind, how a failed
+validation leaves the old file, and that a secret's content never appears in its output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULE = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "files.py"
+SECRET = "s3cret-Value-Never-Printed-7Qz"
+
+
+def run_module(tmp_path: Path, args: dict, *, check: bool = False, diff: bool = False) -> dict:
+    params = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_no_log=False)
+    args_file = tmp_path.parent / f"{tmp_path.name}-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, timeout=60
+    )
+    args_file.unlink()
+    assert proc.stdout, proc.stderr
+    result = json.loads(proc.stdout)
+    result["_stdout"] = proc.stdout
+    return result
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
+
+
+def base_args(root: Path) -> dict:
+    return {
+        "directories": [{"path": str(root / "etc"), "mode": "0750"}],
+        "secret_files": [{"dest": str(root / "etc" / "app.env"), "content": f"KEY={SECRET}\n", "mode": "0600"}],
+        "files": [
+            {"dest": str(root / "etc" / "app.yml"), "content": "a: 1\n", "mode": "0640"},
+            {"dest": str(root / "etc" / "unit.conf"), "content": "[Service]\n", "mode": "0644"},
+        ],
+    }
+
+
+def test_first_run_creates_everything_and_the_second_changes_nothing(root: Path) -> None:
+    first = run_module(root, base_args(root))
+    etc = root / "etc"
+    assert first["changed"] is True
+    assert first["changed_paths"] == [str(etc), str(etc / "app.env"), str(etc / "app.yml"), str(etc / "unit.conf")]
+    assert first["created_paths"] == first["changed_paths"]
+    assert (etc / "app.yml").read_text() == "a: 1\n"
+    assert (mode(etc), mode(etc / "app.env"), mode(etc / "app.yml"), mode(etc / "unit.conf")) == (
+        0o750, 0o600, 0o640, 0o644,
+    )
+
+    second = run_module(root, base_args(root))
+    assert second["changed"] is False
+    assert second["changed_paths"] == []
+    assert second["created_paths"] == []
+
+
+def test_only_the_changed_file_is_replaced_and_the_diff_shows_it(root: Path) -> None:
+    run_module(root, base_args(root))
+    args = base_args(root)
+    args["files"][0]["content"] = "a: 2\n"
+    before_inode = (root / "etc" / "unit.conf").stat().st_ino
+    result = run_module(root, args, diff=True)
+    assert result["changed_paths"] == [str(root / "etc" / "app.yml")]
+    assert (root / "etc" / "app.yml").read_text() == "a: 2\n"
+    assert (root / "etc" / "unit.conf").stat().st_ino == before_inode
+    content_diffs = [d for d in result["diff"] if isinstance(d.get("after"), str)]
+    assert content_diffs == [
+        {"before_header": str(root / "etc" / "app.yml"), "after_header": str(root / "etc" / "app.yml"),
+         "before": "a: 1\n", "after": "a: 2\n"}
+    ]
+
+
+def test_a_mode_change_alone_is_a_change(root: Path) -> None:
+    run_module(root, base_args(root))
+    args = base_args(root)
+    args["files"][1]["mode"] = "0600"
+    result = run_module(root, args, diff=True)
+    assert result["changed_paths"] == [str(root / "etc" / "unit.conf")]
+    assert mode(root / "etc" / "unit.conf") == 0o600
+    assert (root / "etc" / "unit.conf").read_text() == "[Service]\n"
+
+
+def test_check_mode_reports_and_writes_nothing(root: Path) -> None:
+    result = run_module(root, base_args(root), check=True, diff=True)
+    assert result["changed"] is True
+    assert str(root / "etc" / "app.yml") in result["changed_paths"]
+    assert not root.exists()
+
+    run_module(root, base_args(root))
+    args = base_args(root)
+    args["files"][0]["content"] = "a: 3\n"
+    args["directories"][0]["mode"] = "0755"
+    result = run_module(root, args, check=True)
+    assert result["changed_paths"] == [str(root / "etc"), str(root / "etc" / "app.yml")]
+    assert (root / "etc" / "app.yml").read_text() == "a: 1\n"
+    assert mode(root / "etc") == 0o750
+
+
+def test_a_failed_validation_keeps_the_old_file_and_says_which(root: Path) -> None:
+    run_module(root, base_args(root))
+    args = base_args(root)
+    checker = root.parent / "check.sh"
+    checker.write_text('#!/bin/sh\ngrep -q "^a: [0-9]*$" "$1" || { echo "not a number in $1" >&2; exit 3; }\n')
+    checker.chmod(0o755)
+    args["files"][0].update(content="a: many\n", validate=f"{checker} %s")
+    result = run_module(root, args)
+    assert result.get("failed") is True
+    assert str(root / "etc" / "app.yml") in result["msg"] and "was not replaced" in result["msg"]
+    assert result["rc"] == 3 and "not a number" in result["stderr"]
+    assert (root / "etc" / "app.yml").read_text() == "a: 1\n"
+    assert sorted(p.name for p in (root / "etc").iterdir()) == ["app.env", "app.yml", "unit.conf"]
+
+    args["files"][0]["content"] = "a: 7\n"
+    result = run_module(root, args)
+    assert result["changed_paths"] == [str(root / "etc" / "app.yml")]
+    assert (root / "etc" / "app.yml").read_text() == "a: 7\n"
+
+
+def test_the_checker_sees_the_new_content_with_the_final_mode(root: Path) -> None:
+    run_module(root, base_args(root))
+    seen = root.parent / "seen"
+    args = base_args(root)
+    args["files"][0].update(content="a: 5\n", validate=f"sh -c 'stat -c %a %s > {seen}; cat %s >> {seen}'")
+    # %s appears three times: every one is the temporary file.
+    result = run_module(root, args)
+    assert result["changed"] is True
+    assert seen.read_text() == "640\na: 5\n"
+
+
+def test_a_secret_is_never_in_the_output(root: Path) -> None:
+    for check in (True, False):
+        result = run_module(root, base_args(root), check=check, diff=True)
+        assert SECRET not in result["_stdout"]
+    args = base_args(root)
+    args["secret_files"][0]["content"] = f"KEY={SECRET}-rotated\n"
+    result = run_module(root, args, diff=True)
+    assert result["changed_paths"] == [str(root / "etc" / "app.env")]
+    assert SECRET not in result["_stdout"]
+    assert all(not isinstance(d.get("after"), str) for d in result["diff"])
+    assert mode(root / "etc" / "app.env") == 0o600
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda a, r: a["files"][0].update(dest="etc/app.yml"), "is not an absolute path"),
+        (lambda a, r: a["files"][0].update(dest=str(r / "missing" / "app.yml")), "does not exist: create it first"),
+        (lambda a, r: a["files"][0].update(validate="true"), "must contain %s"),
+    ],
+    ids=["relative", "no-directory", "validate-without-placeholder"],
+)
+def test_bad_arguments_get_a_clear_error(root: Path, mutate, message: str) -> None:
+    args = base_args(root)
+    mutate(args, root)
+    result = run_module(root, args)
+    assert result.get("failed") is True
+    assert message in result["msg"]
+
+
+def test_a_directory_in_place_of_a_file_is_refused(root: Path) -> None:
+    (root / "etc" / "app.yml").mkdir(parents=True)
+    result = run_module(root, base_args(root))
+    assert result.get("failed") is True
+    assert "is a directory, not a file" in result["msg"]
+    assert os.path.isdir(root / "etc" / "app.yml")
