@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: files
-short_description: Ensure a set of directories and files with their content and attributes, in one step
+short_description: Ensure directories and files with their content and attributes in one step
 version_added: "0.2.0"
 description:
   - Creates the O(directories), then writes the O(secret_files) and the O(files), in that
@@ -51,7 +51,8 @@ options:
     default: []
     suboptions: &file_options
       dest:
-        description: Absolute path of the file. Its directory must exist (list it in O(directories)).
+        description:
+          - Absolute path of the file. Its directory must exist (list it in O(directories)).
         type: path
         required: true
       content:
@@ -115,7 +116,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_paths:
-  description: The directories and files that were (or, in check mode, would be) created or changed, in order.
+  description:
+    - The directories and files that were (in check mode, would be) created or changed, in order.
   returned: always
   type: list
   elements: str
@@ -150,7 +152,12 @@ _FILE_OPTIONS = {
 
 def _attributes(module, path, spec):
     return module.load_file_common_arguments(
-        {"path": path, "owner": spec.get("owner"), "group": spec.get("group"), "mode": spec.get("mode")}
+        {
+            "path": path,
+            "owner": spec.get("owner"),
+            "group": spec.get("group"),
+            "mode": spec.get("mode"),
+        }
     )
 
 
@@ -162,17 +169,28 @@ def _ensure_directory(module, spec, diffs, created):
         if os.path.lexists(path):
             module.fail_json(msg=f"{path} exists and is not a directory", changed_paths=[])
         changed = True
-        diffs.append({"before_header": path, "after_header": path, "before": {"state": "absent"},
-                      "after": {"state": "directory"}})
+        diffs.append(
+            {
+                "before_header": path,
+                "after_header": path,
+                "before": {"state": "absent"},
+                "after": {"state": "directory"},
+            }
+        )
         if not module.check_mode:
             try:
                 os.makedirs(path)
             except OSError as exc:
-                module.fail_json(msg=f"cannot create the directory {path}: {to_native(exc)}", changed_paths=[])
+                module.fail_json(
+                    msg=f"cannot create the directory {path}: {to_native(exc)}", changed_paths=[]
+                )
         else:
             return True
     diff = {"before_header": path, "after_header": path, "before": {}, "after": {}}
-    changed = module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff) or changed
+    changed = (
+        module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff)
+        or changed
+    )
     if diff["before"] or diff["after"]:
         diffs.append(diff)
     return changed
@@ -190,14 +208,20 @@ def _read(path):
 
 def _validate(module, command, tmp_path, dest):
     if "%s" not in command:
-        module.fail_json(msg=f"validate for {dest} must contain %s (the file to check): {command}", changed_paths=[])
+        module.fail_json(
+            msg=f"validate for {dest} must contain %s (the file to check): {command}",
+            changed_paths=[],
+        )
     # Every %s is the temporary file (no other % sequence is interpreted).
     check = command.replace("%s", shlex.quote(tmp_path))
     rc, out, err = module.run_command(check)
     if rc != 0:
         module.fail_json(
             msg=f"the new content of {dest} failed its check ({check}); the file was not replaced",
-            rc=rc, stdout=out, stderr=err, changed_paths=[],
+            rc=rc,
+            stdout=out,
+            stderr=err,
+            changed_paths=[],
         )
 
 
@@ -205,7 +229,10 @@ def _write(module, spec, tmp_prefix):
     dest = spec["dest"]
     directory = os.path.dirname(dest) or "."
     if not os.path.isdir(directory):
-        module.fail_json(msg=f"the directory of {dest} does not exist: create it first (directories)", changed_paths=[])
+        module.fail_json(
+            msg=f"the directory of {dest} does not exist: create it first (directories)",
+            changed_paths=[],
+        )
     fd, tmp_path = tempfile.mkstemp(prefix=tmp_prefix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -236,18 +263,23 @@ def _ensure_file(module, spec, secret, diffs, created):
     changed = current != wanted
     if changed and not secret:
         too_big = max(len(wanted), len(current or b"")) > _MAX_DIFF_BYTES
-        diffs.append({
-            "before_header": dest if current is not None else "/dev/null",
-            "after_header": dest,
-            "before": "[content too large to show]" if too_big else to_text(current or b""),
-            "after": "[content too large to show]" if too_big else spec["content"],
-        })
+        diffs.append(
+            {
+                "before_header": dest if current is not None else "/dev/null",
+                "after_header": dest,
+                "before": "[content too large to show]" if too_big else to_text(current or b""),
+                "after": "[content too large to show]" if too_big else spec["content"],
+            }
+        )
     if changed and not module.check_mode:
         _write(module, spec, f".{os.path.basename(dest)}.")
     if changed and module.check_mode:
         return True
     diff = {"before_header": dest, "after_header": dest, "before": {}, "after": {}}
-    changed = module.set_fs_attributes_if_different(_attributes(module, dest, spec), changed, diff) or changed
+    changed = (
+        module.set_fs_attributes_if_different(_attributes(module, dest, spec), changed, diff)
+        or changed
+    )
     if diff["before"] or diff["after"]:
         diffs.append(diff)
     return changed
@@ -257,7 +289,9 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "directories": {
-                "type": "list", "elements": "dict", "default": [],
+                "type": "list",
+                "elements": "dict",
+                "default": [],
                 "options": {
                     "path": {"type": "path", "required": True},
                     "owner": {"type": "str"},
@@ -267,15 +301,21 @@ def main():
             },
             "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_OPTIONS},
             "secret_files": {
-                "type": "list", "elements": "dict", "default": [],
-                "options": dict(_FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}),
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": dict(
+                    _FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}
+                ),
             },
         },
         supports_check_mode=True,
     )
     for spec in module.params["directories"]:
         if not os.path.isabs(spec["path"]):
-            module.fail_json(msg=f"directories: {spec['path']} is not an absolute path", changed_paths=[])
+            module.fail_json(
+                msg=f"directories: {spec['path']} is not an absolute path", changed_paths=[]
+            )
     for spec in module.params["secret_files"] + module.params["files"]:
         if not os.path.isabs(spec["dest"]):
             module.fail_json(msg=f"files: {spec['dest']} is not an absolute path", changed_paths=[])
@@ -291,7 +331,11 @@ def main():
             if _ensure_file(module, spec, secret, diffs, created_paths):
                 changed_paths.append(spec["dest"])
 
-    result = {"changed": bool(changed_paths), "changed_paths": changed_paths, "created_paths": created_paths}
+    result = {
+        "changed": bool(changed_paths),
+        "changed_paths": changed_paths,
+        "created_paths": created_paths,
+    }
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -47,7 +47,9 @@ def root(tmp_path: Path) -> Path:
 def base_args(root: Path) -> dict:
     return {
         "directories": [{"path": str(root / "etc"), "mode": "0750"}],
-        "secret_files": [{"dest": str(root / "etc" / "app.env"), "content": f"KEY={SECRET}\n", "mode": "0600"}],
+        "secret_files": [
+            {"dest": str(root / "etc" / "app.env"), "content": f"KEY={SECRET}\n", "mode": "0600"}
+        ],
         "files": [
             {"dest": str(root / "etc" / "app.yml"), "content": "a: 1\n", "mode": "0640"},
             {"dest": str(root / "etc" / "unit.conf"), "content": "[Service]\n", "mode": "0644"},
@@ -59,11 +61,19 @@ def test_first_run_creates_everything_and_the_second_changes_nothing(root: Path)
     first = run_module(root, base_args(root))
     etc = root / "etc"
     assert first["changed"] is True
-    assert first["changed_paths"] == [str(etc), str(etc / "app.env"), str(etc / "app.yml"), str(etc / "unit.conf")]
+    assert first["changed_paths"] == [
+        str(etc),
+        str(etc / "app.env"),
+        str(etc / "app.yml"),
+        str(etc / "unit.conf"),
+    ]
     assert first["created_paths"] == first["changed_paths"]
     assert (etc / "app.yml").read_text() == "a: 1\n"
     assert (mode(etc), mode(etc / "app.env"), mode(etc / "app.yml"), mode(etc / "unit.conf")) == (
-        0o750, 0o600, 0o640, 0o644,
+        0o750,
+        0o600,
+        0o640,
+        0o644,
     )
 
     second = run_module(root, base_args(root))
@@ -83,8 +93,12 @@ def test_only_the_changed_file_is_replaced_and_the_diff_shows_it(root: Path) -> 
     assert (root / "etc" / "unit.conf").stat().st_ino == before_inode
     content_diffs = [d for d in result["diff"] if isinstance(d.get("after"), str)]
     assert content_diffs == [
-        {"before_header": str(root / "etc" / "app.yml"), "after_header": str(root / "etc" / "app.yml"),
-         "before": "a: 1\n", "after": "a: 2\n"}
+        {
+            "before_header": str(root / "etc" / "app.yml"),
+            "after_header": str(root / "etc" / "app.yml"),
+            "before": "a: 1\n",
+            "after": "a: 2\n",
+        }
     ]
 
 
@@ -118,7 +132,9 @@ def test_a_failed_validation_keeps_the_old_file_and_says_which(root: Path) -> No
     run_module(root, base_args(root))
     args = base_args(root)
     checker = root.parent / "check.sh"
-    checker.write_text('#!/bin/sh\ngrep -q "^a: [0-9]*$" "$1" || { echo "not a number in $1" >&2; exit 3; }\n')
+    checker.write_text(
+        '#!/bin/sh\ngrep -q "^a: [0-9]*$" "$1" || { echo "not a number in $1" >&2; exit 3; }\n'
+    )
     checker.chmod(0o755)
     args["files"][0].update(content="a: many\n", validate=f"{checker} %s")
     result = run_module(root, args)
@@ -138,7 +154,9 @@ def test_the_checker_sees_the_new_content_with_the_final_mode(root: Path) -> Non
     run_module(root, base_args(root))
     seen = root.parent / "seen"
     args = base_args(root)
-    args["files"][0].update(content="a: 5\n", validate=f"sh -c 'stat -c %a %s > {seen}; cat %s >> {seen}'")
+    args["files"][0].update(
+        content="a: 5\n", validate=f"sh -c 'stat -c %a %s > {seen}; cat %s >> {seen}'"
+    )
     # %s appears three times: every one is the temporary file.
     result = run_module(root, args)
     assert result["changed"] is True
@@ -162,7 +180,10 @@ def test_a_secret_is_never_in_the_output(root: Path) -> None:
     ("mutate", "message"),
     [
         (lambda a, r: a["files"][0].update(dest="etc/app.yml"), "is not an absolute path"),
-        (lambda a, r: a["files"][0].update(dest=str(r / "missing" / "app.yml")), "does not exist: create it first"),
+        (
+            lambda a, r: a["files"][0].update(dest=str(r / "missing" / "app.yml")),
+            "does not exist: create it first",
+        ),
         (lambda a, r: a["files"][0].update(validate="true"), "must contain %s"),
     ],
     ids=["relative", "no-directory", "validate-without-placeholder"],
