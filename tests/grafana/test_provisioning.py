@@ -83,6 +83,8 @@ def test_thresholds_and_urls_come_from_the_variables(tmp_path: Path) -> None:
             "monitoring_alert_queue_depth": 7,
             "monitoring_alert_breaker_open_for": "3m",
             "monitoring_alert_dead_letter_window": "1h",
+            "monitoring_alert_graph_queue_lag_seconds": 3600,
+            "monitoring_alert_graph_queue_stalled_for": "20m",
             "monitoring_alert_api_latency_p95_overrides": {"/lightrag/query": 30},
             "monitoring_grafana_prometheus_url": "http://prometheus.example:19090",
         },
@@ -92,6 +94,9 @@ def test_thresholds_and_urls_come_from_the_variables(tmp_path: Path) -> None:
     assert by_uid["shield-queue-depth"].params == (7.0,)
     assert by_uid["shield-circuit-breaker-open"].for_ == "3m"
     assert "offset 1h" in by_uid["shield-jobs-dead-lettered"].expr
+    assert "offset 1h" in by_uid["shield-graph-jobs-dead-lettered"].expr
+    assert "> 3600)" in by_uid["shield-graph-queue-stalled"].expr
+    assert by_uid["shield-graph-queue-stalled"].for_ == "20m"
     assert "endpoint!~`/lightrag/query`" in by_uid["shield-api-latency"].expr
     assert "endpoint=`/lightrag/query`}[5m]))) > 30" in by_uid["shield-api-latency"].expr
     assert out.datasources["datasources"][0]["url"] == "http://prometheus.example:19090"
@@ -294,9 +299,18 @@ def test_breaker_alert_fires_unless_the_breaker_is_closed(rendered: prov.Rendere
     ]
 
 
-def test_dead_letter_alert_reads_the_dead_outcome(rendered: prov.Rendered) -> None:
-    dead = {q.uid: q for q in prov.alert_queries(rendered.alerts)}["shield-jobs-dead-lettered"]
-    assert 'outcome="dead"' in dead.expr
+@pytest.mark.parametrize(
+    ("uid", "counter"),
+    [
+        ("shield-jobs-dead-lettered", "worker_jobs_total"),
+        ("shield-graph-jobs-dead-lettered", "worker_graph_jobs_total"),
+    ],
+)
+def test_dead_letter_alerts_read_the_dead_outcome(
+    rendered: prov.Rendered, uid: str, counter: str
+) -> None:
+    dead = {q.uid: q for q in prov.alert_queries(rendered.alerts)}[uid]
+    assert f'{counter}{{job="shield-workers",outcome="dead"}}' in dead.expr
     assert dead.fires(1.0) and not dead.fires(0.0)
 
 

@@ -65,7 +65,7 @@ def test_promtool_unit_tests_pass(rendered_defaults: Rendered, test_file: Path) 
 def test_every_alert_has_a_firing_and_a_silent_case(rendered_defaults: Rendered) -> None:
     alerts = set(_alerts(rendered_defaults))
     cases = _alert_cases()
-    assert len(alerts) >= 17, sorted(alerts)
+    assert len(alerts) >= 19, sorted(alerts)
     unknown = sorted(set(cases) - alerts)
     assert not unknown, f"test cases for alerts that do not exist: {unknown}"
     lacking = {
@@ -94,6 +94,8 @@ def test_thresholds_and_durations_follow_the_variables(render: Render) -> None:
         {
             "monitoring_alert_breaker_open_for": "7m",
             "monitoring_alert_queue_depth": 250,
+            "monitoring_alert_graph_queue_lag_seconds": 3600,
+            "monitoring_alert_graph_queue_stalled_window": "45m",
             "monitoring_slo_orchestrator_availability_objective": 0.999,
             "monitoring_slo_mcp_latency_seconds": 30,
         },
@@ -101,6 +103,9 @@ def test_thresholds_and_durations_follow_the_variables(render: Render) -> None:
     alerts = _alerts(rendered)
     assert alerts["ShieldCircuitBreakerOpen"][0]["for"] == "7m"
     assert "> 250" in alerts["ShieldQueueDepthHigh"][0]["expr"]
+    graph_stalled = alerts["ShieldGraphQueueStalled"][0]
+    assert "> 3600)" in graph_stalled["expr"] and "[45m]" in graph_stalled["expr"]
+    assert "45m" in graph_stalled["annotations"]["summary"]
     slo = rendered.path("shield-slo.yml").read_text(encoding="utf-8")
     assert "vector(0.001)" in slo
     assert 'le="30.0"' in slo and 'le="10.0"' not in slo

@@ -27,23 +27,25 @@ class JobCounts:
     _prune_from: int
 
     # -- queue metrics --------------------------------------------------------------------
-    async def queue_stats(self) -> dict[str, int]:
-        """Jobs waiting (stream lag + delayed retries) and jobs held by workers (pending)."""
+    async def queue_stats(self, keys: Keys | None = None) -> dict[str, int]:
+        """Jobs waiting (stream lag + delayed retries) and jobs held by workers (pending), of
+        the stage ``keys`` names (default the vector phase)."""
+        stage = keys or self.keys
         waiting = 0
         pending = 0
         try:
-            groups = await self.redis.xinfo_groups(self.keys.queue)
+            groups = await self.redis.xinfo_groups(stage.queue)
         except Exception:  # noqa: BLE001 - no stream yet
             groups = []
         for g in groups:
             info = {as_text(k): v for k, v in g.items()}
-            if as_text(info.get("name")) == self.keys.group:
+            if as_text(info.get("name")) == stage.group:
                 lag = info.get("lag")
                 waiting += int(lag) if lag is not None else 0
                 pending += int(info.get("pending") or 0)
         if not groups:
-            waiting += int(await self.redis.xlen(self.keys.queue) or 0)
-        waiting += int(await self.redis.zcard(self.keys.delayed) or 0)
+            waiting += int(await self.redis.xlen(stage.queue) or 0)
+        waiting += int(await self.redis.zcard(stage.delayed) or 0)
         return {"waiting": waiting, "pending": pending}
 
     # -- admission --------------------------------------------------------------------------

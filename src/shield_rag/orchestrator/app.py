@@ -15,10 +15,17 @@ from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.store import JobStore
 from shield_rag.orchestrator import errors, openapi
 from shield_rag.orchestrator.deps import Services
-from shield_rag.orchestrator.metrics import ACTIVE_JOBS, QUEUE_SIZE, MetricsMiddleware
+from shield_rag.orchestrator.metrics import (
+    ACTIVE_JOBS,
+    GRAPH_ACTIVE_JOBS,
+    GRAPH_QUEUE_SIZE,
+    QUEUE_SIZE,
+    MetricsMiddleware,
+)
 from shield_rag.orchestrator.routes import events, health, ingest, jobs, lightrag, search
 from shield_rag.orchestrator.timeouts import BodyTimeoutMiddleware
 from shield_rag.redis_conn import make_redis
@@ -41,11 +48,15 @@ QUEUE_GAUGE_INTERVAL = 5.0
 
 
 async def _refresh_queue_gauges(store: JobStore) -> None:
+    graph = Keys(store.keys.prefix, GRAPH_STAGE)
     while True:
         try:
             stats = await store.queue_stats()
             QUEUE_SIZE.set(stats["waiting"])
             ACTIVE_JOBS.set(stats["pending"])
+            stats = await store.queue_stats(graph)
+            GRAPH_QUEUE_SIZE.set(stats["waiting"])
+            GRAPH_ACTIVE_JOBS.set(stats["pending"])
         except Exception as exc:  # noqa: BLE001 - metrics must not kill the API
             log.debug("queue gauges not refreshed: %s", exc)
         await asyncio.sleep(QUEUE_GAUGE_INTERVAL)

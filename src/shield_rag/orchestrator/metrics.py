@@ -31,6 +31,13 @@ LIGHTRAG_OPS = Counter(
 )
 QUEUE_SIZE = Gauge("worker_queue_size", "Jobs waiting for a worker (queued and retry-waiting)")
 ACTIVE_JOBS = Gauge("active_jobs", "Jobs held by workers right now")
+# The same for the graph stage's own stream: gauges of their own, so that worker_queue_size
+# and active_jobs (and the alerts and panels on them) keep counting the vector phase only.
+GRAPH_QUEUE_SIZE = Gauge(
+    "worker_graph_queue_size",
+    "Jobs whose graph stage waits for a graph slot (queued and retry-waiting)",
+)
+GRAPH_ACTIVE_JOBS = Gauge("active_graph_jobs", "Graph stages held by workers right now")
 JOBS_ACCEPTED = Counter("jobs_accepted_total", "Jobs accepted by kind", ["kind"])
 
 
@@ -112,6 +119,8 @@ __all__ = [
     "BREAKER_STATE",
     "BREAKER_TRANSITIONS",
     "DURATION",
+    "GRAPH_ACTIVE_JOBS",
+    "GRAPH_QUEUE_SIZE",
     "JOBS_ACCEPTED",
     "LIGHTRAG_OPS",
     "QUEUE_SIZE",
