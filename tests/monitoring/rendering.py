@@ -101,11 +101,18 @@ def render_role(
     }
     (workdir / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
     home = workdir / ".ansible"
+    # The role's tasks call the collection's own modules (shield.rag.files): this checkout is
+    # shield.rag for the play, whatever ANSIBLE_COLLECTIONS_PATH the caller has.
+    namespace = workdir / "collections" / "ansible_collections" / "shield"
+    namespace.mkdir(parents=True, exist_ok=True)
+    if not (namespace / "rag").exists():
+        (namespace / "rag").symlink_to(ROLE_DIR.parent.parent)
     env = {
         **os.environ,
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_ROLES_PATH": str(ROLE_DIR.parent),
+        "ANSIBLE_COLLECTIONS_PATH": str(workdir / "collections"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",

@@ -1,0 +1,164 @@
+"""The shield.rag.wait_http module (plugins/modules/wait_http.py), run as Ansible runs it.
+
+The module file runs with a JSON arguments file against a small HTTP server of the test's own
+on 127.0.0.1 (an ephemeral port): endpoints that are ready, become ready after a few asks,
+never become ready, or answer without the text asked for. The module's own polling does the
+waiting; the tests only read what it printed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+MODULE = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "wait_http.py"
+API_KEY = "k3y-Never-Printed-9Rt2"
+
+
+class Handler(BaseHTTPRequestHandler):
+    asks: dict[str, int] = {}
+    seen_keys: list[str] = []
+
+    def do_GET(self) -> None:
+        count = Handler.asks[self.path] = Handler.asks.get(self.path, 0) + 1
+        Handler.seen_keys.append(self.headers.get("api-key", ""))
+        if self.path == "/ok":
+            self._answer(200, b"ready")
+        elif self.path == "/late":
+            self._answer(200 if count >= 3 else 503, b"")
+        elif self.path == "/metrics":
+            self._answer(200, b"# HELP redis_up\nredis_up 1\n")
+        elif self.path == "/down":
+            self._answer(200, b"redis_up 0\n")
+        else:
+            self._answer(500, b"broken")
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def base_url() -> Iterator[str]:
+    Handler.asks = {}
+    Handler.seen_keys = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def run_module(tmp_path: Path, args: dict) -> dict:
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout, proc.stderr
+    result = json.loads(proc.stdout)
+    result["_stdout"] = proc.stdout
+    return result
+
+
+def test_every_endpoint_ready_in_one_call(tmp_path: Path, base_url: str) -> None:
+    result = run_module(
+        tmp_path,
+        {
+            "checks": [
+                {"name": "A", "url": f"{base_url}/ok"},
+                {"url": f"{base_url}/metrics", "contains": "redis_up 1"},
+            ],
+            "timeout": 10,
+        },
+    )
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert [(r["name"], r["ready"], r["status"]) for r in result["results"]] == [
+        ("A", True, 200),
+        (f"{base_url}/metrics", True, 200),
+    ]
+    assert Handler.asks == {"/ok": 1, "/metrics": 1}
+
+
+def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(tmp_path: Path, base_url: str) -> None:
+    result = run_module(
+        tmp_path,
+        {
+            "checks": [{"url": f"{base_url}/ok"}, {"url": f"{base_url}/late"}],
+            "timeout": 30,
+            "delay": 0.05,
+        },
+    )
+    assert not result.get("failed"), result
+    assert Handler.asks["/late"] == 3
+    assert Handler.asks["/ok"] == 1  # a ready endpoint is not asked again
+
+
+def test_not_ready_in_time_fails_naming_each_endpoint_and_its_last_answer(
+    tmp_path: Path, base_url: str
+) -> None:
+    result = run_module(
+        tmp_path,
+        {
+            "checks": [
+                {"name": "Prometheus", "url": f"{base_url}/ok"},
+                {"name": "Broken", "url": f"{base_url}/broken"},
+                {"name": "Exporter", "url": f"{base_url}/down", "contains": "redis_up 1"},
+            ],
+            "timeout": 1,
+            "delay": 0.2,
+        },
+    )
+    assert result["failed"] is True
+    assert "Broken" in result["msg"] and "HTTP 500, expected 200" in result["msg"]
+    assert "Exporter" in result["msg"] and "no 'redis_up 1' in the answer" in result["msg"]
+    assert "Prometheus" not in result["msg"]
+    assert Handler.asks["/broken"] >= 2
+    assert [r["ready"] for r in result["results"]] == [True, False, False]
+
+
+def test_timeout_zero_asks_once(tmp_path: Path, base_url: str) -> None:
+    result = run_module(tmp_path, {"checks": [{"url": f"{base_url}/late"}], "timeout": 0})
+    assert result["failed"] is True
+    assert Handler.asks["/late"] == 1
+
+
+def test_nothing_listening_is_reported_as_an_error(tmp_path: Path, base_url: str) -> None:
+    closed = base_url.rsplit(":", 1)[0] + ":1"
+    result = run_module(tmp_path, {"checks": [{"url": f"{closed}/x"}], "timeout": 0})
+    assert result["failed"] is True
+    assert result["results"][0]["status"] == -1
+    assert result["results"][0]["error"]
+
+
+def test_header_values_are_sent_and_never_printed(tmp_path: Path, base_url: str) -> None:
+    result = run_module(
+        tmp_path,
+        {"checks": [{"url": f"{base_url}/broken", "headers": {"api-key": API_KEY}}], "timeout": 0},
+    )
+    assert result["failed"] is True
+    assert Handler.seen_keys == [API_KEY]
+    assert API_KEY not in result["_stdout"]
+
+
+def test_a_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {"checks": [{"url": "file:///etc/passwd"}]})
+    assert result["failed"] is True
+    assert "is not an http or https URL" in result["msg"]
