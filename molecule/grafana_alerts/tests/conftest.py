@@ -13,7 +13,7 @@ pytest_runtest_makereport = journal_on_failure(
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    from test_grafana_alerts import FIGURES
+    from phases import FIGURES
 
     if FIGURES:
         terminalreporter.section("measured on this run")

@@ -34,9 +34,8 @@ from observe import (
     query,
     suppressed_by_inhibition,
     wait_for,
-    watch_alerts,
 )
-from tests.grafana.provisioning import alert_queries
+from phases import alerts_delivered, alerts_fire, grafana_mirrors, resolved
 from tests.support.molecule import mcp_token, run_secrets
 
 UNITS = [
@@ -70,11 +69,10 @@ JOBS = {
     "blackbox": 1,
 }
 JOBS_SUBMITTED = 5
-# What the phases hand on, and the figures the terminal summary prints (conftest.py).
+# What the phases hand on (the figures the terminal summary prints are in phases.py).
 # Every test takes the `host` fixture, used or not: pytest groups the tests by testinfra's
 # host parameter, and a test without it would run after all the others, out of file order.
 STATE: dict[str, Any] = {}
-FIGURES: list[str] = []
 
 
 # --- the monitoring host --------------------------------------------------------------------
@@ -173,74 +171,6 @@ def test_every_rule_is_loaded_healthy_and_nothing_fires(host: Any) -> None:
         "every rule evaluated without error",
     )
     assert firing_names() == set(), active_alerts()
-
-
-# --- Grafana's mirrors ----------------------------------------------------------------------
-
-
-def grafana_mirrors(host: Any, expected: list[Expected]) -> None:
-    """Each Grafana rule mirroring an expected alert fires on this Prometheus, for a series
-    with the expected labels; each mirroring an alert that is not active does not fire."""
-    queries = alert_queries(yaml.safe_load(host.file(GRAFANA_ALERTS_FILE).content_string))
-    before = {a["labels"]["alertname"] for a in active_alerts()}
-    results = {
-        q.uid: [labels for labels, value in query(q.expr) if q.fires(value)] for q in queries
-    }
-    after = {a["labels"]["alertname"] for a in active_alerts()}
-    for e in expected:
-        mirrors = [q for q in queries if q.prometheus_alert == e.alertname]
-        assert mirrors, f"no Grafana rule mirrors {e.alertname}"
-        for q in mirrors:
-            matching = [
-                labels
-                for labels in results[q.uid]
-                if all(labels.get(k) == v for k, v in e.labels.items())
-            ]
-            assert matching, f"Grafana rule {q.uid} does not fire for {e}: {results[q.uid]}"
-    quiet = [q for q in queries if q.prometheus_alert not in before | after]
-    assert quiet, "every mirrored alert is active: nothing to compare"
-    for q in quiet:
-        assert results[q.uid] == [], f"Grafana rule {q.uid} fires but {q.prometheus_alert} does not"
-    FIGURES.append(
-        f"Grafana mirrors: {len(expected)} firing as expected, {len(quiet)} quiet as expected"
-    )
-
-
-def alerts_fire(expected: list[Expected], since: float, what: str) -> None:
-    seen = watch_alerts(expected, since)
-    for e, s in seen.items():
-        assert s.firing is not None, (
-            f"{e} did not fire within {e.deadline:.0f} s of {what} (pending at {s.pending})"
-        )
-        assert s.pending is not None, f"{e}: never seen pending before firing ({s})"
-        assert s.pending < s.firing, f"{e}: firing without pending first ({s})"
-        FIGURES.append(
-            f"{what}: {e} pending after {s.pending:.0f} s, firing after {s.firing:.0f} s"
-            f" (bound {e.deadline:.0f} s)"
-        )
-
-
-def alerts_delivered(
-    host: Any, expected: list[Expected], status: str, after: float, what: str
-) -> None:
-    for e in expected:
-        found = wait_for(
-            lambda e=e: delivered(host, e, status, after), 90, f"{status} {e} at the webhook"
-        )
-        delay = found["record"]["received"] - after
-        event = "fault" if status == "firing" else "repair"
-        FIGURES.append(f"{what}: {status} {e} delivered {delay:.0f} s after the {event}")
-
-
-def resolved(expected: list[Expected]) -> None:
-    """Wait until no alert the fault raised is active any more. Others may be: the failed
-    tool calls of a fault burn the MCP availability SLO's error budget, and its burn-rate
-    alert rightly stays until its short window has passed."""
-    wait_for(
-        lambda: not [a for a in active_alerts() if any(e.matches(a) for e in expected)],
-        60,
-        "the fault's alerts no longer active",
-    )
 
 
 # --- fault 1: no worker runs while jobs arrive ---------------------------------------------
