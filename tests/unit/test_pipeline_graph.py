@@ -28,11 +28,10 @@ class Vectors:
     def __init__(self) -> None:
         self.upserted = 0
 
-    async def upsert(self, ids: list[str], vectors: Any, payloads: Any) -> None:
+    async def store_document(
+        self, doc_id: str, ids: list[str], vectors: Any, payloads: Any
+    ) -> None:
         self.upserted += len(ids)
-
-    async def delete_stale_chunks(self, doc_id: str, keep: int) -> None:
-        return None
 
 
 class DownLightRAG:

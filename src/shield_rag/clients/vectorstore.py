@@ -84,6 +84,18 @@ def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None
     return models.Filter(must=must)
 
 
+def stale_chunks(doc_id: str, keep: int) -> models.FilterSelector:
+    """The chunks of ``doc_id`` with an index of ``keep`` or more."""
+    return models.FilterSelector(
+        filter=models.Filter(
+            must=[
+                models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                models.FieldCondition(key="chunk_index", range=models.Range(gte=keep)),
+            ]
+        )
+    )
+
+
 class VectorStore:
     def __init__(self, settings: QdrantSettings, guard: DependencyGuard | None = None) -> None:
         self.settings = settings
@@ -200,20 +212,28 @@ class VectorStore:
             "upsert", lambda: self.client.upsert(self.collection, points=points, wait=True)
         )
 
-    async def delete_stale_chunks(self, doc_id: str, keep: int) -> None:
-        """Delete chunks of ``doc_id`` with index >= ``keep`` (left from a longer version)."""
+    async def store_document(
+        self,
+        doc_id: str,
+        ids: list[str],
+        vectors: list[list[float]],
+        payloads: list[dict[str, Any]],
+    ) -> None:
+        """Store a document's chunks (``ids[i]`` is chunk ``i``) and delete its chunks with
+        an index past the last one (left from a longer version of it): one request, the two
+        operations applied in that order, answered once both are applied."""
         await self.ensure_collection()
-        selector = models.FilterSelector(
-            filter=models.Filter(
-                must=[
-                    models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
-                    models.FieldCondition(key="chunk_index", range=models.Range(gte=keep)),
-                ]
-            )
-        )
+        points = [
+            models.PointStruct(id=i, vector=v, payload=p)
+            for i, v, p in zip(ids, vectors, payloads, strict=True)
+        ]
+        operations: list[models.UpsertOperation | models.DeleteOperation] = [
+            models.UpsertOperation(upsert=models.PointsList(points=points)),
+            models.DeleteOperation(delete=stale_chunks(doc_id, len(ids))),
+        ]
         await self._call(
-            "delete",
-            lambda: self.client.delete(self.collection, points_selector=selector, wait=True),
+            "upsert",
+            lambda: self.client.batch_update_points(self.collection, operations, wait=True),
         )
 
     async def search(

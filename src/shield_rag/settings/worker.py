@@ -33,6 +33,15 @@ class WorkerSettings(_Section):
         description="Attempts a job's graph stage gets before the job is marked dead (its "
         "vectors stay searchable); retries wait backoff_base_seconds, doubling.",
     )
+    graph_yield_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="Searchable first: a free graph slot starts no new graph stage while "
+        "vector-phase jobs wait for a slot, unless the oldest graph stage waiting has waited "
+        "this many seconds. 0: graph slots never hold back (e.g. on hosts that run only the "
+        "graph stage).",
+    )
     metrics_host: str = Field(
         "127.0.0.1",
         description="Address of the worker's Prometheus /metrics endpoint.",

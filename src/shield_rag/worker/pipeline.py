@@ -239,8 +239,7 @@ class Pipeline:
             ingested_at=time.time(),
         )
         started = time.perf_counter()
-        await self.vectors.upsert(ids, vectors, payloads)
-        await self.vectors.delete_stale_chunks(doc.doc_id, len(chunks))
+        await self.vectors.store_document(doc.doc_id, ids, vectors, payloads)
         STAGE_SECONDS.labels("upsert").observe(time.perf_counter() - started)
         await progress("upsert", lo + span * 0.7, f"{doc.source}: stored {len(chunks)} vectors")
 

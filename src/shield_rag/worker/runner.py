@@ -35,6 +35,7 @@ from shield_rag.worker.metrics import (
     RECLAIMED,
 )
 from shield_rag.worker.pipeline import Pipeline
+from shield_rag.worker.scheduling import graph_should_yield
 
 __all__ = ["BUSY", "CONSUMER_PRUNE_IDLE_MS", "JOBS", "JOB_SECONDS", "RECLAIMED", "Worker"]
 
@@ -129,7 +130,9 @@ class Worker(GraphExecution):
             for i in range(self.cfg.concurrency)
         ]
         slots += [
-            asyncio.create_task(self._slot(f"graph-{i}", self.graph_queue, self._process_graph))
+            asyncio.create_task(
+                self._slot(f"graph-{i}", self.graph_queue, self._process_graph, self._graph_yields)
+            )
             for i in range(self.graph_slots)
         ]
         promoter = asyncio.create_task(self._promoter())
@@ -182,14 +185,32 @@ class Worker(GraphExecution):
                 log.warning("cannot promote due retries: %s", exc)
             await asyncio.sleep(0.5)
 
+    async def _graph_yields(self) -> bool:
+        """Whether a free graph slot holds back now (:mod:`shield_rag.worker.scheduling`)."""
+        return await graph_should_yield(
+            self.redis, self.queue.keys, self.graph_keys, self.cfg.graph_yield_seconds
+        )
+
     async def _slot(
-        self, index: str, queue: WorkQueue, process: Callable[[Delivery], Awaitable[None]]
+        self,
+        index: str,
+        queue: WorkQueue,
+        process: Callable[[Delivery], Awaitable[None]],
+        holds_back: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """Take jobs from ``queue`` one at a time: a stale one first, else a new one unless
+        ``holds_back`` says to wait (then it looks again after ``block_ms``)."""
         reclaimed = GRAPH_RECLAIMED if queue is self.graph_queue else RECLAIMED
         delay = 0.2
         while not self.stopping.is_set():
             try:
                 deliveries = await queue.claim_stale(1)
+                if not deliveries and holds_back is not None and await holds_back():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self.stopping.wait(), timeout=self.cfg.block_ms / 1000
+                        )
+                    continue
                 if not deliveries:
                     deliveries = await queue.read_new(1, self.cfg.block_ms)
                 delay = 0.2
