@@ -385,3 +385,23 @@ def test_memory_guard_refuses_new_work_but_not_reads_or_replays(astack: Stack) -
         after = _post(c, "mem", _text("after"))
         assert after.status_code == 202, after.text
         _drain(astack, [kept.json()["job_id"], after.json()["job_id"]])
+
+
+def test_the_rate_bucket_costs_no_append_only_file_write(tmp_path: Path) -> None:
+    """The bucket is memory-only state: taking tokens (and being refused) appends nothing to
+    Redis' append-only file, so an ``appendfsync always`` Redis does not fsync per request."""
+    own = Stack(tmp_path)  # only its Redis (AOF on, appendfsync always), nothing else writes
+    own.start_redis()
+
+    async def take(store: JobStore, redis: Redis) -> tuple[list[float], int, int]:
+        before = int((await redis.info("persistence"))["aof_current_size"])
+        waits = [await store.take_token("aof-client", 1.0, 3) for _ in range(4)]
+        after = int((await redis.info("persistence"))["aof_current_size"])
+        return waits, before, after
+
+    try:
+        waits, before, after = _store_run(own, take)
+    finally:
+        own.stop_redis()
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0, waits  # the bucket still limits
+    assert after == before

@@ -114,6 +114,11 @@ RATE_BUCKET = """
 -- A token bucket shared by every orchestrator replica; Redis' clock is the only clock.
 -- KEYS: 1 the bucket (hash: tokens, ts in ms); ARGV: 1 tokens per second, 2 burst, 3 cost
 -- Returns {1, 0} when the request may pass, {0, ms until enough tokens} when it may not.
+-- The bucket lives in this Redis' memory only: its writes go neither to the append-only file
+-- nor to replicas (with appendfsync always, an fsync on every request, reads included). A
+-- Redis restart or fail-over loses nothing but buckets, which then start full, as they do
+-- after burst/rate seconds without requests anyway.
+redis.set_repl(redis.REPL_NONE)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate = tonumber(ARGV[1])

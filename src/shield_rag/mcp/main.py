@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import logging
 import sys
 
+import anyio
 from prometheus_client import start_http_server
 from starlette.middleware import Middleware
 
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.auth_token is None:
         log.warning("mcp.auth_token is not set: HTTP clients are not authenticated (loopback only)")
     log.info("MCP endpoint http://%s:%d%s", cfg.host, cfg.port, cfg.path)
-    shield.server.run(
+    serve = functools.partial(
+        shield.server.run_http_async,
         transport="http",
         host=cfg.host,
         port=cfg.port,
@@ -73,7 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         middleware=[Middleware(ExplainTooLarge)],
         uvicorn_config={"log_config": None, "access_log": False, "timeout_graceful_shutdown": 5},
     )
+    # FastMCP's run() starts a plain asyncio loop, and uvicorn serves on the loop it is given;
+    # uvloop (installed with uvicorn[standard], the loop the orchestrator runs on) makes every
+    # socket read and write of the transport and of the orchestrator client cheaper.
+    anyio.run(serve, backend_options={"use_uvloop": uses_uvloop()})
     return 0
+
+
+def uses_uvloop() -> bool:
+    """Whether the HTTP transport runs on uvloop: when it is installed."""
+    return importlib.util.find_spec("uvloop") is not None
 
 
 if __name__ == "__main__":

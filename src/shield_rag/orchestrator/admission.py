@@ -11,7 +11,9 @@ Four limits, all kept in Redis so that every orchestrator replica enforces the s
   (:data:`shield_rag.jobs.scripts.RATE_BUCKET`) that reads Redis' own clock, so replicas share
   the bucket and their clocks do not matter. It applies to every route but health/readiness;
   a refusal is 429 ``rate_limited`` with the time until the next token as Retry-After. The
-  key expires once the bucket would be full again, so idle clients cost nothing.
+  key expires once the bucket would be full again, so idle clients cost nothing. The bucket
+  is kept in Redis' memory only (never in its append-only file, so no fsync per request): a
+  Redis restart refills the buckets, nothing else.
 - **Unfinished jobs**, per client (``client_max_queued_jobs``, 429 ``too_many_queued_jobs``)
   and all together (``max_queued_jobs``, 503 ``overloaded``). The counts are two sorted
   sets maintained *inside the scripts that change jobs*: the creation script adds the job to
