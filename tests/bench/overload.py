@@ -1,7 +1,7 @@
 """Section 8: search latency while the orchestrator is flooded with job submissions.
 
 The set-up of ``tests/integration/test_overload.py`` (which checks what must hold under
-overload and leaves the speed to this benchmark): four clients submit small text jobs at
+overload and leaves the speed to this benchmark): five clients submit small text jobs at
 fixed offered rates for a fixed window while one client searches at a steady pace; the
 same searcher runs alone before the window and again once the flood has drained. The figure
 is the search latency during the flood against the unloaded latency of the same run.
@@ -80,7 +80,8 @@ def run(ctx: BenchContext) -> list[Figure]:
     return [
         latency_figure(
             "8. overload",
-            "POST /search while 4 clients flood POST /ingest-async (workers ingesting)",
+            f"POST /search while {len(OFFERED)} clients flood POST /ingest-async"
+            " (workers ingesting)",
             "POST /search alone, same searcher, before and after the flood",
             [s * 1000 for s in loaded],
             [s * 1000 for s in unloaded],
