@@ -101,8 +101,12 @@ class _Store:
             raise RedisConnectionError("Redis is down")
         return self.wait
 
-    async def take_token_and_counts(self, *_: Any) -> tuple[float, tuple[int, int, bool, int]]:
-        return await self.take_token(), await self.admission_counts()
+    async def take_token_and_counts(
+        self, *_: Any
+    ) -> tuple[float, tuple[int, int, bool, int] | None]:
+        # As the script does: nothing is counted when the bucket refuses.
+        wait = await self.take_token()
+        return (wait, None) if wait > 0 else (wait, await self.admission_counts())
 
     async def jobs_ahead_of_oldest(self, _client: str) -> int:
         return 9

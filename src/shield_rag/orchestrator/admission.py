@@ -180,7 +180,7 @@ class Admission:
     async def check_rate_of_write(
         self, client: str, idempotency_key: str | None
     ) -> tuple[int, int, bool, int] | None:
-        """:meth:`check_rate` for a write, reading in the same round trip the counts that
+        """:meth:`check_rate` for a write, reading in the same script the counts that
         :meth:`check_write` then judges (None when admission is off)."""
         if not self.cfg.enabled:
             return None
@@ -191,18 +191,22 @@ class Admission:
             self.cfg.client_max_queued_jobs,
             idempotency_key,
         )
-        self._rate_verdict(client, wait)
+        if counts is None:  # the bucket refused (and nothing was counted)
+            raise self._rate_refusal(client, wait)
         return counts
 
     def _rate_verdict(self, client: str, wait: float) -> None:
         if wait > 0:
-            raise self._refuse(
-                ErrorCode.RATE_LIMITED,
-                f"client {client!r} sends more than {self.cfg.client_requests_per_second:g} "
-                f"requests/s (burst {self.cfg.client_burst}; admission.client_requests_per_"
-                "second); slow down and retry after Retry-After",
-                wait,
-            )
+            raise self._rate_refusal(client, wait)
+
+    def _rate_refusal(self, client: str, wait: float) -> ApiError:
+        return self._refuse(
+            ErrorCode.RATE_LIMITED,
+            f"client {client!r} sends more than {self.cfg.client_requests_per_second:g} "
+            f"requests/s (burst {self.cfg.client_burst}; admission.client_requests_per_"
+            "second); slow down and retry after Retry-After",
+            wait,
+        )
 
     async def check_write(
         self,
