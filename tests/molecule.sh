@@ -48,9 +48,17 @@ chmod 0644 "$work/ssh/authorized_keys"
 export SHIELD_MOLECULE_SSH_KEY=$work/ssh/id_ed25519
 export SHIELD_MOLECULE_SSH_AUTHORIZED_KEYS=$work/ssh/authorized_keys
 
+# The scenarios' checks append each failure to this file (tests/support/molecule.py); it is
+# printed last, after Molecule's own summary, so the end of the log names what failed.
+export SHIELD_MOLECULE_FAILURES=$work/failures.txt
 [ $# -gt 0 ] || set -- default
 for scenario in "$@"; do
     start=$(date +%s)
-    molecule test -s "$scenario"
+    : >"$SHIELD_MOLECULE_FAILURES"
+    if ! molecule test -s "$scenario"; then
+        echo "molecule scenario $scenario: FAILED after $(($(date +%s) - start)) s" >&2
+        cat "$SHIELD_MOLECULE_FAILURES" >&2
+        exit 1
+    fi
     echo "molecule scenario $scenario: passed in $(($(date +%s) - start)) s"
 done

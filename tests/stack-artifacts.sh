@@ -33,6 +33,9 @@ shield_stack_artifacts() {
             || { cat "$log"; return 1; }
         # Reproducible: a second, independent build of the shield-rag wheel (the one file the
         # playbook builds; the others are checked against the lock's hashes) is the same file.
+        # The playbook keeps an archive that exists: the one an earlier build of other sources
+        # left here must go first.
+        rm -f "$out/wheelhouse-again.tar.gz"
         ansible-playbook -i localhost, playbooks/wheelhouse.yml \
             -e shield_wheelhouse_archive="$out/wheelhouse-again.tar.gz" \
             -e shield_wheelhouse_dependencies=false >>"$log" \

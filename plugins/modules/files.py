@@ -72,7 +72,11 @@ options:
         description:
           - Command that checks the new content before it replaces the file; each C(%s) is the path
             of the temporary file. The file is not replaced when the command fails, and the module
-            fails with the command's output. Not run in check mode.
+            fails with the command's output.
+          - In check mode the new content is checked too, as a file in the module's own temporary
+            directory (nothing is written next to O(files[].dest)), so that a bad value fails a
+            check run; when the command's program is not installed yet (a host that the real
+            run sets up), check mode warns that the content was not checked.
         type: str
   secret_files:
     description:
@@ -83,8 +87,9 @@ options:
     default: []
     suboptions: *file_options
 notes:
-  - Supports check mode (reports what would change, writes nothing, runs no validation) and
-    diff mode (for O(directories) and O(files)).
+  - Supports check mode (reports what would change and writes nothing; a changed file's new
+    content is still checked by O(files[].validate)) and diff mode (for O(directories) and
+    O(files)).
 """
 
 EXAMPLES = r"""
@@ -132,6 +137,7 @@ created_paths:
 
 import os
 import shlex
+import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -225,6 +231,26 @@ def _validate(module, command, tmp_path, dest):
         )
 
 
+def _validate_in_check_mode(module, spec, dest):
+    """Check mode: the new content checked as a file in the module's temporary directory."""
+    command = spec["validate"]
+    try:
+        program = shlex.split(command)[0]
+    except (ValueError, IndexError):
+        program = command
+    if shutil.which(program) is None:
+        module.warn(f"the new content of {dest} was not checked: {program} is not installed yet")
+        return
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", dir=module.tmpdir)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(to_bytes(spec["content"], errors="surrogate_or_strict"))
+        _validate(module, command, tmp_path, dest)
+    finally:
+        if os.path.lexists(tmp_path):
+            os.unlink(tmp_path)
+
+
 def _write(module, spec, tmp_prefix):
     dest = spec["dest"]
     directory = os.path.dirname(dest) or "."
@@ -274,6 +300,8 @@ def _ensure_file(module, spec, secret, diffs, created):
     if changed and not module.check_mode:
         _write(module, spec, f".{os.path.basename(dest)}.")
     if changed and module.check_mode:
+        if spec.get("validate"):
+            _validate_in_check_mode(module, spec, dest)
         return True
     diff = {"before_header": dest, "after_header": dest, "before": {}, "after": {}}
     changed = (

@@ -1,4 +1,7 @@
-"""Redis connections with retries, shared by every service."""
+"""Redis connections with retries, shared by every service.
+
+The package depends on ``redis[hiredis]``: redis-py then reads replies with hiredis' C parser
+(it falls back to its pure-Python parser where hiredis is missing, with the same results)."""
 
 from __future__ import annotations
 

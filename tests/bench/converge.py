@@ -37,15 +37,13 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from tests.bench import playlog
 from tests.bench.context import BenchContext
 from tests.bench.stats import Figure
 
@@ -67,54 +65,6 @@ PODMAN_TARGET = 100.0
 NEW_HOST_TARGET = 240.0
 CONNECTIONS = ("ssh", "podman")  # tests/demo-stack.sh's SHIELD_DEMO_CONNECTION values
 NEW_HOST = "shield-bench-new"  # the container (c) creates and removes, and only it
-_DEPLOYED = re.compile(
-    r"^demo: deployed in (?P<total>\d+) s \(artifacts and container (?P<container>\d+) s, "
-    r"converge (?P<converge>\d+) s\)",
-    re.MULTILINE,
-)
-
-_RECAP = re.compile(
-    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
-    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)",
-    re.MULTILINE,
-)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """End ``proc`` and everything it started (its own process group)."""
-    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _run(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: float) -> float:
-    """Run ``cmd`` with its output in ``log``; return its wall time in seconds. Raises when it
-    exits non-zero or outlasts ``timeout`` (then its whole process group is ended)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        start = time.monotonic()
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            raise RuntimeError(
-                f"{shlex.join(cmd)}: still running after {timeout:.0f} s, ended (log {log})"
-            ) from None
-        seconds = time.monotonic() - start
-    if rc != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise RuntimeError(f"{shlex.join(cmd)} exited {rc} (log {log}):\n{tail}")
-    return seconds
 
 
 def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
@@ -138,7 +88,7 @@ def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
         'shield_stack_artifacts "$1"; env -0 >"$2"'
     )
     cmd = ["bash", "-c", script, "bash", str(artifacts), str(dump)]
-    _run(cmd, cwd=ctx.repo, env=env, log=log, timeout=ARTIFACTS_TIMEOUT)
+    playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=ARTIFACTS_TIMEOUT)
     pairs = (item.partition("=") for item in dump.read_text().split("\0") if "=" in item)
     dump.unlink()
     return {key: value for key, _, value in pairs}
@@ -184,36 +134,6 @@ def _not_converged(container: str, state: Path, env: dict[str, str]) -> str | No
     return None
 
 
-def _recap(log: Path, host: str) -> dict[str, int]:
-    """The PLAY RECAP counters of ``host`` in an ansible-playbook log."""
-    text = log.read_text(errors="replace")
-    _, _, recap = text.rpartition("PLAY RECAP")
-    for match in _RECAP.finditer(recap):
-        if match["host"] == host:
-            return {k: int(v) for k, v in match.groupdict().items() if k != "host"}
-    raise RuntimeError(f"no PLAY RECAP line for {host} in {log}")
-
-
-def _changed_tasks(log: Path) -> list[str]:
-    """The tasks (and handlers) that reported ``changed`` in an ansible-playbook log."""
-    task, changed = "", []
-    for line in log.read_text(errors="replace").splitlines():
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line.rstrip("* ")
-        elif line.startswith("changed: "):
-            changed.append(task)
-    return changed
-
-
-def _deployed(log: Path) -> dict[str, int]:
-    """The times ``tests/demo-stack.sh deploy`` printed at its end (seconds): ``total``,
-    ``container`` (artifacts and container) and ``converge`` (site.yml)."""
-    match = _DEPLOYED.search(log.read_text(errors="replace"))
-    if match is None:
-        raise RuntimeError(f"no 'demo: deployed in' line in {log}")
-    return {k: int(v) for k, v in match.groupdict().items()}
-
-
 def _spread(samples: list[float]) -> str:
     return (
         f"median {statistics.median(samples):.1f} s, min {min(samples):.1f} s, "
@@ -243,7 +163,7 @@ def _new_host_env(env: dict[str, str]) -> dict[str, str]:
 def _remove_new_host(ctx: BenchContext, env: dict[str, str], logs: Path) -> None:
     """Remove (c)'s container, by its name (``tests/demo-stack.sh stop``), and its state."""
     cmd = ["bash", "tests/demo-stack.sh", "stop"]
-    _run(cmd, cwd=ctx.repo, env=env, log=logs / "new-host-stop.log", timeout=STOP_TIMEOUT)
+    playlog.run(cmd, cwd=ctx.repo, env=env, log=logs / "new-host-stop.log", timeout=STOP_TIMEOUT)
     shutil.rmtree(ctx.repo / ".cache/demo" / NEW_HOST, ignore_errors=True)
 
 
@@ -256,11 +176,11 @@ def _new_host(ctx: BenchContext, env: dict[str, str], logs: Path) -> tuple[float
     log = logs / "new-host-deploy.log"
     cmd = ["bash", "tests/demo-stack.sh", "deploy"]
     try:
-        seconds = _run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NEW_HOST_TIMEOUT)
-        times = _deployed(log)
+        seconds = playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NEW_HOST_TIMEOUT)
+        times = playlog.deployed(log)
         state = ctx.repo / ".cache/demo" / NEW_HOST
-        recap = _recap(state / "logs/site.log", "shield-demo")
-        standins = _recap(state / "logs/standins.log", "shield-demo")
+        recap = playlog.recap(state / "logs/site.log", "shield-demo")
+        standins = playlog.recap(state / "logs/standins.log", "shield-demo")
         if recap["failed"] or recap["unreachable"]:
             raise RuntimeError(f"site.yml on the new host {NEW_HOST} reported {recap} (log {log})")
     finally:
@@ -299,7 +219,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         ctx.progress(f"{SECTION}: {reason}; deploying it (tests/demo-stack.sh deploy, ~4 min)")
         deploy_log = logs / "deploy.log"
         cmd = ["bash", "tests/demo-stack.sh", "deploy"]
-        seconds = _run(cmd, cwd=ctx.repo, env=env, log=deploy_log, timeout=DEPLOY_TIMEOUT)
+        seconds = playlog.run(cmd, cwd=ctx.repo, env=env, log=deploy_log, timeout=DEPLOY_TIMEOUT)
         ctx.progress(f"{SECTION}: deployed in {seconds:.0f} s")
         notes.append(
             f"The demo container {container} was deployed first ({reason}): "
@@ -331,7 +251,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     def noop_play(connection: str, i: int) -> None:
         log = logs / f"noop-{connection}-{i}.log"
         cmd = playbook(connection, "tests/bench/noop.yml")
-        seconds = _run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NOOP_TIMEOUT)
+        seconds = playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NOOP_TIMEOUT)
         noop[connection].append(seconds)
         ctx.progress(f"{SECTION}: no-op play over {connection} {i}/{n + 1}: {seconds:.1f} s")
 
@@ -339,10 +259,10 @@ def run(ctx: BenchContext) -> list[Figure]:
         nonlocal plays
         log = logs / f"site-{connection}-{i}.log"
         cmd = playbook(connection, "playbooks/site.yml")
-        seconds = _run(cmd, cwd=ctx.repo, env=env, log=log, timeout=CONVERGE_TIMEOUT)
-        recap = _recap(log, "shield-demo")  # the inventory's host, whatever the container
+        seconds = playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=CONVERGE_TIMEOUT)
+        recap = playlog.recap(log, "shield-demo")  # the inventory's host, whatever the container
         if recap["changed"] or recap["failed"] or recap["unreachable"]:
-            tasks = "\n  ".join(_changed_tasks(log)) or "(none listed)"
+            tasks = "\n  ".join(playlog.changed_tasks(log)) or "(none listed)"
             raise RuntimeError(
                 f"site.yml re-converge {i} over {connection} on {container} reported {recap}: "
                 f"the host was not converged (log {log}). Changed tasks:\n  {tasks}"

@@ -169,6 +169,47 @@ def test_every_terminal_path_removes_the_job_from_the_counts_exactly_once(astack
     assert out["sets"] == 0  # empty sets are gone: nothing left behind
 
 
+def test_a_write_takes_its_token_and_its_counts_in_one_script(astack: Stack) -> None:
+    async def body(store: JobStore, redis: Redis) -> dict[str, Any]:
+        async def new(client: str, key: str | None = None) -> None:
+            await store.create(
+                kind="text",
+                request={},
+                source=None,
+                max_attempts=3,
+                client=client,
+                idempotency_key=key,
+                body_hash="h" if key else None,
+            )
+
+        await new("other")
+        for key in ("k1", None, None):
+            await new("tc", key)
+        both = [
+            await store.take_token_and_counts("tc", 1.0, 2, 3, "k1"),
+            await store.take_token_and_counts("tc", 1.0, 2, 3, None),
+            await store.take_token_and_counts("tc", 1.0, 2, 3, "k1"),  # the bucket is empty
+        ]
+        return {
+            "both": both,
+            "alone": [
+                await store.admission_counts("tc", 3, "k1"),
+                await store.admission_counts("tc", 4, None),
+            ],
+            "bucket": await store.take_token("tc", 1.0, 2),  # the same bucket
+        }
+
+    out = _store_run(astack, body)
+    # Three unfinished jobs of the client (at its cap of 3), four in all, one ahead of its
+    # oldest; "k1" is a stored key (a replay), no key is none.
+    assert out["both"][:2] == [(0.0, (3, 4, True, 1)), (0.0, (3, 4, False, 1))]
+    wait, counts = out["both"][2]
+    assert 0 < wait <= 1.0 and counts is None
+    # The same counts as the read-only script alone (below the cap: nothing ahead).
+    assert out["alone"] == [(3, 4, True, 1), (3, 4, False, -1)]
+    assert out["bucket"] > 0
+
+
 def test_caps_hold_exactly_under_concurrent_creation(astack: Stack) -> None:
     async def body(store: JobStore, _: Redis) -> tuple[list[Any], tuple[int, int], list[Any]]:
         async def create(client: str, n: int) -> Any:
@@ -396,6 +437,9 @@ def test_the_rate_bucket_costs_no_append_only_file_write(tmp_path: Path) -> None
     async def take(store: JobStore, redis: Redis) -> tuple[list[float], int, int]:
         before = int((await redis.info("persistence"))["aof_current_size"])
         waits = [await store.take_token("aof-client", 1.0, 3) for _ in range(4)]
+        # A write's token, taken with its counts, costs no append either.
+        writes = [await store.take_token_and_counts("aof-w", 1.0, 2, 5, None) for _ in range(3)]
+        waits += [wait for wait, _ in writes]
         after = int((await redis.info("persistence"))["aof_current_size"])
         return waits, before, after
 
@@ -403,5 +447,7 @@ def test_the_rate_bucket_costs_no_append_only_file_write(tmp_path: Path) -> None
         waits, before, after = _store_run(own, take)
     finally:
         own.stop_redis()
-    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0, waits  # the bucket still limits
+    # The buckets still limit: 3 tokens, then none; 2, then none.
+    assert waits[:3] == [0.0, 0.0, 0.0] and waits[3] > 0, waits
+    assert waits[4:6] == [0.0, 0.0] and waits[6] > 0, waits
     assert after == before

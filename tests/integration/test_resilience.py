@@ -74,16 +74,21 @@ def test_kill_9_of_a_worker_mid_job_loses_nothing_and_duplicates_nothing(
     victim = rstack.job(job_id)["worker"] or running["worker"]
     assert victim in rstack.workers
     rstack.workers[victim].kill9()
-    job = rstack.wait_job(job_id, timeout=CLAIM_IDLE + 60)
+    try:
+        job = rstack.wait_job(job_id, timeout=CLAIM_IDLE + 60)
+    finally:
+        rstack.start_worker(victim)  # back to two workers for the next tests
     assert job["status"] == "succeeded", job
     assert job["worker"] != victim
-    assert job["attempts"] == 2
+    # The survivor took it over. On a starved machine its own lease (CLAIM_IDLE, 3 s) can
+    # lapse once and the job is taken over again: at-least-once, and still nothing is lost
+    # or stored twice (below).
+    assert 2 <= job["attempts"] <= 3, job
     points = _points_for(rstack, job["result"]["doc_ids"])
     assert len(points) == job["result"]["chunks"]
     keys = {(p.payload["doc_id"], p.payload["chunk_index"]) for p in points}
     assert len(keys) == len(points)  # no chunk stored twice
     assert len({p.payload["doc_id"] for p in points}) == job["result"]["documents"] == 9
-    rstack.start_worker(victim)  # back to two workers for the next tests
 
 
 def test_a_frozen_worker_resumed_after_a_takeover_changes_nothing(

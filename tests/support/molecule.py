@@ -38,6 +38,21 @@ def mcp_token() -> str:
     return run_secrets()["SHIELD_MOLECULE_MCP_TOKEN"]
 
 
+def _record_failure(report: pytest.TestReport) -> None:
+    """Append a failed test's id and the first lines of its error to the file named by
+    SHIELD_MOLECULE_FAILURES: tests/molecule.sh prints it after Molecule has destroyed the
+    hosts, so the end of a run's log says which check failed and why."""
+    path = os.environ.get("SHIELD_MOLECULE_FAILURES")
+    if not path:
+        return
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = crash.message if crash is not None else str(report.longrepr)
+    lines = message.splitlines()[:12]
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"FAILED {report.nodeid}\n")
+        out.writelines(f"    {line[:300]}\n" for line in lines)
+
+
 def journal_on_failure(
     units: str, lines: int = 60, fixtures: tuple[str, ...] = ("host",)
 ) -> Callable[..., Iterator[None]]:
@@ -50,7 +65,10 @@ def journal_on_failure(
     def hook(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
         outcome = yield
         report = outcome.get_result()
-        if report.when != "call" or not report.failed:
+        if not report.failed:
+            return
+        _record_failure(report)
+        if report.when != "call":
             return
         funcargs = getattr(item, "funcargs", {})
         for name in fixtures:

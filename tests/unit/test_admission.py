@@ -5,9 +5,12 @@ is tested for real in tests/integration/test_admission.py."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.requests import Request
 
@@ -19,7 +22,9 @@ from shield_rag.orchestrator.admission import (
     Admission,
     client_id,
 )
-from shield_rag.settings import AdmissionSettings
+from shield_rag.orchestrator.app import create_app
+from shield_rag.orchestrator.routes import events, health, ingest, jobs, lightrag, search
+from shield_rag.settings import AdmissionSettings, Settings
 
 
 def _request(headers: dict[str, str], peer: str = "10.1.2.3") -> Request:
@@ -101,8 +106,12 @@ class _Store:
             raise RedisConnectionError("Redis is down")
         return self.wait
 
-    async def take_token_and_counts(self, *_: Any) -> tuple[float, tuple[int, int, bool, int]]:
-        return await self.take_token(), await self.admission_counts()
+    async def take_token_and_counts(
+        self, *_: Any
+    ) -> tuple[float, tuple[int, int, bool, int] | None]:
+        # As the script does: nothing is counted when the bucket refuses.
+        wait = await self.take_token()
+        return (wait, None) if wait > 0 else (wait, await self.admission_counts())
 
     async def jobs_ahead_of_oldest(self, _client: str) -> int:
         return 9
@@ -199,3 +208,73 @@ def test_retry_after_follows_the_measured_drain_rate() -> None:
     admission._samples.clear()
     admission._samples.extend([(0.0, 100), (30.0, 100)])  # nothing finishes
     assert admission.eta(1) == MAX_RETRY_AFTER
+
+
+# -- the routes' one dependency (client_guard) -----------------------------------------------
+KEY = "guard-test-key-0123456789"
+
+
+def _guarded_app(store: _Store, api_key: str | None = None, **admission: Any) -> TestClient:
+    settings = Settings(
+        redis={"url": "redis://127.0.0.1:1/0"},
+        qdrant={"url": "http://127.0.0.1:2"},
+        ollama={"url": "http://127.0.0.1:3"},
+        orchestrator={"api_key": api_key},
+        admission=admission,
+    )
+    app = create_app(settings)
+    app.state.services = SimpleNamespace(settings=settings, store=store)
+    app.state.admission = Admission(store, settings.admission)  # type: ignore[arg-type]
+    return TestClient(app, raise_server_exceptions=False)
+
+
+class _CountingStore(_Store):
+    def __init__(self, redis: _Redis, counts: tuple[int, int, bool, int]) -> None:
+        super().__init__(redis, counts)
+        self.asked: list[str] = []
+
+    async def take_token(self, *_: Any) -> float:
+        self.asked.append("token")
+        return await super().take_token()
+
+    async def take_token_and_counts(
+        self, *_: Any
+    ) -> tuple[float, tuple[int, int, bool, int] | None]:
+        self.asked.append("token+counts")
+        return (self.wait, None) if self.wait > 0 else (self.wait, self.counts)
+
+
+def test_exactly_the_writes_are_judged_by_the_caps() -> None:
+    marked = {
+        (method, route.path)
+        for module in (events, health, ingest, jobs, lightrag, search)
+        for route in module.router.routes
+        if isinstance(route, APIRoute) and getattr(route.endpoint, "__shield_admission_write__", 0)
+        for method in route.methods
+    }
+    assert marked == {("POST", "/ingest-async"), ("POST", "/vectors")}
+    # A client at its cap is refused a write, after one script for token and counts; a read
+    # takes only its token (and then fails here: this app has no job store to read).
+    store = _CountingStore(_Redis(1, 100), counts=(5, 5, False, 2))
+    client = _guarded_app(store, client_max_queued_jobs=5)
+    r = client.post("/ingest-async", json={"type": "text", "text": "x"})
+    assert (r.status_code, r.json()["code"]) == (429, "too_many_queued_jobs")
+    assert store.asked == ["token+counts"]
+    store.asked.clear()
+    assert client.get("/jobs/" + "0" * 32).status_code == 500
+    assert store.asked == ["token"]
+
+
+def test_the_api_key_then_the_rate_limit_then_the_header_are_checked() -> None:
+    store = _CountingStore(_Redis(1, 100), counts=(0, 0, False, -1))
+    store.wait = 0.5
+    client = _guarded_app(store, api_key=KEY)
+    bad_key = {"Idempotency-Key": "two words"}
+    r = client.post("/ingest-async", json={"type": "text", "text": "x"}, headers=bad_key)
+    assert (r.status_code, store.asked) == (401, [])  # no token taken without the key
+    auth = {"Authorization": "Bearer " + KEY}
+    r = client.post("/ingest-async", json={"x": 1}, headers={**auth, **bad_key})
+    assert (r.status_code, r.json()["code"]) == (429, "rate_limited")
+    store.wait = 0.0
+    r = client.post("/ingest-async", json={"x": 1}, headers={**auth, **bad_key})
+    assert r.status_code == 422 and "Idempotency-Key" in r.text, r.text

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures
-from tests.bench.converge import NEW_HOST, _changed_tasks, _deployed, _new_host_env, _recap
+from tests.bench.converge import NEW_HOST, _new_host_env
+from tests.bench.playlog import changed_tasks, deployed, recap
 
 
 def locust(users: int = 10, ok: int = 200, failures: int = 0, window: float = 2.0) -> dict:
@@ -83,7 +84,7 @@ shield-demo                : ok=40   changed=2    unreachable=0    failed=0    s
 def test_recap_reads_the_hosts_counters(tmp_path: Path) -> None:
     log = tmp_path / "site.log"
     log.write_text(PLAYBOOK_LOG)
-    assert _recap(log, "shield-demo") == {
+    assert recap(log, "shield-demo") == {
         "ok": 40,
         "changed": 2,
         "unreachable": 0,
@@ -91,13 +92,13 @@ def test_recap_reads_the_hosts_counters(tmp_path: Path) -> None:
         "skipped": 7,
     }
     with pytest.raises(RuntimeError, match="no PLAY RECAP line for missing"):
-        _recap(log, "missing")
+        recap(log, "missing")
 
 
 def test_changed_tasks_names_tasks_and_handlers(tmp_path: Path) -> None:
     log = tmp_path / "site.log"
     log.write_text(PLAYBOOK_LOG)
-    assert _changed_tasks(log) == [
+    assert changed_tasks(log) == [
         "TASK [shield.rag.redis : Render redis.conf]",
         "RUNNING HANDLER [shield.rag.redis : Restart redis]",
     ]
@@ -114,10 +115,10 @@ demo: deployed in 214 s (artifacts and container 21 s, converge 171 s), no queri
 def test_deployed_reads_the_demo_scripts_times(tmp_path: Path) -> None:
     log = tmp_path / "deploy.log"
     log.write_text(DEPLOY_LOG)
-    assert _deployed(log) == {"total": 214, "container": 21, "converge": 171}
+    assert deployed(log) == {"total": 214, "container": 21, "converge": 171}
     log.write_text("demo: the demo queries failed\n")
     with pytest.raises(RuntimeError, match="no 'demo: deployed in' line"):
-        _deployed(log)
+        deployed(log)
 
 
 def test_the_new_host_gets_its_own_container_ssh_and_free_ports() -> None:

@@ -202,3 +202,32 @@ def test_a_directory_in_place_of_a_file_is_refused(root: Path) -> None:
     assert result.get("failed") is True
     assert "is a directory, not a file" in result["msg"]
     assert os.path.isdir(root / "etc" / "app.yml")
+
+
+def test_check_mode_checks_the_new_content_and_writes_nothing(root: Path) -> None:
+    run_module(root, base_args(root))
+    checker = root.parent / "check.sh"
+    checker.write_text(
+        '#!/bin/sh\ngrep -q "^a: [0-9]*$" "$1" || { echo "not a number in $1" >&2; exit 3; }\n'
+    )
+    checker.chmod(0o755)
+    args = base_args(root)
+    args["files"][0].update(content="a: many\n", validate=f"{checker} %s")
+    result = run_module(root, args, check=True)
+    assert result.get("failed") is True, result
+    assert str(root / "etc" / "app.yml") in result["msg"] and "not a number" in result["stderr"]
+    args["files"][0]["content"] = "a: 8\n"
+    result = run_module(root, args, check=True)
+    assert result["changed_paths"] == [str(root / "etc" / "app.yml")], result
+    assert (root / "etc" / "app.yml").read_text() == "a: 1\n"
+    assert sorted(p.name for p in (root / "etc").iterdir()) == ["app.env", "app.yml", "unit.conf"]
+
+
+def test_check_mode_warns_when_the_checker_is_not_installed_yet(root: Path) -> None:
+    args = base_args(root)
+    args["files"][0]["validate"] = f"{root}/venv/bin/shield-check-config %s"
+    result = run_module(root, args, check=True)
+    assert result["changed"] is True and not result.get("failed"), result
+    warnings = json.dumps(result["warnings"])  # ansible-core 2.19: structured warnings
+    assert "was not checked" in warnings and "shield-check-config is not" in warnings, warnings
+    assert not root.exists()

@@ -7,17 +7,16 @@ monitoring and redis groups, with a given list of changed paths.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.templar import in_ansible
+
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "monitoring"
 TASK = "Note the services that restart or reload"
 
-# Ansible is imported in a child process (see test_roles.py: import hooks clash in pytest's).
+# Run in a child process by tests/support/templar.py.
 _RENDER = """
 import json, sys
 from ansible.parsing.dataloader import DataLoader
@@ -68,16 +67,7 @@ json.dump(templar.template(trust_as_template("{{ __monitoring_apply }}")), sys.s
 
 def apply(changed: list[str], secrets: tuple[str, ...] = ()) -> dict[str, list[str]]:
     job = {"role": str(ROLE), "task": TASK, "changed": changed, "secrets": list(secrets)}
-    done = subprocess.run(
-        [sys.executable, "-c", _RENDER],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, list[str]] = json.loads(done.stdout)
+    result: dict[str, list[str]] = in_ansible(_RENDER, job)
     return result
 
 

@@ -7,16 +7,15 @@ secrets is rendered, with Ansible's own templar.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.templar import in_ansible
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
@@ -302,8 +301,7 @@ WEAK_SECRETS = [
 
 RANDOM_SECRETS = [secrets.token_urlsafe(24) for _ in range(200)]
 
-# Ansible's templar is imported in a child process: importing ansible inside pytest's process
-# clashes with other import hooks ("need exactly one FileFinder import hook").
+# Run in a child process by tests/support/templar.py.
 _EVALUATE = """
 import json, sys
 from ansible.parsing.dataloader import DataLoader
@@ -341,15 +339,7 @@ def _accepted(role: str, task_name: str, variable: str) -> dict[str, bool]:
         "conditions": conditions,
         "values": values,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", _EVALUATE],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    weak = json.loads(done.stdout)
+    weak = in_ansible(_EVALUATE, job)
     return {c: not w for c, w in zip(candidates, weak, strict=True)}
 
 

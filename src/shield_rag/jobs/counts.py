@@ -7,7 +7,6 @@ from typing import cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from shield_rag.api.jobs import TERMINAL
 from shield_rag.jobs.keys import Keys
@@ -24,6 +23,7 @@ class JobCounts:
     _promote: AsyncScript
     _take_token: AsyncScript
     _count_unfinished: AsyncScript
+    _token_and_counts: AsyncScript
     _prune_from: int
 
     # -- queue metrics --------------------------------------------------------------------
@@ -75,33 +75,23 @@ class JobCounts:
 
     async def take_token_and_counts(
         self, client: str, rate: float, burst: int, client_cap: int, idempotency_key: str | None
-    ) -> tuple[float, tuple[int, int, bool, int]]:
-        """:meth:`take_token` and :meth:`admission_counts` in one round trip (a pipeline of
-        the two scripts by their SHA; a script Redis does not hold yet, e.g. after a
-        restart, is then run alone, which loads it)."""
-        bucket = [self.keys.rate(client)]
-        bucket_args: list[str | int] = [repr(float(rate)), burst, 1]
-        sets = [
-            self.keys.client_unfinished(client),
-            self.keys.unfinished,
-            self.keys.idempotency(idempotency_key) if idempotency_key else "",
-        ]
-        sets_args: list[str | int] = [client, max(1, client_cap)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._take_token.sha, len(bucket), *bucket, *bucket_args)
-            pipe.evalsha(self._count_unfinished.sha, len(sets), *sets, *sets_args)
-            token, counts = await pipe.execute(raise_on_error=False)
-        if isinstance(token, NoScriptError):
-            token = await self._take_token(keys=bucket, args=bucket_args)
-        if isinstance(counts, NoScriptError):
-            counts = await self._count_unfinished(keys=sets, args=sets_args)
-        for reply in (token, counts):
-            if isinstance(reply, Exception):
-                raise reply
-        allowed, wait_ms = token
-        mine, everyone, replay, ahead = counts
-        wait = 0.0 if int(allowed) else int(wait_ms) / 1000.0
-        return wait, (int(mine), int(everyone), bool(int(replay)), int(ahead))
+    ) -> tuple[float, tuple[int, int, bool, int] | None]:
+        """:meth:`take_token` and, when the token was there, :meth:`admission_counts`, in one
+        script (one round trip, one atomic step). The counts are None when the bucket refused:
+        the request is then refused whatever they say."""
+        reply = await self._token_and_counts(
+            keys=[
+                self.keys.rate(client),
+                self.keys.client_unfinished(client),
+                self.keys.unfinished,
+                self.keys.idempotency(idempotency_key) if idempotency_key else "",
+            ],
+            args=[repr(float(rate)), burst, 1, client, max(1, client_cap)],
+        )
+        if not int(reply[0]):
+            return int(reply[1]) / 1000.0, None
+        _, _, mine, everyone, replay, ahead = reply
+        return 0.0, (int(mine), int(everyone), bool(int(replay)), int(ahead))
 
     async def unfinished_counts(self, client: str) -> tuple[int, int]:
         """(the client's unfinished jobs, everyone's unfinished jobs)."""

@@ -110,63 +110,108 @@ end
 return #due
 """
 
-RATE_BUCKET = """
+# The token bucket and the unfinished-job counts are Lua functions, so that a read takes its
+# token with one script and a write takes its token and reads its counts with another, in one
+# round trip and one atomic step.
+_BUCKET_FN = """
 -- A token bucket shared by every orchestrator replica; Redis' clock is the only clock.
--- KEYS: 1 the bucket (hash: tokens, ts in ms); ARGV: 1 tokens per second, 2 burst, 3 cost
--- Returns {1, 0} when the request may pass, {0, ms until enough tokens} when it may not.
--- The bucket lives in this Redis' memory only: its writes go neither to the append-only file
--- nor to replicas (with appendfsync always, an fsync on every request, reads included). A
--- Redis restart or fail-over loses nothing but buckets, which then start full, as they do
--- after burst/rate seconds without requests anyway.
-redis.set_repl(redis.REPL_NONE)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1])
-local ts = tonumber(b[2])
-if tokens == nil or ts == nil then
-  tokens = burst
-  ts = now
+-- key: the bucket (hash: tokens, ts in ms); rate: tokens per second; burst; cost.
+-- Returns 1, 0 when the request may pass, 0, ms until enough tokens when it may not.
+-- The bucket lives in this Redis' memory only: the script that calls this first turns
+-- replication off (redis.set_repl(redis.REPL_NONE)), so its writes go neither to the
+-- append-only file nor to replicas (with appendfsync always, an fsync on every request, reads
+-- included). A Redis restart or fail-over loses nothing but buckets, which then start full,
+-- as they do after burst/rate seconds without requests anyway.
+local function take_token(key, rate, burst, cost)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local b = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(b[1])
+  local ts = tonumber(b[2])
+  if tokens == nil or ts == nil then
+    tokens = burst
+    ts = now
+  end
+  if now > ts then
+    tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
+    ts = now
+  end
+  local allowed = 0
+  local wait = 0
+  if tokens >= cost then
+    tokens = tokens - cost
+    allowed = 1
+  else
+    wait = math.ceil((cost - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(ts))
+  redis.call('PEXPIRE', key, math.ceil(burst * 1000 / rate) + 1000)
+  return allowed, wait
 end
-if now > ts then
-  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
-  ts = now
-end
-local allowed = 0
-local wait = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  wait = math.ceil((cost - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return {allowed, wait}
 """
 
-COUNT_UNFINISHED = """
+_COUNTS_FN = """
 -- Read only: what admission needs to judge a new job before its body is read.
+-- mine_key: the client's unfinished jobs; all_key: unfinished jobs; idem_key: the
+-- idempotency key ('' = none); cap: the client cap.
+-- Returns the client's unfinished, all unfinished, 1 if the key is stored (a replay) else 0,
+-- and the unfinished jobs ahead of the client's oldest when it is at its cap, else -1.
+local function count_unfinished(mine_key, all_key, idem_key, client, cap)
+  local mine = redis.call('ZCARD', mine_key)
+  local everyone = redis.call('ZCARD', all_key)
+  local replay = 0
+  if idem_key ~= '' then replay = redis.call('EXISTS', idem_key) end
+  local ahead = -1
+  if mine >= cap then
+    local oldest = redis.call('ZRANGE', mine_key, 0, 0)
+    if oldest[1] then
+      ahead = redis.call('ZRANK', all_key, oldest[1] .. ' ' .. client) or -1
+    end
+  end
+  return mine, everyone, replay, ahead
+end
+"""
+
+RATE_BUCKET = (
+    _BUCKET_FN
+    + """
+-- KEYS: 1 the bucket; ARGV: 1 tokens per second, 2 burst, 3 cost
+-- Returns {1, 0} when the request may pass, {0, ms until enough tokens} when it may not.
+redis.set_repl(redis.REPL_NONE)
+local allowed, wait = take_token(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {allowed, wait}
+"""
+)
+
+COUNT_UNFINISHED = (
+    _COUNTS_FN
+    + """
 -- KEYS: 1 the client's unfinished jobs, 2 unfinished jobs, 3 the idempotency key ('' = none)
 -- ARGV: 1 client, 2 client cap
--- Returns {client's unfinished, all unfinished, 1 if the key is stored (a replay) else 0,
---          unfinished jobs ahead of the client's oldest when it is at its cap, else -1}.
-local mine = redis.call('ZCARD', KEYS[1])
-local everyone = redis.call('ZCARD', KEYS[2])
-local replay = 0
-if KEYS[3] ~= '' then replay = redis.call('EXISTS', KEYS[3]) end
-local ahead = -1
-if mine >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if oldest[1] then
-    ahead = redis.call('ZRANK', KEYS[2], oldest[1] .. ' ' .. ARGV[1]) or -1
-  end
-end
-return {mine, everyone, replay, ahead}
+-- Returns {client's unfinished, all unfinished, replay (1/0), jobs ahead or -1}.
+return {count_unfinished(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]))}
 """
+)
+
+TOKEN_AND_COUNTS = (
+    _BUCKET_FN
+    + _COUNTS_FN
+    + """
+-- What a write asks before its body is read: a token from the client's bucket and, when it
+-- got one, the counts that admission judges the new job by; one atomic step.
+-- KEYS: 1 the bucket, 2 the client's unfinished jobs, 3 unfinished jobs,
+--       4 the idempotency key ('' = none)
+-- ARGV: 1 tokens per second, 2 burst, 3 cost, 4 client, 5 client cap
+-- Returns {1, 0, client's unfinished, all unfinished, replay (1/0), jobs ahead or -1}, or
+-- {0, ms until enough tokens} when the bucket refuses (nothing is counted then).
+-- Nothing this script writes is replicated or appended: the bucket is memory-only state and
+-- the counts are reads.
+redis.set_repl(redis.REPL_NONE)
+local allowed, wait = take_token(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+if allowed == 0 then return {0, wait} end
+return {1, 0, count_unfinished(KEYS[2], KEYS[3], KEYS[4], ARGV[4], tonumber(ARGV[5]))}
+"""
+)
 
 LEASE_ACQUIRE = """
 -- KEYS: 1 lease key; ARGV: 1 owner, 2 ttl ms

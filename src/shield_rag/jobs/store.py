@@ -81,6 +81,7 @@ class JobStore(JobCounts):
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
         self._take_token = redis.register_script(scripts.RATE_BUCKET)
         self._count_unfinished = redis.register_script(scripts.COUNT_UNFINISHED)
+        self._token_and_counts = redis.register_script(scripts.TOKEN_AND_COUNTS)
         self._prune_from = 0
 
     # -- creation -------------------------------------------------------------------------

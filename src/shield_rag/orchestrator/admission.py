@@ -53,10 +53,10 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
 from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.jobs.store import JobStore, QueueFull
@@ -180,7 +180,7 @@ class Admission:
     async def check_rate_of_write(
         self, client: str, idempotency_key: str | None
     ) -> tuple[int, int, bool, int] | None:
-        """:meth:`check_rate` for a write, reading in the same round trip the counts that
+        """:meth:`check_rate` for a write, reading in the same script the counts that
         :meth:`check_write` then judges (None when admission is off)."""
         if not self.cfg.enabled:
             return None
@@ -191,18 +191,22 @@ class Admission:
             self.cfg.client_max_queued_jobs,
             idempotency_key,
         )
-        self._rate_verdict(client, wait)
+        if counts is None:  # the bucket refused (and nothing was counted)
+            raise self._rate_refusal(client, wait)
         return counts
 
     def _rate_verdict(self, client: str, wait: float) -> None:
         if wait > 0:
-            raise self._refuse(
-                ErrorCode.RATE_LIMITED,
-                f"client {client!r} sends more than {self.cfg.client_requests_per_second:g} "
-                f"requests/s (burst {self.cfg.client_burst}; admission.client_requests_per_"
-                "second); slow down and retry after Retry-After",
-                wait,
-            )
+            raise self._rate_refusal(client, wait)
+
+    def _rate_refusal(self, client: str, wait: float) -> ApiError:
+        return self._refuse(
+            ErrorCode.RATE_LIMITED,
+            f"client {client!r} sends more than {self.cfg.client_requests_per_second:g} "
+            f"requests/s (burst {self.cfg.client_burst}; admission.client_requests_per_"
+            "second); slow down and retry after Retry-After",
+            wait,
+        )
 
     async def check_write(
         self,
@@ -289,34 +293,37 @@ def request_client(request: Request) -> str:
     return client
 
 
-async def limit_rate(request: Request) -> None:
-    """Router dependency: take a token from the client's bucket or answer 429. On a write
-    route the counts :func:`admit_write` needs are read in the same round trip."""
-    admission = get_admission(request)
-    if _is_write(request):
-        request.state.shield_counts = await admission.check_rate_of_write(
-            request_client(request), request.headers.get("Idempotency-Key")
-        )
-    else:
-        await admission.check_rate(request_client(request))
+_E = TypeVar("_E", bound=Callable[..., Any])
+_WRITES = "__shield_admission_write__"
+
+
+def writes(endpoint: _E) -> _E:
+    """Mark a route's endpoint as a write (put it under ``@router.post(...)``): besides the
+    rate limit, :func:`admit` then refuses new work (429/503) when a queue cap or the
+    memory guard says so."""
+    setattr(endpoint, _WRITES, True)
+    return endpoint
 
 
 def _is_write(request: Request) -> bool:
-    """Whether the matched route has :data:`AdmitWrite` among its dependencies."""
-    route = request.scope.get("route")
-    return any(d.dependency is admit_write for d in getattr(route, "dependencies", ()))
+    """Whether the matched route's endpoint is marked with :func:`writes`."""
+    return getattr(getattr(request.scope.get("route"), "endpoint", None), _WRITES, False)
 
 
-async def admit_write(request: Request) -> None:
-    """Route dependency of writes: refuse new work (429/503) when a cap or the memory
-    guard says so."""
+async def admit(request: Request) -> None:
+    """Admission of a request to a client route: a token from the client's bucket or 429; on a
+    write route the counts are read with the token (one script) and judged by the caps and
+    the memory guard. Called by the routers' one dependency
+    (:func:`shield_rag.orchestrator.deps.client_guard`), after the API-key check."""
+    admission = get_admission(request)
+    client = request_client(request)
+    if not _is_write(request):
+        await admission.check_rate(client)
+        return
+    key = request.headers.get("Idempotency-Key")
+    counts = await admission.check_rate_of_write(client, key)
     declared = request.headers.get("content-length", "")
-    await get_admission(request).check_write(
-        request_client(request),
-        request.headers.get("Idempotency-Key"),
-        int(declared) if declared.isdigit() else 0,
-        getattr(request.state, "shield_counts", None),
-    )
+    await admission.check_write(client, key, int(declared) if declared.isdigit() else 0, counts)
 
 
 def create_limits(request: Request) -> dict[str, Any]:
@@ -327,10 +334,6 @@ def create_limits(request: Request) -> dict[str, Any]:
 async def refusal(request: Request, exc: QueueFull) -> ApiError:
     """The error answer to a job the creation script refused (:class:`QueueFull`)."""
     return await get_admission(request).queue_full(request_client(request), exc)
-
-
-RateLimited = Depends(limit_rate)
-AdmitWrite = Depends(admit_write)
 
 
 @contextlib.asynccontextmanager

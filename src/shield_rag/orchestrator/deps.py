@@ -39,7 +39,7 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def require_api_key(request: Request) -> None:
+def require_api_key(request: Request) -> None:
     """Bearer token check, active when ``orchestrator.api_key`` is set."""
     services: Services = request.app.state.services
     key = services.settings.orchestrator.api_key
@@ -57,6 +57,15 @@ async def require_api_key(request: Request) -> None:
         )
 
 
+async def client_guard(request: Request) -> None:
+    """The one dependency of every client route: the API key (401), then admission — the
+    rate limit (429), and on a write route the queue caps and the memory guard (429/503).
+    One dependency rather than a chain: FastAPI solves each dependency of each request
+    anew, and that solving cost more than the checks themselves."""
+    require_api_key(request)
+    await admission.admit(request)
+
+
 # Error statuses, by what a route does (documented with api.errors.error_responses):
 # every route behind the API key (401), admission control (429) and an unexpected error (500);
 ROUTE_ERRORS = (401, 429, 500)
@@ -71,10 +80,12 @@ DEPENDENCY_ERRORS = (422, 500, 503, 504)
 
 def client_router(tag: str, **kwargs: Any) -> APIRouter:
     """The router of a resource clients call: every route needs the API key (when one is
-    set) and takes a token from the client's rate-limit bucket (429 when it is empty)."""
+    set) and takes a token from the client's rate-limit bucket (429 when it is empty); a
+    route whose endpoint is marked with :func:`admission.writes` is also refused by the
+    queue caps and the memory guard."""
     return APIRouter(
         tags=[tag],
-        dependencies=[Depends(require_api_key), admission.RateLimited],
+        dependencies=[Depends(client_guard)],
         responses=error_responses(429),
         **kwargs,
     )

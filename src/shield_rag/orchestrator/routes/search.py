@@ -64,9 +64,9 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     "/vectors",
     response_model=StoreResponse,
     summary="Embed and store texts now",
-    dependencies=[admission.AdmitWrite],
     responses=ERRORS,
 )
+@admission.writes
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:
     entries = body.entries()
     cap = services.settings.orchestrator.max_vectors_per_request
