@@ -31,6 +31,7 @@ from tests.support.site import SiteServer
 pytestmark = pytest.mark.integration
 FACT = "The Corvath observatory keeps a bronze telescope weighing 2741 kilograms."
 QUESTION = "What does the Corvath observatory telescope weigh?"
+JSON, SSE = "application/json", "text/event-stream"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,8 @@ async def test_ingest_doc_then_wait_with_progress_then_find_and_query(server: Mc
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         reports.append((progress, total, message))
 
-    async with session(server.url, server.token) as s:
+    framing: list[tuple[str, str]] = []
+    async with session(server.url, server.token, framing=framing) as s:
         accepted = ok(
             await s.call_tool(
                 "ingest_doc",
@@ -108,6 +110,10 @@ async def test_ingest_doc_then_wait_with_progress_then_find_and_query(server: Mc
 
         answer = ok(await s.call_tool("lightrag_query", {"query": QUESTION, "mode": "hybrid"}))
         assert "2741" in answer["response"], answer
+    # The calls that send nothing but their result are answered application/json; the one
+    # that reports progress is streamed (docs/mcp.md, "Answer framing").
+    calls = [media for method, media in framing if method == "tools/call"]
+    assert calls == [JSON, SSE, JSON, JSON, JSON], framing
 
 
 async def test_crawl_web_ingests_a_local_site(server: McpServer, site: SiteServer) -> None:

@@ -4,26 +4,38 @@ tool result (used by the MCP tests, the benchmarks, the demos and the Molecule c
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 
 import httpx2
-from mcp.client.session import ClientSession
+from mcp.client.session import ClientSession, LoggingFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
 
 @contextlib.asynccontextmanager
 async def session(
-    url: str, token: str | None, statuses: list[int] | None = None
+    url: str,
+    token: str | None,
+    statuses: list[int] | None = None,
+    framing: list[tuple[str, str]] | None = None,
+    logging_callback: LoggingFnT | None = None,
 ) -> AsyncIterator[ClientSession]:
     """An initialized MCP SDK session over streamable HTTP; ``statuses`` collects the HTTP
-    status of every response the SDK receives."""
+    status of every response the SDK receives, ``framing`` the JSON-RPC method and the
+    media type of the answer of every request the SDK POSTs (``application/json`` or
+    ``text/event-stream``); ``logging_callback`` gets the server's log notifications."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def record(response: httpx2.Response) -> None:
         if statuses is not None:
             statuses.append(response.status_code)
+        if framing is not None and response.request.method == "POST":
+            sent = json.loads(response.request.content)
+            if isinstance(sent, dict) and "id" in sent and "method" in sent:
+                media = response.headers.get("content-type", "").split(";")[0].strip()
+                framing.append((sent["method"], media))
 
     async with (
         httpx2.AsyncClient(
@@ -32,7 +44,7 @@ async def session(
             event_hooks={"response": [record]},
         ) as http,
         streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as s,
+        ClientSession(read, write, logging_callback=logging_callback) as s,
     ):
         await s.initialize()
         yield s

@@ -16,6 +16,7 @@ from shield_rag import startup
 from shield_rag.logs import setup_logging
 from shield_rag.mcp.http import ExplainTooLarge
 from shield_rag.mcp.server import create_server
+from shield_rag.mcp.single import SingleResultAsJson
 from shield_rag.settings import McpServiceSettings
 
 log = logging.getLogger("shield_rag.mcp")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         port=cfg.port,
         path=cfg.path,
         show_banner=False,
-        middleware=[Middleware(ExplainTooLarge)],
+        middleware=http_middleware(),
         uvicorn_config={"log_config": None, "access_log": False, "timeout_graceful_shutdown": 5},
     )
     # FastMCP's run() starts a plain asyncio loop, and uvicorn serves on the loop it is given;
@@ -82,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     # socket read and write of the transport and of the orchestrator client cheaper.
     anyio.run(serve, backend_options={"use_uvloop": uses_uvloop()})
     return 0
+
+
+def http_middleware() -> list[Middleware]:
+    """The ASGI middleware of the HTTP transport: a 413 that names the limit, and a lone
+    result answered as ``application/json`` instead of a one-event SSE stream."""
+    return [Middleware(ExplainTooLarge), Middleware(SingleResultAsJson)]
 
 
 def uses_uvloop() -> bool:
