@@ -2,9 +2,10 @@
 
 1. ``qdrant_find`` through the MCP server (MCP SDK client, one session, sequential calls)
    against the same search done directly: embed the query with the ``ollama`` client at the
-   same Ollama and ``query_points`` with ``qdrant-client`` on the same collection. That is the
-   work the MCP path does, minus the MCP server and the orchestrator, so the ratio is what
-   the two services cost. ``POST /search`` on the orchestrator is measured too (against the
+   same Ollama and ``query_points`` with ``qdrant-client`` on the same collection, over
+   keep-alive connections as the orchestrator's clients are. That is the work the MCP path
+   does, minus the MCP server and the orchestrator, so the ratio is what the two services
+   cost. ``POST /search`` on the orchestrator is measured too (against the
    same floor), to show which of the two layers costs what.
 2. ``lightrag_query`` through the MCP server (→ orchestrator → LightRAG service) against
    ``POST /query`` on the LightRAG service itself: the floor is the LightRAG work, so the
@@ -24,6 +25,7 @@ import httpx
 import ollama
 from qdrant_client import AsyncQdrantClient
 
+from shield_rag.clients.vectorstore import QDRANT_HTTP_LIMITS
 from shield_rag.settings import Settings, load_settings
 from tests.bench.context import BenchContext
 from tests.bench.measure import WARMUP, alternate, answer, budget_note, latency_figure, warm
@@ -74,6 +76,10 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
             timeout=int(settings.qdrant.timeout),
             prefer_grpc=False,
             check_compatibility=False,
+            # The orchestrator's pool: keep-alive on, as on the measured side. Left to its
+            # default, qdrant-client opens a new connection per request to 127.0.0.1, which
+            # made the floor slower than the search it is the floor of.
+            limits=QDRANT_HTTP_LIMITS,
         )
     hits: list[int] = []
 
