@@ -13,13 +13,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from shield_rag.api.search import FilterValue
 from shield_rag.breaker import DependencyGuard
+from shield_rag.clients.rawhttp import JsonHttp
 from shield_rag.documents import POINT_NAMESPACE as POINT_NAMESPACE  # made there, named here
 from shield_rag.documents import point_id as point_id
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
@@ -117,6 +120,10 @@ class VectorStore:
             check_compatibility=False,
             limits=QDRANT_HTTP_LIMITS,
         )
+        # Searches go over aiohttp (see clients/rawhttp.py), everything else over qdrant-client.
+        self.http = JsonHttp(settings.timeout, {"api-key": api_key} if api_key else None)
+        base = str(settings.url).rstrip("/")
+        self._query_url = f"{base}/collections/{quote(self.collection, safe='')}/points/query"
         self._ready = False
 
     async def _call(self, what: str, send: Callable[[], Awaitable[Any]]) -> Any:
@@ -135,7 +142,13 @@ class VectorStore:
                     status=exc.status_code,
                 ) from exc
             raise VectorStoreError(f"Qdrant {what} failed ({exc.status_code})") from exc
-        except (ResponseHandlingException, httpx.HTTPError, OSError) as exc:
+        except (
+            ResponseHandlingException,
+            httpx.HTTPError,
+            aiohttp.ClientError,
+            TimeoutError,
+            OSError,
+        ) as exc:
             if _timed_out(exc):
                 raise VectorStoreError(
                     f"Qdrant at {self.settings.url} gave no answer to {what} within "
@@ -254,19 +267,38 @@ class VectorStore:
         score_threshold: float | None = None,
     ) -> list[Hit]:
         await self.ensure_collection()
-        res = await self._call(
-            "search",
-            lambda: self.client.query_points(
-                self.collection,
-                query=vector,
-                limit=limit,
-                offset=offset,
-                query_filter=query_filter,
-                score_threshold=score_threshold,
-                with_payload=True,
-            ),
-        )
-        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in res.points]
+        # The body qdrant-client's query_points sends for these arguments.
+        body: dict[str, Any] = {
+            "query": vector,
+            "limit": limit,
+            "offset": offset,
+            "with_payload": True,
+        }
+        if query_filter is not None:
+            body["filter"] = query_filter.model_dump(
+                mode="json", by_alias=True, exclude_unset=True, exclude_none=True
+            )
+        if score_threshold is not None:
+            body["score_threshold"] = score_threshold
+        points = await self._call("search", partial(self._query, body))
+        return [Hit(str(p["id"]), float(p["score"]), dict(p.get("payload") or {})) for p in points]
+
+    async def _query(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """``POST /collections/<name>/points/query``; a non-2xx answer raises
+        ``UnexpectedResponse`` and an unreadable one ``ResponseHandlingException``, as
+        qdrant-client does."""
+        answer = await self.http.request("POST", self._query_url, body)
+        if not 200 <= answer.status < 300:
+            raise UnexpectedResponse(
+                answer.status, answer.reason, answer.content, httpx.Headers(dict(answer.headers))
+            )
+        try:
+            points = answer.json()["result"]["points"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ResponseHandlingException(exc) from exc
+        if not isinstance(points, list):
+            raise ResponseHandlingException(ValueError(f"points is {type(points).__name__}"))
+        return points
 
     async def count(self, query_filter: models.Filter | None = None) -> int:
         await self.ensure_collection()
@@ -280,4 +312,5 @@ class VectorStore:
         await self.client.get_collections()
 
     async def close(self) -> None:
+        await self.http.close()
         await self.client.close()

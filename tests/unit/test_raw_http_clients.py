@@ -1,0 +1,211 @@
+"""The search path's own HTTP calls (clients/rawhttp.py): Ollama's embed and Qdrant's query
+are sent as the libraries send them, over kept-alive connections, and their failures keep
+the contract of the library calls they replace (refusal, failure, timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from qdrant_client import models
+
+from shield_rag.clients.embeddings import Embedder, EmbeddingError
+from shield_rag.clients.vectorstore import VectorStore, VectorStoreError, build_filter
+from shield_rag.errors import DependencyRejected
+from shield_rag.settings import OllamaSettings, QdrantSettings
+from tests.support.procs import free_port
+
+Answer = tuple[int, Any]
+
+
+class JsonServer:
+    """A minimal HTTP/1.1 server: ``answer(method, path, body)`` gives (status, JSON); it
+    records the requests and counts connections. ``answer`` returning None never answers."""
+
+    def __init__(self, answer: Callable[[str, str, Any], Answer | None]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                line, *lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = line.split(" ")
+                headers = dict(h.lower().split(": ", 1) for h in lines if ": " in h)
+                raw = await reader.readexactly(int(headers.get("content-length", 0)))
+                body = json.loads(raw) if raw else None
+                self.requests.append((method, path, headers, body))
+                answer = self.answer(method, path, body)
+                if answer is None:
+                    await reader.read()  # until the client gives up
+                    return
+                status, payload = answer
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                writer.write(
+                    b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (status, len(data), data)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Any]]:
+    listeners: list[asyncio.Server] = []
+
+    async def start(answer: Callable[[str, str, Any], Answer | None]) -> tuple[JsonServer, str]:
+        server = JsonServer(answer)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        listeners.append(listener)
+        return server, f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+# -- Ollama ---------------------------------------------------------------------------------
+async def test_embed_sends_what_the_ollama_client_sends_and_keeps_its_connection(
+    serve: Any,
+) -> None:
+    server, url = await serve(lambda *_: (200, {"embeddings": [[1, 0.5, 0, 2]]}))
+    emb = Embedder(OllamaSettings(url=url, embed_model="m", keep_alive="5m"), 4)
+    try:
+        for _ in range(3):
+            assert await emb.embed_one("a text") == [1.0, 0.5, 0.0, 2.0]
+    finally:
+        await emb.close()
+    method, path, headers, body = server.requests[0]
+    assert (method, path) == ("POST", "/api/embed")
+    assert headers["content-type"] == "application/json"
+    assert body == {"model": "m", "input": ["a text"], "keep_alive": "5m"}
+    assert server.connections == 1 and len(server.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "kind", "said"),
+    [
+        (400, {"error": "input too long"}, DependencyRejected, "input too long"),
+        (404, {"error": 'model "m" not found'}, DependencyRejected, 'model "m" not found'),
+        (500, {"error": "model crashed"}, EmbeddingError, "model crashed"),
+        (200, {"no": "embeddings"}, EmbeddingError, "no embeddings"),
+        (200, b"not json", EmbeddingError, "unexpected answer"),
+    ],
+)
+async def test_embed_answers_keep_their_meaning(
+    serve: Any, status: int, payload: Any, kind: type, said: str
+) -> None:
+    _, url = await serve(lambda *_: (status, payload))
+    emb = Embedder(OllamaSettings(url=url), 4)
+    try:
+        with pytest.raises(kind, match=said) as err:
+            await emb.embed(["a text"])
+    finally:
+        await emb.close()
+    assert err.value.dependency == "ollama"
+    if kind is DependencyRejected:
+        assert err.value.status == status  # type: ignore[attr-defined]
+
+
+async def test_embed_refused_connection_and_silence(serve: Any) -> None:
+    emb = Embedder(OllamaSettings(url=f"http://127.0.0.1:{free_port()}"), 4)
+    with pytest.raises(EmbeddingError, match="unreachable") as err:
+        await emb.embed(["a text"])
+    assert err.value.timeout is False
+    await emb.close()
+    _, url = await serve(lambda *_: None)
+    emb = Embedder(OllamaSettings(url=url, timeout=0.2), 4)
+    with pytest.raises(EmbeddingError, match="no answer within") as err:
+        await emb.embed(["a text"])
+    assert err.value.timeout is True
+    await emb.close()
+
+
+# -- Qdrant ---------------------------------------------------------------------------------
+def _qdrant(points: list[dict[str, Any]]) -> Callable[[str, str, Any], Answer]:
+    return lambda *_: (200, {"result": {"points": points}, "status": "ok", "time": 0})
+
+
+def _store(url: str, **settings: Any) -> VectorStore:
+    """A store whose collection is taken as checked (the fake serves searches only)."""
+    store = VectorStore(QdrantSettings(url=url, vector_size=4, **settings))
+    store._ready = True
+    return store
+
+
+async def test_search_sends_the_body_qdrant_client_sends(serve: Any) -> None:
+    hit = {"id": 7, "score": 0.5, "payload": {"text": "t"}, "version": 1}
+    server, url = await serve(_qdrant([hit, {"id": "a-b", "score": 1, "version": 1}]))
+    store = _store(url, collection="c-1", api_key="k")
+    query_filter = build_filter({"source": "s", "chunk_index": {"gte": 2}, "doc_id": ["x"]})
+    try:
+        hits = await store.search(
+            [0.1, 0.2, 0.3, 0.4], limit=5, offset=10, query_filter=query_filter, score_threshold=0.2
+        )
+        await store.search([0.1, 0.2, 0.3, 0.4], limit=3)
+    finally:
+        await store.close()
+    assert [(h.id, h.score, h.payload) for h in hits] == [
+        ("7", 0.5, {"text": "t"}),
+        ("a-b", 1.0, {}),
+    ]
+    (method, path, headers, body), (*_, plain) = server.requests
+    assert (method, path, headers["api-key"]) == ("POST", "/collections/c-1/points/query", "k")
+    assert query_filter is not None
+    assert body == {
+        "query": [0.1, 0.2, 0.3, 0.4],
+        "limit": 5,
+        "offset": 10,
+        "with_payload": True,
+        "filter": {
+            "must": [
+                {"key": "source", "match": {"value": "s"}},
+                {"key": "chunk_index", "range": {"gte": 2}},
+                {"key": "doc_id", "match": {"any": ["x"]}},
+            ]
+        },
+        "score_threshold": 0.2,
+    }
+    assert plain == {"query": [0.1, 0.2, 0.3, 0.4], "limit": 3, "offset": 0, "with_payload": True}
+    assert isinstance(query_filter, models.Filter)
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "kind", "said"),
+    [
+        (400, {"status": {"error": "bad filter"}}, DependencyRejected, "bad filter"),
+        (503, {"status": {"error": "busy"}}, VectorStoreError, r"search failed \(503\)"),
+        (200, b"not json", VectorStoreError, "unreachable during search"),
+        (200, {"result": {"points": 3}}, VectorStoreError, "unreachable during search"),
+    ],
+)
+async def test_search_answers_keep_their_meaning(
+    serve: Any, status: int, payload: Any, kind: type, said: str
+) -> None:
+    _, url = await serve(lambda *_: (status, payload))
+    store = _store(url)
+    try:
+        with pytest.raises(kind, match=said) as err:
+            await store.search([0.0] * 4, limit=1)
+    finally:
+        await store.close()
+    assert err.value.dependency == "qdrant"
+
+
+async def test_search_silence_is_a_timeout(serve: Any) -> None:
+    _, url = await serve(lambda *_: None)
+    store = _store(url, timeout=1)
+    try:
+        with pytest.raises(VectorStoreError, match="no answer to search") as err:
+            await store.search([0.0] * 4, limit=1)
+    finally:
+        await store.close()
+    assert err.value.timeout is True
