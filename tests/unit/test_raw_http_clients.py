@@ -13,6 +13,7 @@ import pytest
 from qdrant_client import models
 
 from shield_rag.clients.embeddings import Embedder, EmbeddingError
+from shield_rag.clients.rawhttp import JsonHttp, env_proxy
 from shield_rag.clients.vectorstore import VectorStore, VectorStoreError, build_filter
 from shield_rag.errors import DependencyRejected
 from shield_rag.settings import OllamaSettings, QdrantSettings
@@ -209,3 +210,20 @@ async def test_search_silence_is_a_timeout(serve: Any) -> None:
     finally:
         await store.close()
     assert err.value.timeout is True
+
+
+# -- proxies --------------------------------------------------------------------------------
+def test_the_environment_proxy_is_read_once_when_the_client_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://user:pw@proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "qdrant.internal")
+    proxied = JsonHttp("http://ollama.example:11434", 5.0)
+    assert str(proxied.proxy) == "http://proxy.example:3128"
+    assert proxied.proxy_auth is not None and proxied.proxy_auth.login == "user"
+    assert env_proxy("http://qdrant.internal:6333") == (None, None)
+    monkeypatch.delenv("HTTP_PROXY")
+    assert env_proxy("http://ollama.example:11434") == (None, None)
+    assert str(proxied.proxy) == "http://proxy.example:3128"  # kept from construction

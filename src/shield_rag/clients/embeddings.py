@@ -41,12 +41,11 @@ class OllamaHttp:
     status), a refused connection ``ConnectionError``; the rest is aiohttp's own errors."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        self.url = url.rstrip("/")
-        self.http = JsonHttp(timeout, {"User-Agent": "shield-rag"})
+        self.http = JsonHttp(url, timeout, {"User-Agent": "shield-rag"})
 
     async def _json(self, method: str, path: str, body: object = None) -> dict[str, object]:
         try:
-            answer = await self.http.request(method, self.url + path, body)
+            answer = await self.http.request(method, path, body)
         except aiohttp.ClientConnectorError as exc:
             raise ConnectionError(f"Failed to connect to Ollama: {exc}") from exc
         if answer.status >= 400:

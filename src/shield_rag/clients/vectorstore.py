@@ -121,9 +121,10 @@ class VectorStore:
             limits=QDRANT_HTTP_LIMITS,
         )
         # Searches go over aiohttp (see clients/rawhttp.py), everything else over qdrant-client.
-        self.http = JsonHttp(settings.timeout, {"api-key": api_key} if api_key else None)
-        base = str(settings.url).rstrip("/")
-        self._query_url = f"{base}/collections/{quote(self.collection, safe='')}/points/query"
+        self.http = JsonHttp(
+            str(settings.url), settings.timeout, {"api-key": api_key} if api_key else None
+        )
+        self._query_path = f"/collections/{quote(self.collection, safe='')}/points/query"
         self._ready = False
 
     async def _call(self, what: str, send: Callable[[], Awaitable[Any]]) -> Any:
@@ -287,7 +288,7 @@ class VectorStore:
         """``POST /collections/<name>/points/query``; a non-2xx answer raises
         ``UnexpectedResponse`` and an unreadable one ``ResponseHandlingException``, as
         qdrant-client does."""
-        answer = await self.http.request("POST", self._query_url, body)
+        answer = await self.http.request("POST", self._query_path, body)
         if not 200 <= answer.status < 300:
             raise UnexpectedResponse(
                 answer.status, answer.reason, answer.content, httpx.Headers(dict(answer.headers))
