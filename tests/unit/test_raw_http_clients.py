@@ -13,7 +13,7 @@ import pytest
 from qdrant_client import models
 
 from shield_rag.clients.embeddings import Embedder, EmbeddingError
-from shield_rag.clients.rawhttp import JsonHttp, env_proxy
+from shield_rag.clients.rawhttp import JsonHttp, dumps, env_proxy, loads
 from shield_rag.clients.vectorstore import VectorStore, VectorStoreError, build_filter
 from shield_rag.errors import DependencyRejected
 from shield_rag.settings import OllamaSettings, QdrantSettings
@@ -227,3 +227,12 @@ def test_the_environment_proxy_is_read_once_when_the_client_is_made(
     monkeypatch.delenv("HTTP_PROXY")
     assert env_proxy("http://ollama.example:11434") == (None, None)
     assert str(proxied.proxy) == "http://proxy.example:3128"  # kept from construction
+
+
+def test_json_bodies_round_trip_floats_exactly() -> None:
+    vector = [0.1, -1e-7, 1 / 3, 2.5e300, 0.0, 123456789.123456789]
+    body = {"query": vector, "limit": 5, "text": "é ✓"}
+    assert json.loads(dumps(body)) == body
+    assert loads(json.dumps(body).encode()) == body
+    with pytest.raises(ValueError, match="expected"):
+        loads(b"not json")
