@@ -37,7 +37,8 @@ class JsonServer:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 line, *lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = line.split(" ")
-                headers = dict(h.lower().split(": ", 1) for h in lines if ": " in h)
+                pairs = (h.split(": ", 1) for h in lines if ": " in h)
+                headers = {k.lower(): v for k, v in pairs}
                 raw = await reader.readexactly(int(headers.get("content-length", 0)))
                 body = json.loads(raw) if raw else None
                 self.requests.append((method, path, headers, body))

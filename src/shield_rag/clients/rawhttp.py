@@ -86,6 +86,9 @@ class JsonHttp:
             session = self._session = aiohttp.ClientSession(
                 connector=connector, headers=self.headers, timeout=self.timeout
             )
+            # One attempt per request, as httpx makes: aiohttp would send a GET or DELETE again
+            # when a kept-alive connection turns out closed (its only switch is private).
+            session._retry_connection = False
         return session
 
     async def request(self, method: str, path: str, body: Any = None) -> Answer:
