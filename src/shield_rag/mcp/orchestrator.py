@@ -30,6 +30,7 @@ import logging
 import re
 from typing import Any
 
+import aiohttp
 import httpx
 from pydantic import SecretStr
 
@@ -37,6 +38,7 @@ from shield_rag.api.errors import ErrorCode
 from shield_rag.breaker import BREAKER_REJECTIONS, BreakerOpenError, CircuitBreaker, Outcome
 from shield_rag.errors import Dependency
 from shield_rag.mcp.breakers import DEFAULT_RETRY_AFTER, TARGET, TARGETS, Breakers
+from shield_rag.mcp.fasthttp import FastHttp
 from shield_rag.mcp.refusals import (
     ADMISSION_CODES,
     DELIBERATE_CODES,
@@ -113,6 +115,7 @@ class OrchestratorClient:
         self._api_key = api_key
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
+        self._fast: FastHttp | None = None
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -130,8 +133,15 @@ class OrchestratorClient:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=self._transport,
         )
+        # JSON requests (every tool call but uploads) go over aiohttp (see mcp/fasthttp.py);
+        # a transport given by a caller (tests) takes every request.
+        if self._transport is None:
+            self._fast = FastHttp(self.base_url, self.settings.request_timeout, headers)
 
     async def aclose(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
+            self._fast = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -157,14 +167,18 @@ class OrchestratorClient:
                 code=ErrorCode.CIRCUIT_OPEN.value,
             ) from None
         headers = {**kwargs.pop("headers", {}), "X-Shield-Client": client_header(CALLER.get())}
+        fast = self._fast
         try:
-            response = await http.request(method, path, headers=headers, **kwargs)
+            if fast is not None and kwargs.keys() <= {"json"}:
+                response = await fast.request(method, path, headers=headers, **kwargs)
+            else:
+                response = await http.request(method, path, headers=headers, **kwargs)
         except asyncio.CancelledError:
             self.breakers.settle(admitted, {})  # neutral: the client gave up
             raise
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.breakers.settle(admitted, {TARGET: Outcome.FAILURE})
-            if isinstance(exc, httpx.TimeoutException):
+            if isinstance(exc, httpx.TimeoutException | TimeoutError):
                 reason = (
                     f"the orchestrator at {self.base_url} gave no answer within "
                     f"{self.settings.request_timeout:g}s ({type(exc).__name__})"

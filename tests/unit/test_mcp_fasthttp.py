@@ -1,0 +1,169 @@
+"""The MCP server's JSON requests to the orchestrator go over aiohttp (mcp/fasthttp.py): the
+same request on the wire, the answer handed on as an ``httpx.Response``, one kept-alive
+connection, and transport failures counted against the orchestrator as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from shield_rag.mcp.breakers import TARGET, Breakers
+from shield_rag.mcp.orchestrator import CALLER, OrchestratorClient, OrchestratorUnavailable
+from shield_rag.settings import McpSettings
+from tests.support.procs import free_port
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class Server:
+    """A minimal HTTP/1.1 server; ``answer`` None never answers, "close" closes the
+    connection instead. Records what it got."""
+
+    def __init__(self, answer: Callable[[str, str], Answer | str | None]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                line, *lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = line.split(" ")
+                pairs = (h.split(": ", 1) for h in lines if ": " in h)
+                headers = {k.lower(): v for k, v in pairs}
+                body = await reader.readexactly(int(headers.get("content-length", 0)))
+                self.requests.append((method, path, headers, body))
+                answer = self.answer(method, path)
+                if answer == "close":
+                    return  # closes the connection without an answer
+                if answer is None:
+                    await reader.read()
+                    return
+                status, extra, content = answer
+                lines = [f"HTTP/1.1 {status} X", f"content-length: {len(content)}"]
+                lines += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + content)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Any]]:
+    listeners: list[asyncio.Server] = []
+
+    async def start(answer: Callable[[str, str], Answer | str | None]) -> tuple[Server, str]:
+        server = Server(answer)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        listeners.append(listener)
+        return server, f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def client(url: str, **mcp: Any) -> OrchestratorClient:
+    cfg = McpSettings(orchestrator_url=url, **mcp)  # type: ignore[arg-type]
+    c = OrchestratorClient(cfg, SecretStr("orch-key"), Breakers(cfg))
+    c.start()
+    return c
+
+
+JSON = {"content-type": "application/json"}
+
+
+async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: Any) -> None:
+    body = json.dumps({"results": [{"id": "a", "score": 0.5}], "limit": 5, "offset": 0})
+    server, url = await serve(lambda *_: (200, JSON, body.encode()))
+    c = client(url)
+    token = CALLER.set("agent one")
+    try:
+        for _ in range(3):
+            got = await c.search({"query": "q", "limit": 5, "filters": {"source": "é"}})
+        job = await c.job("j1")
+    finally:
+        CALLER.reset(token)
+        await c.aclose()
+    assert got == json.loads(body) == job
+    method, path, headers, sent = server.requests[0]
+    assert (method, path) == ("POST", "/search")
+    assert json.loads(sent) == {"query": "q", "limit": 5, "filters": {"source": "é"}}
+    assert headers["content-type"] == "application/json"
+    assert headers["authorization"] == "Bearer orch-key"
+    assert headers["user-agent"] == "shield-mcp"
+    assert headers["x-shield-client"] == "mcp:agent_one"
+    assert server.requests[-1][:2] == ("GET", "/jobs/j1") and server.requests[-1][3] == b""
+    assert server.connections == 1 and len(server.requests) == 4
+    assert c.breaker.state.label == "closed"
+
+
+async def test_error_answers_keep_their_status_headers_and_body(serve: Any) -> None:
+    refusal = {"status": 429, "code": "rate_limited", "detail": "slow down"}
+    _, url = await serve(
+        lambda *_: (429, {**JSON, "retry-after": "7"}, json.dumps(refusal).encode())
+    )
+    c = client(url)
+    try:
+        response = await c._fast.request("POST", "/search", json={"query": "q"})  # type: ignore[union-attr]
+    finally:
+        await c.aclose()
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    assert response.json() == refusal
+
+
+async def test_a_refused_connection_and_silence_count_against_the_orchestrator(
+    serve: Any,
+) -> None:
+    c = client(f"http://127.0.0.1:{free_port()}")
+    try:
+        with pytest.raises(OrchestratorUnavailable, match="cannot reach the orchestrator") as err:
+            await c.search({"query": "q"})
+    finally:
+        await c.aclose()
+    assert err.value.sent is True
+    assert c.breakers[TARGET].failure_count == 1
+    _, url = await serve(lambda *_: None)
+    c = client(url, request_timeout=1)
+    try:
+        with pytest.raises(OrchestratorUnavailable, match="gave no answer within 1s") as err:
+            await c.search({"query": "q"})
+    finally:
+        await c.aclose()
+    assert c.breakers[TARGET].failure_count == 1
+
+
+async def test_uploads_still_go_through_httpx(serve: Any) -> None:
+    server, url = await serve(lambda *_: (202, JSON, b'{"job_id": "j"}'))
+    c = client(url)
+    try:
+        got = await c.ingest_upload("a.txt", b"text", title=None, metadata={}, idempotency_key=None)
+    finally:
+        await c.aclose()
+    assert got == {"job_id": "j"}
+    assert server.requests[0][2]["content-type"].startswith("multipart/form-data")
+
+
+async def test_a_connection_closed_under_a_request_is_not_sent_again(serve: Any) -> None:
+    """httpx sends a request once; so does the fast path (aiohttp would retry a GET)."""
+    answers: list[Answer | str] = [(200, JSON, b'{"status": "queued"}'), "close"]
+    server, url = await serve(lambda *_: answers.pop(0) if answers else "close")
+    c = client(url)
+    try:
+        assert await c.job("j1") == {"status": "queued"}
+        with pytest.raises(OrchestratorUnavailable, match="cannot reach the orchestrator"):
+            await c.job("j1")
+    finally:
+        await c.aclose()
+    assert len(server.requests) == 2
