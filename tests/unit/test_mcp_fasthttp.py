@@ -4,7 +4,6 @@ connection, and transport failures counted against the orchestrator as before.""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,60 +15,14 @@ from pydantic import SecretStr
 from shield_rag.mcp.breakers import TARGET, Breakers
 from shield_rag.mcp.orchestrator import CALLER, OrchestratorClient, OrchestratorUnavailable
 from shield_rag.settings import McpSettings
+from tests.support.httpserver import Answer, Server, serving
 from tests.support.procs import free_port
-
-Answer = tuple[int, dict[str, str], bytes]
-
-
-class Server:
-    """A minimal HTTP/1.1 server; ``answer`` None never answers, "close" closes the
-    connection instead. Records what it got."""
-
-    def __init__(self, answer: Callable[[str, str], Answer | str | None]) -> None:
-        self.answer = answer
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.connections = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                line, *lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = line.split(" ")
-                pairs = (h.split(": ", 1) for h in lines if ": " in h)
-                headers = {k.lower(): v for k, v in pairs}
-                body = await reader.readexactly(int(headers.get("content-length", 0)))
-                self.requests.append((method, path, headers, body))
-                answer = self.answer(method, path)
-                if answer == "close":
-                    return  # closes the connection without an answer
-                if answer is None:
-                    await reader.read()
-                    return
-                status, extra, content = answer
-                lines = [f"HTTP/1.1 {status} X", f"content-length: {len(content)}"]
-                lines += [f"{k}: {v}" for k, v in extra.items()]
-                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + content)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., Any]]:
-    listeners: list[asyncio.Server] = []
-
-    async def start(answer: Callable[[str, str], Answer | str | None]) -> tuple[Server, str]:
-        server = Server(answer)
-        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-        listeners.append(listener)
-        return server, f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-
-    yield start
-    for listener in listeners:
-        listener.close()
+    async with serving(Server) as start:
+        yield start
 
 
 def client(url: str, **mcp: Any) -> OrchestratorClient:
