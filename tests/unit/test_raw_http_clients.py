@@ -1,10 +1,9 @@
-"""The search path's own HTTP calls (clients/rawhttp.py): Ollama's embed and Qdrant's query
+"""The search path's own HTTP calls (shield_rag/jsonhttp.py): Ollama's embed and Qdrant's query
 are sent as the libraries send them, over kept-alive connections, and their failures keep
 the contract of the library calls they replace (refusal, failure, timeout)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,65 +12,20 @@ import pytest
 from qdrant_client import models
 
 from shield_rag.clients.embeddings import Embedder, EmbeddingError
-from shield_rag.clients.rawhttp import JsonHttp, dumps, env_proxy, loads
 from shield_rag.clients.vectorstore import VectorStore, VectorStoreError, build_filter
 from shield_rag.errors import DependencyRejected
+from shield_rag.jsonhttp import JsonHttp, dumps, env_proxy, loads
 from shield_rag.settings import OllamaSettings, QdrantSettings
+from tests.support.httpserver import JsonServer, serving
 from tests.support.procs import free_port
 
 Answer = tuple[int, Any]
 
 
-class JsonServer:
-    """A minimal HTTP/1.1 server: ``answer(method, path, body)`` gives (status, JSON); it
-    records the requests and counts connections. ``answer`` returning None never answers."""
-
-    def __init__(self, answer: Callable[[str, str, Any], Answer | None]) -> None:
-        self.answer = answer
-        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
-        self.connections = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while head := await reader.readuntil(b"\r\n\r\n"):
-                line, *lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = line.split(" ")
-                pairs = (h.split(": ", 1) for h in lines if ": " in h)
-                headers = {k.lower(): v for k, v in pairs}
-                raw = await reader.readexactly(int(headers.get("content-length", 0)))
-                body = json.loads(raw) if raw else None
-                self.requests.append((method, path, headers, body))
-                answer = self.answer(method, path, body)
-                if answer is None:
-                    await reader.read()  # until the client gives up
-                    return
-                status, payload = answer
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                writer.write(
-                    b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (status, len(data), data)
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[..., Any]]:
-    listeners: list[asyncio.Server] = []
-
-    async def start(answer: Callable[[str, str, Any], Answer | None]) -> tuple[JsonServer, str]:
-        server = JsonServer(answer)
-        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-        listeners.append(listener)
-        return server, f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-
-    yield start
-    for listener in listeners:
-        listener.close()
+    async with serving(JsonServer) as start:
+        yield start
 
 
 # -- Ollama ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Embeddings through Ollama: ``POST /api/embed`` as the official ``ollama`` client sends it,
-over aiohttp (:mod:`shield_rag.clients.rawhttp`: a fraction of httpx's cost per call).
+over aiohttp (:mod:`shield_rag.jsonhttp`: a fraction of httpx's cost per call).
 
 Failures name Ollama: unreachable, too slow or 5xx is :class:`EmbeddingError` (a
 :class:`~shield_rag.errors.DependencyUnavailable`, counted by the ``ollama`` breaker when one
@@ -18,8 +18,8 @@ import httpx
 import ollama
 
 from shield_rag.breaker import DependencyGuard
-from shield_rag.clients.rawhttp import JsonHttp
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
+from shield_rag.jsonhttp import JsonHttp
 from shield_rag.settings import OllamaSettings
 
 

@@ -22,10 +22,10 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from shield_rag.api.search import FilterValue
 from shield_rag.breaker import DependencyGuard
-from shield_rag.clients.rawhttp import JsonHttp
 from shield_rag.documents import POINT_NAMESPACE as POINT_NAMESPACE  # made there, named here
 from shield_rag.documents import point_id as point_id
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
+from shield_rag.jsonhttp import JsonHttp
 from shield_rag.settings import QdrantSettings
 
 KEYWORD_INDEXES = ("doc_id", "source", "content_type", "job_id", "kind")
@@ -120,7 +120,7 @@ class VectorStore:
             check_compatibility=False,
             limits=QDRANT_HTTP_LIMITS,
         )
-        # Searches go over aiohttp (see clients/rawhttp.py), everything else over qdrant-client.
+        # Searches go over aiohttp (see shield_rag/jsonhttp.py), everything else over qdrant-client.
         self.http = JsonHttp(
             str(settings.url), settings.timeout, {"api-key": api_key} if api_key else None
         )

@@ -1,4 +1,5 @@
-"""JSON over HTTP/1.1 with aiohttp, for the calls on every search (embed, query points).
+"""JSON over HTTP/1.1 with aiohttp, for the calls on every search: embed and query points
+(clients), and the MCP server's requests to the orchestrator (mcp/fasthttp.py).
 
 The ``ollama`` and ``qdrant-client`` libraries send through httpx, whose per-request cost in
 Python (httpcore's connection pool, h11's parser, the anyio streams) measured about
@@ -67,21 +68,29 @@ class JsonHttp:
     (``aiohttp.ClientError``, ``TimeoutError``)."""
 
     def __init__(
-        self, base_url: str, timeout: float, headers: Mapping[str, str] | None = None
+        self,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        *,
+        json_headers: bool = True,
+        limit: int = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.proxy, self.proxy_auth = env_proxy(self.base_url)
         self.timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=timeout, sock_read=timeout
         )
-        self.headers = {**_JSON, **(headers or {})}
+        # json_headers: every request says it sends and accepts JSON (else only one with a body)
+        self.headers = {**(_JSON if json_headers else {}), **(headers or {})}
+        self.limit = limit  # connections at most; 0: no cap
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
+                limit=self.limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
             )
             session = self._session = aiohttp.ClientSession(
                 connector=connector, headers=self.headers, timeout=self.timeout
@@ -91,13 +100,25 @@ class JsonHttp:
             session._retry_connection = False
         return session
 
-    async def request(self, method: str, path: str, body: Any = None) -> Answer:
-        """``method`` ``path`` (under ``base_url``) with ``body`` as JSON; the answer read."""
-        data = None if body is None else dumps(body)
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """``method`` ``path`` (under ``base_url``) with ``body`` as JSON (none when None) and
+        ``headers`` besides the client's; the answer read."""
+        sent = dict(headers or {})
+        data = None
+        if body is not None:
+            data = dumps(body)
+            sent.setdefault("Content-Type", "application/json")
         async with self._open().request(
             method,
             self.base_url + path,
             data=data,
+            headers=sent,
             proxy=self.proxy,
             proxy_auth=self.proxy_auth,
         ) as response:
