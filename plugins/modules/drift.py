@@ -1,0 +1,330 @@
+#!/usr/bin/python
+# Copyright: Shield RAG contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: drift
+short_description: Read whether accounts, files and units are as a converge leaves them
+version_added: "0.3.0"
+description:
+  - Compares the host with a desired state, changing nothing, and lists every difference. The
+    desired state is what the tasks that converge the service would make it, given the same
+    way they are given it (the content of each file rendered on the controller, attributes,
+    accounts, units), so a role can read the whole service in one remote round trip and run
+    its changing tasks only when something differs.
+  - Differences looked for, each named in RV(drift) by path, account or unit (never by
+    content) - a system user or group missing or with another primary group, home, comment
+    or shell; a directory missing or with another owner, group or mode; a file missing, with
+    other content, owner, group or mode; a unit not enabled or not active.
+  - The module never fails on a difference; it fails only on arguments it cannot compare.
+author:
+  - Shield RAG contributors
+options:
+  accounts:
+    description: System users that must exist, each with the primary group of O(accounts[].group).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      user:
+        description: User name.
+        type: str
+        required: true
+      group:
+        description: The user's primary group, which must exist too; the user's name when not set.
+        type: str
+      home:
+        description: Home directory, when it must be this one.
+        type: str
+      comment:
+        description: The GECOS field, when it must be this one.
+        type: str
+      shell:
+        description: Login shell, when it must be this one.
+        type: str
+  directories:
+    description: Directories that must exist with these attributes (as in M(shield.rag.files)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      owner:
+        description: Owner (name or uid).
+        type: str
+      group:
+        description: Group (name or gid).
+        type: str
+      mode:
+        description: Mode as a quoted octal string such as C("0750").
+        type: raw
+  files:
+    description: Files that must have this content and these attributes (as in M(shield.rag.files)).
+    type: list
+    elements: dict
+    default: []
+    suboptions: &file_options
+      dest:
+        description: Absolute path.
+        type: path
+        required: true
+      content:
+        description: The whole content the file must have.
+        type: str
+        required: true
+      owner:
+        description: Owner (name or uid).
+        type: str
+      group:
+        description: Group (name or gid).
+        type: str
+      mode:
+        description: Mode as a quoted octal string such as C("0640").
+        type: raw
+  secret_files:
+    description: As O(files), for content that holds secrets; their content is never logged.
+    type: list
+    elements: dict
+    default: []
+    suboptions: *file_options
+  units:
+    description: systemd units that must be enabled and active.
+    type: list
+    elements: str
+    default: []
+notes:
+  - Reads only; runs the same in check mode.
+"""
+
+EXAMPLES = r"""
+- name: Compare the orchestrator with what this run would make it
+  shield.rag.drift:
+    accounts:
+      - {user: shield-orchestrator, home: /nonexistent, shell: /usr/sbin/nologin}
+    files:
+      - dest: /etc/shield-rag/orchestrator/orchestrator.yml
+        content: "{{ lookup('ansible.builtin.template', 'settings.yml.j2') }}"
+        owner: root
+        group: shield-orchestrator
+        mode: "0640"
+    units: [shield-orchestrator.service]
+  register: __drift
+
+- name: Converge the orchestrator
+  ansible.builtin.include_tasks: converge.yml
+  when: not __drift.in_sync
+"""
+
+RETURN = r"""
+in_sync:
+  description: Whether nothing differs.
+  returned: always
+  type: bool
+drift:
+  description: What differs, one sentence each, in the order of the arguments.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/etc/shield-rag/orchestrator/orchestrator.yml: content differs"]
+"""
+
+import grp
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes
+
+_FILE_OPTIONS = {
+    "dest": {"type": "path", "required": True},
+    "content": {"type": "str", "required": True},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "raw"},
+}
+
+
+def _uid(name):
+    if name is None:
+        return None
+    if str(name).isdigit():
+        return int(name)
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return -1  # no such user: never equal to a file's owner
+
+
+def _gid(name):
+    if name is None:
+        return None
+    if str(name).isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return -1
+
+
+def _mode(module, value, where):
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value)
+    if not text or any(c not in "01234567" for c in text):
+        module.fail_json(msg=f"{where}: mode {value!r} is not an octal string such as '0640'")
+    return int(text, 8)
+
+
+def _attributes(module, path, spec, info, drift):
+    owner, group = _uid(spec.get("owner")), _gid(spec.get("group"))
+    mode = _mode(module, spec.get("mode"), path)
+    if owner is not None and info.st_uid != owner:
+        drift.append(f"{path}: owner is uid {info.st_uid}, not {spec['owner']}")
+    if group is not None and info.st_gid != group:
+        drift.append(f"{path}: group is gid {info.st_gid}, not {spec['group']}")
+    if mode is not None and stat.S_IMODE(info.st_mode) != mode:
+        drift.append(f"{path}: mode is {stat.S_IMODE(info.st_mode):04o}, not {mode:04o}")
+
+
+def _accounts(specs, drift):
+    for spec in specs:
+        user = spec["user"]
+        group = spec.get("group") or user
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            drift.append(f"user {user}: missing")
+            continue
+        try:
+            if grp.getgrnam(group).gr_gid != entry.pw_gid:
+                drift.append(f"user {user}: primary group is gid {entry.pw_gid}, not {group}")
+        except KeyError:
+            drift.append(f"group {group}: missing")
+        for key, field in (("home", "pw_dir"), ("comment", "pw_gecos"), ("shell", "pw_shell")):
+            wanted = spec.get(key)
+            if wanted is not None and getattr(entry, field) != wanted:
+                drift.append(f"user {user}: {key} is {getattr(entry, field)!r}, not {wanted!r}")
+
+
+def _directories(module, specs, drift):
+    for spec in specs:
+        path = spec["path"]
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            drift.append(f"{path}: missing")
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            drift.append(f"{path}: not a directory")
+            continue
+        _attributes(module, path, spec, info, drift)
+
+
+def _files(module, specs, drift):
+    for spec in specs:
+        dest = spec["dest"]
+        try:
+            with open(dest, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    drift.append(f"{dest}: not a regular file")
+                    continue
+                current = handle.read()
+        except FileNotFoundError:
+            drift.append(f"{dest}: missing")
+            continue
+        except IsADirectoryError:
+            drift.append(f"{dest}: not a regular file")
+            continue
+        if current != to_bytes(spec["content"], errors="surrogate_or_strict"):
+            drift.append(f"{dest}: content differs")
+        _attributes(module, dest, spec, info, drift)
+
+
+def _units(module, units, drift):
+    if not units:
+        return
+    systemctl = module.get_bin_path("systemctl", required=True)
+    # One block of properties per unit, in the order asked, blank-line separated (an alias is
+    # answered under its unit's Id); a unit systemd does not know is inactive, with no
+    # UnitFileState.
+    rc, out, err = module.run_command(
+        [systemctl, "show", "--property=Id,UnitFileState,ActiveState", "--", *units]
+    )
+    if rc != 0:
+        module.fail_json(msg=f"systemctl show failed: {err.strip() or out.strip()}", rc=rc)
+    blocks = out.strip().split("\n\n")
+    for unit, block in zip(units, blocks + [""] * (len(units) - len(blocks)), strict=False):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        enabled = props.get("UnitFileState") or "unknown"
+        active = props.get("ActiveState") or "unknown"
+        if enabled != "enabled" or active != "active":
+            drift.append(f"{unit}: {enabled} and {active}, not enabled and active")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "accounts": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "user": {"type": "str", "required": True},
+                    "group": {"type": "str"},
+                    "home": {"type": "str"},
+                    "comment": {"type": "str"},
+                    "shell": {"type": "str"},
+                },
+            },
+            "directories": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "raw"},
+                },
+            },
+            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_OPTIONS},
+            "secret_files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": dict(
+                    _FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}
+                ),
+            },
+            "units": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    for spec in params["directories"]:
+        if not os.path.isabs(spec["path"]):
+            module.fail_json(msg=f"directories: {spec['path']} is not an absolute path")
+    for spec in params["secret_files"] + params["files"]:
+        if not os.path.isabs(spec["dest"]):
+            module.fail_json(msg=f"files: {spec['dest']} is not an absolute path")
+
+    drift = []
+    _accounts(params["accounts"], drift)
+    _directories(module, params["directories"], drift)
+    _files(module, params["secret_files"] + params["files"], drift)
+    _units(module, params["units"], drift)
+    module.exit_json(changed=False, in_sync=not drift, drift=drift)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The shield.rag.drift module (plugins/modules/drift.py), run as Ansible runs it.
+
+The roles converge a service only when this module finds a difference, so what matters is that
+it agrees with shield.rag.files (what that module leaves is in sync, anything it would change
+is drift) and that it sees each kind of drift a person can cause by hand: content, mode,
+owner, a missing file or directory, an account changed, a unit stopped or disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULES = Path(__file__).resolve().parents[2] / "plugins" / "modules"
+SECRET = "s3cret-Drift-Never-Printed-4Kp"
+
+
+def run(module: str, tmp_path: Path, args: dict, env: dict[str, str] | None = None) -> dict:
+    params = dict(args, _ansible_check_mode=False, _ansible_diff=False, _ansible_no_log=False)
+    args_file = tmp_path.parent / f"{tmp_path.name}-{module}-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(MODULES / f"{module}.py"), str(args_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    args_file.unlink()
+    assert proc.stdout, proc.stderr
+    result = json.loads(proc.stdout)
+    result["_stdout"] = proc.stdout
+    return result
+
+
+def state(root: Path) -> dict:
+    me = pwd.getpwuid(os.getuid()).pw_name
+    return {
+        "directories": [{"path": str(root / "etc"), "owner": me, "mode": "0750"}],
+        "secret_files": [
+            {"dest": str(root / "etc" / "app.env"), "content": f"KEY={SECRET}\n", "mode": "0600"}
+        ],
+        "files": [
+            {"dest": str(root / "etc" / "app.yml"), "content": "a: 1\n", "mode": "0640"},
+            {"dest": str(root / "etc" / "app.service"), "content": "[Unit]\n", "mode": "0644"},
+        ],
+    }
+
+
+@pytest.fixture
+def converged(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    written = run("files", root, state(root))
+    assert written["changed"] is True, written
+    return root
+
+
+def test_what_files_leaves_is_in_sync_and_a_missing_state_is_all_drift(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    before = run("drift", root, state(root))
+    assert before["in_sync"] is False
+    assert before["changed"] is False
+    assert before["drift"] == [f"{root / 'etc'}: missing"] + [
+        f"{root / 'etc' / name}: missing" for name in ("app.env", "app.yml", "app.service")
+    ]
+    assert not (root / "etc").exists(), "drift must not create anything"
+
+    assert run("files", root, state(root))["changed"] is True
+    after = run("drift", root, state(root))
+    assert (after["in_sync"], after["drift"]) == (True, [])
+
+
+def test_each_hand_made_change_is_drift_named_by_path(converged: Path) -> None:
+    etc = converged / "etc"
+    (etc / "app.yml").write_text("a: 2\n")
+    os.chmod(etc / "app.env", 0o644)
+    os.chmod(etc, 0o755)
+    (etc / "app.service").unlink()
+    result = run("drift", converged, state(converged))
+    assert result["in_sync"] is False
+    assert result["drift"] == [
+        f"{etc}: mode is 0755, not 0750",
+        f"{etc / 'app.env'}: mode is 0644, not 0600",
+        f"{etc / 'app.yml'}: content differs",
+        f"{etc / 'app.service'}: missing",
+    ]
+    # What drift reports, files repairs; then they agree again.
+    assert run("files", converged, state(converged))["changed"] is True
+    assert run("drift", converged, state(converged))["in_sync"] is True
+
+
+def test_another_owner_or_a_directory_in_place_of_a_file_is_drift(converged: Path) -> None:
+    etc = converged / "etc"
+    args = state(converged)
+    args["files"][0]["owner"] = "54321"  # a uid nothing on the machine has
+    (etc / "app.service").unlink()
+    (etc / "app.service").mkdir()
+    result = run("drift", converged, args)
+    assert result["drift"] == [
+        f"{etc / 'app.yml'}: owner is uid {os.getuid()}, not 54321",
+        f"{etc / 'app.service'}: not a regular file",
+    ]
+
+
+def test_a_secret_file_content_never_appears_in_the_output(converged: Path) -> None:
+    (converged / "etc" / "app.env").write_text("KEY=old\n")
+    result = run("drift", converged, state(converged))
+    assert result["drift"] == [f"{converged / 'etc' / 'app.env'}: content differs"]
+    assert SECRET not in result["_stdout"]
+
+
+def test_accounts_missing_or_different_are_drift(tmp_path: Path) -> None:
+    me = pwd.getpwuid(os.getuid())
+    missing = "shield-no-such-user-7f3"
+    result = run(
+        "drift",
+        tmp_path,
+        {
+            "accounts": [
+                {"user": missing},
+                {"user": me.pw_name, "home": me.pw_dir, "shell": me.pw_shell},
+                {"user": me.pw_name, "home": "/nonexistent", "comment": "Shield RAG x"},
+            ]
+        },
+    )
+    assert result["drift"] == [
+        f"user {missing}: missing",
+        f"user {me.pw_name}: home is {me.pw_dir!r}, not '/nonexistent'",
+        f"user {me.pw_name}: comment is {me.pw_gecos!r}, not 'Shield RAG x'",
+    ]
+
+
+def fake_systemctl(tmp_path: Path, answers: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """A systemctl on PATH that answers `show` for the units given, as systemd prints it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    blocks = {
+        unit: f"Id={unit}\\nActiveState={active}\\nUnitFileState={enabled}\\n"
+        for unit, (enabled, active) in answers.items()
+    }
+    script = bin_dir / "systemctl"
+    cases = "".join(f"    {unit}) printf '{block}' ;;\n" for unit, block in blocks.items())
+    script.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = show ] || exit 2\n'
+        "shift 3\n"  # show --property=... --
+        "first=1\n"
+        'for unit in "$@"; do\n'
+        '  [ $first = 1 ] || printf "\\n"; first=0\n'
+        '  case "$unit" in\n'
+        f"{cases}"
+        '    *) printf "Id=%s\\nActiveState=inactive\\nUnitFileState=\\n" "$unit" ;;\n'
+        "  esac\n"
+        "done\n"
+    )
+    script.chmod(0o755)
+    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_units_must_be_enabled_and_active(tmp_path: Path) -> None:
+    env = fake_systemctl(
+        tmp_path,
+        {
+            "a.service": ("enabled", "active"),
+            "b.service": ("disabled", "active"),
+            "c@1.service": ("enabled", "failed"),
+        },
+    )
+    units = ["a.service", "b.service", "c@1.service", "gone.service"]
+    result = run("drift", tmp_path / "x", {"units": units}, env=env)
+    assert result["drift"] == [
+        "b.service: disabled and active, not enabled and active",
+        "c@1.service: enabled and failed, not enabled and active",
+        "gone.service: unknown and inactive, not enabled and active",
+    ]
+    assert run("drift", tmp_path / "y", {"units": ["a.service"]}, env=env)["in_sync"] is True
+
+
+def test_a_mode_that_is_not_octal_is_refused_with_the_path(converged: Path) -> None:
+    args = state(converged)
+    args["files"][0]["mode"] = "u=rw"
+    result = run("drift", converged, args)
+    assert result.get("failed") is True
+    path = converged / "etc" / "app.yml"
+    assert result["msg"] == f"{path}: mode 'u=rw' is not an octal string such as '0640'"
