@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from shield_rag.mcp.breakers import TARGET, Breakers
+from shield_rag.mcp.models import SearchResult
 from shield_rag.mcp.orchestrator import CALLER, OrchestratorClient, OrchestratorUnavailable
 from shield_rag.settings import McpSettings
 from tests.support.httpserver import Answer, Server, serving
@@ -36,18 +37,23 @@ JSON = {"content-type": "application/json"}
 
 
 async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: Any) -> None:
-    body = json.dumps({"results": [{"id": "a", "score": 0.5}], "limit": 5, "offset": 0})
+    body = json.dumps(
+        {"results": [{"id": "a", "score": 0.5, "text": "t"}], "limit": 5, "offset": 0}
+    )
     server, url = await serve(lambda *_: (200, JSON, body.encode()))
     c = client(url)
     token = CALLER.set("agent one")
     try:
         for _ in range(3):
-            got = await c.search({"query": "q", "limit": 5, "filters": {"source": "é"}})
+            got = await c.search(
+                {"query": "q", "limit": 5, "filters": {"source": "é"}}, SearchResult
+            )
         job = await c.job("j1")
     finally:
         CALLER.reset(token)
         await c.aclose()
-    assert got == json.loads(body) == job
+    assert got == SearchResult.model_validate_json(body)
+    assert job == json.loads(body)
     method, path, headers, sent = server.requests[0]
     assert (method, path) == ("POST", "/search")
     assert json.loads(sent) == {"query": "q", "limit": 5, "filters": {"source": "é"}}
@@ -82,7 +88,7 @@ async def test_a_refused_connection_and_silence_count_against_the_orchestrator(
     c = client(f"http://127.0.0.1:{free_port()}")
     try:
         with pytest.raises(OrchestratorUnavailable, match="cannot reach the orchestrator") as err:
-            await c.search({"query": "q"})
+            await c.search({"query": "q"}, SearchResult)
     finally:
         await c.aclose()
     assert err.value.sent is True
@@ -91,7 +97,7 @@ async def test_a_refused_connection_and_silence_count_against_the_orchestrator(
     c = client(url, request_timeout=1)
     try:
         with pytest.raises(OrchestratorUnavailable, match="gave no answer within 1s") as err:
-            await c.search({"query": "q"})
+            await c.search({"query": "q"}, SearchResult)
     finally:
         await c.aclose()
     assert c.breakers[TARGET].failure_count == 1

@@ -6,9 +6,12 @@ import argparse
 import functools
 import importlib.util
 import logging
+import os
 import sys
+from collections.abc import Mapping
 
 import anyio
+import fastmcp
 from prometheus_client import start_http_server
 from starlette.middleware import Middleware
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         raise startup.Refused(f"refusing to start: mcp.{problem}")
     setup_logging(settings.logging)
+    quiet_telemetry()
     if cfg.metrics_port:
         try:
             start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
@@ -89,6 +93,20 @@ def http_middleware() -> list[Middleware]:
     """The ASGI middleware of the HTTP transport: a 413 that names the limit, and a lone
     result answered as ``application/json`` instead of a one-event SSE stream."""
     return [Middleware(ExplainTooLarge), Middleware(SingleResultAsJson)]
+
+
+TELEMETRY_ENV = "FASTMCP_TELEMETRY_MODE"
+
+
+def quiet_telemetry(environ: Mapping[str, str] = os.environ) -> None:
+    """FastMCP's own OpenTelemetry spans off, unless :data:`TELEMETRY_ENV` chooses a mode.
+
+    Shield installs no OpenTelemetry SDK, so FastMCP's spans (two per tool call, with their
+    attributes and context attach/detach) are no-ops that still cost about 2% of the MCP
+    server's CPU per call. An operator who installs an SDK sets ``FASTMCP_TELEMETRY_MODE``
+    (``native`` or ``propagation_only``), which FastMCP reads itself and this leaves alone."""
+    if TELEMETRY_ENV not in environ:
+        fastmcp.settings.telemetry_mode = "off"
 
 
 def uses_uvloop() -> bool:

@@ -28,11 +28,11 @@ import functools
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from shield_rag.api.errors import ErrorCode
 from shield_rag.breaker import BREAKER_REJECTIONS, BreakerOpenError, CircuitBreaker, Outcome
@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 # What each orchestrator route needs besides the orchestrator itself.
 NEEDS_JOBS: tuple[Dependency, ...] = ("redis",)  # /ingest-async, /jobs/{id}: the job store
@@ -214,6 +216,22 @@ class OrchestratorClient:
             )
         return body
 
+    async def parsed(
+        self, model: type[M], method: str, path: str, needs: tuple[Dependency, ...], **kwargs: Any
+    ) -> M:
+        """Like :meth:`json`, with the answer read straight into ``model`` (one pass of
+        pydantic-core's parser and validator). An answer that is not a JSON object raises
+        OrchestratorError as there; one that does not fit ``model`` raises its ValidationError."""
+        response = await self.request(method, path, needs, **kwargs)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            if any(not error["loc"] for error in exc.errors(include_url=False)):
+                raise OrchestratorError(
+                    response.status_code, f"unexpected answer {response.text[:200]!r}"
+                ) from None
+            raise
+
     # -- the API ------------------------------------------------------------------------
     async def ingest_json(
         self, body: dict[str, Any], idempotency_key: str | None
@@ -252,11 +270,11 @@ class OrchestratorClient:
     async def cancel_job(self, job_id: str) -> dict[str, Any]:
         return await self.json("DELETE", f"/jobs/{job_id}", NEEDS_JOBS)
 
-    async def search(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.json("POST", "/search", NEEDS_VECTORS, json=body)
+    async def search(self, body: dict[str, Any], answer: type[M]) -> M:
+        return await self.parsed(answer, "POST", "/search", NEEDS_VECTORS, json=body)
 
-    async def store_vectors(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.json("POST", "/vectors", NEEDS_VECTORS, json=body)
+    async def store_vectors(self, body: dict[str, Any], answer: type[M]) -> M:
+        return await self.parsed(answer, "POST", "/vectors", NEEDS_VECTORS, json=body)
 
-    async def lightrag_query(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.json("POST", "/lightrag/query", NEEDS_LIGHTRAG, json=body)
+    async def lightrag_query(self, body: dict[str, Any], answer: type[M]) -> M:
+        return await self.parsed(answer, "POST", "/lightrag/query", NEEDS_LIGHTRAG, json=body)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field
+from fastmcp.tools.base import ToolResult
+from fastmcp.tools.function_parsing import ParsedFunction
+from mcp_types import TextContent
+from pydantic import BaseModel, Field
 
 from shield_rag.api.fields import MetadataKey, MetadataValue
 from shield_rag.mcp import errors
@@ -60,3 +63,23 @@ async def guarded(tool: str, call: Awaitable[T]) -> T:
         raise errors.unavailable(exc) from None
     except OrchestratorError as exc:
         raise errors.rejected(tool, exc) from None
+
+
+def output_schema(model: type[BaseModel]) -> dict[str, Any] | None:
+    """The output schema FastMCP derives for a tool annotated to return ``model``: for a tool
+    that returns :func:`structured` results (a ``ToolResult``, which has no schema)."""
+
+    def returns() -> None: ...
+
+    returns.__annotations__ = {"return": model}
+    return ParsedFunction.from_function(returns).output_schema
+
+
+def structured(answer: BaseModel) -> ToolResult:
+    """The result FastMCP makes of a tool returning ``answer``: its JSON as the text block and
+    as the structured content. Built here, the model is serialised twice; left to FastMCP's
+    conversion (model, JSON, dict, JSON, dict again), five times."""
+    return ToolResult(
+        content=[TextContent(type="text", text=answer.model_dump_json())],
+        structured_content=answer,
+    )

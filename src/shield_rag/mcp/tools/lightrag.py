@@ -3,19 +3,23 @@
 from typing import Annotated
 
 from fastmcp import FastMCP
+from fastmcp.tools.base import ToolResult
 from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import Field
 
 from shield_rag.api.query import QueryMode
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import LightRAGResult
-from shield_rag.mcp.tools.common import Deps, guarded
+from shield_rag.mcp.tools.common import Deps, guarded, output_schema, structured
 
 
 def register(mcp: FastMCP, deps: Deps) -> None:
     client = deps.orchestrator
 
-    @mcp.tool(annotations={"read_only_hint": True, "open_world_hint": False})
+    @mcp.tool(
+        annotations={"read_only_hint": True, "open_world_hint": False},
+        output_schema=output_schema(LightRAGResult),
+    )
     async def lightrag_query(
         query: Annotated[
             str,
@@ -32,7 +36,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             int | None,
             Field(ge=1, le=200, description="Entities/relations/chunks to retrieve"),
         ] = None,
-    ) -> LightRAGResult:
+    ) -> ToolResult:
         """Ask a question answered by LightRAG from the ingested documents.
 
         LightRAG retrieves entities, relations and chunks for the question and has the LLM
@@ -46,6 +50,6 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         body: dict[str, object] = {"query": query, "mode": mode}
         if top_k is not None:
             body["top_k"] = top_k
-        return LightRAGResult.model_validate(
-            await guarded("lightrag_query", client.lightrag_query(body))
+        return structured(
+            await guarded("lightrag_query", client.lightrag_query(body, LightRAGResult))
         )

@@ -3,13 +3,14 @@
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
+from fastmcp.tools.base import ToolResult
 from pydantic import Field
 
 from shield_rag.api.search import Filters
 from shield_rag.api.store import VectorItem
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import SearchResult, StoreResult, described
-from shield_rag.mcp.tools.common import Deps, Metadata, guarded
+from shield_rag.mcp.tools.common import Deps, Metadata, guarded, output_schema, structured
 
 
 class StoreItem(VectorItem):
@@ -21,7 +22,10 @@ class StoreItem(VectorItem):
 def register(mcp: FastMCP, deps: Deps) -> None:
     client = deps.orchestrator
 
-    @mcp.tool(annotations={"read_only_hint": True, "open_world_hint": False})
+    @mcp.tool(
+        annotations={"read_only_hint": True, "open_world_hint": False},
+        output_schema=output_schema(SearchResult),
+    )
     async def qdrant_find(
         query: Annotated[
             str,
@@ -48,7 +52,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             float | None,
             Field(description="Leave out results scoring below this similarity"),
         ] = None,
-    ) -> SearchResult:
+    ) -> ToolResult:
         """Search the ingested documents by meaning (vector search over their chunks).
 
         Returns the best matching chunks with their text, score, source URL or file name,
@@ -59,7 +63,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             body["filters"] = filters
         if score_threshold is not None:
             body["score_threshold"] = score_threshold
-        return SearchResult.model_validate(await guarded("qdrant_find", client.search(body)))
+        return structured(await guarded("qdrant_find", client.search(body, SearchResult)))
 
     if deps.settings.read_only:
         return
@@ -67,6 +71,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
     @mcp.tool(
         annotations={"read_only_hint": False, "destructive_hint": False, "idempotent_hint": True},
         tags={"write"},
+        output_schema=output_schema(StoreResult),
     )
     async def qdrant_store(
         text: Annotated[
@@ -85,7 +90,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             ),
         ] = None,
         metadata: Metadata = None,
-    ) -> StoreResult:
+    ) -> ToolResult:
         """Store short texts (notes, facts, snippets) in the vector store, searchable at once.
 
         Give either text (one entry, with optional source and metadata) or items (a batch;
@@ -108,4 +113,4 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         else:
             assert items is not None
             body = {"items": [i.model_dump(exclude_none=True) for i in items]}
-        return StoreResult.model_validate(await guarded(tool, client.store_vectors(body)))
+        return structured(await guarded(tool, client.store_vectors(body, StoreResult)))
