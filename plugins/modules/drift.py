@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: drift
-short_description: Read whether accounts, files and units are as a converge leaves them
+short_description: Read whether accounts, files, units and endpoints are as a converge leaves them
 version_added: "0.3.0"
 description:
   - Compares the host with a desired state, changing nothing, and lists every difference. The
@@ -18,7 +18,8 @@ description:
   - Differences looked for, each named in RV(drift) by path, account or unit (never by
     content) - a system user or group missing or with another primary group, home, comment
     or shell; a directory missing or with another owner, group or mode; a file missing, with
-    other content, owner, group or mode; a unit not enabled or not active.
+    other content, owner, group or mode; a unit not enabled or not active; an HTTP endpoint
+    that does not answer as expected.
   - The module never fails on a difference; it fails only on arguments it cannot compare.
 author:
   - Shield RAG contributors
@@ -87,6 +88,11 @@ options:
       mode:
         description: Mode as a quoted octal string such as C("0640").
         type: raw
+      validate:
+        description:
+          - Accepted and not run, so that one specification serves M(shield.rag.files) and this
+            module; the content is compared, not checked.
+        type: str
   secret_files:
     description: As O(files), for content that holds secrets; their content is never logged.
     type: list
@@ -98,6 +104,40 @@ options:
     type: list
     elements: str
     default: []
+  answers:
+    description:
+      - HTTP endpoints that must answer as expected, each asked once from the managed host (all
+        together), as M(shield.rag.wait_http) asks them; one that does not is a difference. A
+        service that is enabled and active but does not answer is not converged.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: What the endpoint is, for the difference's sentence (defaults to the URL).
+        type: str
+      url:
+        description: The URL to GET (http or https).
+        type: str
+        required: true
+      status:
+        description: The HTTP status that means it answers.
+        type: int
+        default: 200
+      contains:
+        description: Text the body must contain as well.
+        type: str
+      headers:
+        description: Request headers. Their values are kept out of logs and results (API keys).
+        type: dict
+        default: {}
+  validate_certs:
+    description: Check the server certificates of https URLs in O(answers).
+    type: bool
+    default: true
+  ca_path:
+    description: A CA bundle to check O(answers)' certificates against instead of the system's.
+    type: path
 notes:
   - Reads only; runs the same in check mode.
 """
@@ -114,6 +154,8 @@ EXAMPLES = r"""
         group: shield-orchestrator
         mode: "0640"
     units: [shield-orchestrator.service]
+    answers:
+      - {name: orchestrator, url: "http://127.0.0.1:8080/readyz"}
   register: __drift
 
 - name: Converge the orchestrator
@@ -131,7 +173,9 @@ drift:
   returned: always
   type: list
   elements: str
-  sample: ["/etc/shield-rag/orchestrator/orchestrator.yml: content differs"]
+  sample:
+    - "/etc/shield-rag/orchestrator/orchestrator.yml: content differs"
+    - "orchestrator (http://127.0.0.1:8080/readyz): does not answer: HTTP 503, expected 200"
 """
 
 import grp
@@ -141,6 +185,13 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.shield.rag.plugins.module_utils.http_probe import (
+    CHECK_OPTIONS,
+    ask_all,
+    bad_urls,
+    context,
+    pool_for,
+)
 
 _FILE_OPTIONS = {
     "dest": {"type": "path", "required": True},
@@ -148,6 +199,7 @@ _FILE_OPTIONS = {
     "owner": {"type": "str"},
     "group": {"type": "str"},
     "mode": {"type": "raw"},
+    "validate": {"type": "str"},
 }
 
 
@@ -271,6 +323,19 @@ def _units(module, units, drift):
             drift.append(f"{unit}: {enabled} and {active}, not enabled and active")
 
 
+def _answers(module, checks, drift):
+    if not checks:
+        return
+    tls = context(module.params["validate_certs"], module.params["ca_path"])
+    with pool_for(checks) as pool:
+        answers = ask_all(pool, checks, tls, 5.0)
+    for check, (answered, _status, error) in zip(checks, answers, strict=True):
+        if not answered:
+            drift.append(
+                f"{check['name'] or check['url']} ({check['url']}): does not answer: {error}"
+            )
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -307,6 +372,14 @@ def main():
                 ),
             },
             "units": {"type": "list", "elements": "str", "default": []},
+            "answers": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": CHECK_OPTIONS,
+            },
+            "validate_certs": {"type": "bool", "default": True},
+            "ca_path": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -318,11 +391,15 @@ def main():
         if not os.path.isabs(spec["dest"]):
             module.fail_json(msg=f"files: {spec['dest']} is not an absolute path")
 
+    for url in bad_urls(params["answers"]):
+        module.fail_json(msg=f"answers: {url} is not an http or https URL")
+
     drift = []
     _accounts(params["accounts"], drift)
     _directories(module, params["directories"], drift)
     _files(module, params["secret_files"] + params["files"], drift)
     _units(module, params["units"], drift)
+    _answers(module, params["answers"], drift)
     module.exit_json(changed=False, in_sync=not drift, drift=drift)
 
 

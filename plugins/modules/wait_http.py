@@ -105,41 +105,16 @@ elapsed:
   type: float
 """
 
-import ssl
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-
-# Bodies are read up to this size to look for `contains` (metrics pages are a few hundred KB).
-_MAX_BODY = 4 * 1024 * 1024
-
-
-def _context(module):
-    if not module.params["validate_certs"]:
-        return ssl._create_unverified_context()  # noqa: S323 - the operator's explicit choice
-    return ssl.create_default_context(cafile=module.params["ca_path"])
-
-
-def _ask(check, context, request_timeout):
-    """One GET: (ready, status, error)."""
-    # main() accepts http and https URLs only.
-    request = urllib.request.Request(check["url"], headers=check["headers"] or {}, method="GET")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=request_timeout, context=context) as answer:  # noqa: S310
-            status = answer.status
-            body = answer.read(_MAX_BODY) if check.get("contains") else b""
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, b""
-    except (OSError, ValueError) as exc:
-        return False, -1, str(getattr(exc, "reason", exc))
-    if status != check["status"]:
-        return False, status, f"HTTP {status}, expected {check['status']}"
-    if check.get("contains") and check["contains"].encode() not in body:
-        return False, status, f"no {check['contains']!r} in the answer"
-    return True, status, ""
+from ansible_collections.shield.rag.plugins.module_utils.http_probe import (
+    CHECK_OPTIONS,
+    ask_all,
+    bad_urls,
+    context,
+    pool_for,
+)
 
 
 def main():
@@ -149,13 +124,7 @@ def main():
                 "type": "list",
                 "elements": "dict",
                 "required": True,
-                "options": {
-                    "name": {"type": "str"},
-                    "url": {"type": "str", "required": True},
-                    "status": {"type": "int", "default": 200},
-                    "contains": {"type": "str"},
-                    "headers": {"type": "dict", "default": {}, "no_log": True},
-                },
+                "options": CHECK_OPTIONS,
             },
             "timeout": {"type": "int", "default": 60},
             "delay": {"type": "float", "default": 1.0},
@@ -166,22 +135,22 @@ def main():
         supports_check_mode=True,
     )
     checks = module.params["checks"]
+    for url in bad_urls(checks):
+        module.fail_json(msg=f"{url} is not an http or https URL", results=[])
     for check in checks:
-        if not check["url"].startswith(("http://", "https://")):
-            module.fail_json(msg=f"{check['url']} is not an http or https URL", results=[])
         check["name"] = check["name"] or check["url"]
-    context = _context(module)
+    tls = context(module.params["validate_certs"], module.params["ca_path"])
     started = time.monotonic()
     deadline = started + max(module.params["timeout"], 0)
     results = [
         {"name": c["name"], "url": c["url"], "ready": False, "status": -1, "error": ""}
         for c in checks
     ]
-    with ThreadPoolExecutor(max_workers=min(len(checks), 16) or 1) as pool:
+    with pool_for(checks) as pool:
         while True:
             waiting = [i for i, r in enumerate(results) if not r["ready"]]
-            answers = pool.map(
-                lambda i: _ask(checks[i], context, module.params["request_timeout"]), waiting
+            answers = ask_all(
+                pool, [checks[i] for i in waiting], tls, module.params["request_timeout"]
             )
             for i, (ready, status, error) in zip(waiting, answers, strict=True):
                 results[i].update(ready=ready, status=status, error=error)

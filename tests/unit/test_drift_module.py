@@ -11,28 +11,23 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
-import sys
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-MODULES = Path(__file__).resolve().parents[2] / "plugins" / "modules"
+from tests.support.modules import run_module
+
 SECRET = "s3cret-Drift-Never-Printed-4Kp"
+KEY = "k3y-Drift-Never-Printed-8Qw"
 
 
 def run(module: str, tmp_path: Path, args: dict, env: dict[str, str] | None = None) -> dict:
     params = dict(args, _ansible_check_mode=False, _ansible_diff=False, _ansible_no_log=False)
-    args_file = tmp_path.parent / f"{tmp_path.name}-{module}-args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, str(MODULES / f"{module}.py"), str(args_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    args_file.unlink()
+    proc = run_module(module, params, tmp_path.parent, env)
     assert proc.stdout, proc.stderr
     result = json.loads(proc.stdout)
     result["_stdout"] = proc.stdout
@@ -189,3 +184,66 @@ def test_a_mode_that_is_not_octal_is_refused_with_the_path(converged: Path) -> N
     assert result.get("failed") is True
     path = converged / "etc" / "app.yml"
     assert result["msg"] == f"{path}: mode 'u=rw' is not an octal string such as '0640'"
+
+
+class _Endpoints(BaseHTTPRequestHandler):
+    """/ready answers 200 with "ok" to the right key, /starting 503, anything else 404."""
+
+    keys: list[str] = []
+
+    def do_GET(self) -> None:
+        _Endpoints.keys.append(self.headers.get("k", ""))
+        status = {"/ready": 200, "/starting": 503}.get(self.path, 404)
+        body = b"ok" if status == 200 else b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoints() -> Iterator[str]:
+    _Endpoints.keys = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoints)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
+    tmp_path: Path, endpoints: str
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    answers = [
+        {"name": "ready", "url": f"{endpoints}/ready", "contains": "ok", "headers": {"k": KEY}},
+        {"name": "starting", "url": f"{endpoints}/starting"},
+        {"url": f"{endpoints}/ready", "contains": "elsewhere"},
+        {"name": "down", "url": f"{closed}/readyz"},
+    ]
+    result = run("drift", tmp_path, {"answers": answers})
+    assert result["in_sync"] is False
+    assert result["drift"] == [
+        f"starting ({endpoints}/starting): does not answer: HTTP 503, expected 200",
+        f"{endpoints}/ready ({endpoints}/ready): does not answer: no 'elsewhere' in the answer",
+        f"down ({closed}/readyz): does not answer: [Errno 111] Connection refused",
+    ]
+    assert KEY in _Endpoints.keys  # sent, and never printed
+    assert KEY not in result["_stdout"]
+    in_sync = run("drift", tmp_path / "again", {"answers": answers[:1]})
+    assert in_sync["in_sync"] is True, in_sync
+
+
+def test_an_answer_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
+    result = run("drift", tmp_path, {"answers": [{"url": "file:///etc/passwd"}]})
+    assert result.get("failed") is True
+    assert result["msg"] == "answers: file:///etc/passwd is not an http or https URL"

@@ -9,8 +9,6 @@ waiting; the tests only read what it printed.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "wait_http.py"
+from tests.support.modules import run_module
+
 API_KEY = "k3y-Never-Printed-9Rt2"
 
 
@@ -65,12 +64,8 @@ def base_url() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def run_module(tmp_path: Path, args: dict) -> dict:
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, timeout=60
-    )
+def run_wait(tmp_path: Path, args: dict) -> dict:
+    proc = run_module("wait_http", args, tmp_path)
     assert proc.stdout, proc.stderr
     result = json.loads(proc.stdout)
     result["_stdout"] = proc.stdout
@@ -78,7 +73,7 @@ def run_module(tmp_path: Path, args: dict) -> dict:
 
 
 def test_every_endpoint_ready_in_one_call(tmp_path: Path, base_url: str) -> None:
-    result = run_module(
+    result = run_wait(
         tmp_path,
         {
             "checks": [
@@ -98,7 +93,7 @@ def test_every_endpoint_ready_in_one_call(tmp_path: Path, base_url: str) -> None
 
 
 def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(tmp_path: Path, base_url: str) -> None:
-    result = run_module(
+    result = run_wait(
         tmp_path,
         {
             "checks": [{"url": f"{base_url}/ok"}, {"url": f"{base_url}/late"}],
@@ -114,7 +109,7 @@ def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(tmp_path: Path, bas
 def test_not_ready_in_time_fails_naming_each_endpoint_and_its_last_answer(
     tmp_path: Path, base_url: str
 ) -> None:
-    result = run_module(
+    result = run_wait(
         tmp_path,
         {
             "checks": [
@@ -135,21 +130,21 @@ def test_not_ready_in_time_fails_naming_each_endpoint_and_its_last_answer(
 
 
 def test_timeout_zero_asks_once(tmp_path: Path, base_url: str) -> None:
-    result = run_module(tmp_path, {"checks": [{"url": f"{base_url}/late"}], "timeout": 0})
+    result = run_wait(tmp_path, {"checks": [{"url": f"{base_url}/late"}], "timeout": 0})
     assert result["failed"] is True
     assert Handler.asks["/late"] == 1
 
 
 def test_nothing_listening_is_reported_as_an_error(tmp_path: Path, base_url: str) -> None:
     closed = base_url.rsplit(":", 1)[0] + ":1"
-    result = run_module(tmp_path, {"checks": [{"url": f"{closed}/x"}], "timeout": 0})
+    result = run_wait(tmp_path, {"checks": [{"url": f"{closed}/x"}], "timeout": 0})
     assert result["failed"] is True
     assert result["results"][0]["status"] == -1
     assert result["results"][0]["error"]
 
 
 def test_header_values_are_sent_and_never_printed(tmp_path: Path, base_url: str) -> None:
-    result = run_module(
+    result = run_wait(
         tmp_path,
         {"checks": [{"url": f"{base_url}/broken", "headers": {"api-key": API_KEY}}], "timeout": 0},
     )
@@ -159,6 +154,6 @@ def test_header_values_are_sent_and_never_printed(tmp_path: Path, base_url: str)
 
 
 def test_a_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
-    result = run_module(tmp_path, {"checks": [{"url": "file:///etc/passwd"}]})
+    result = run_wait(tmp_path, {"checks": [{"url": "file:///etc/passwd"}]})
     assert result["failed"] is True
     assert "is not an http or https URL" in result["msg"]
