@@ -45,59 +45,18 @@ options:
       shell:
         description: Login shell, when it must be this one.
         type: str
+  # The type and suboptions of directories, files and secret_files: the doc fragment.
   directories:
     description: Directories that must exist with these attributes (as in M(shield.rag.files)).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path.
-        type: path
-        required: true
-      owner:
-        description: Owner (name or uid).
-        type: str
-      group:
-        description: Group (name or gid).
-        type: str
-      mode:
-        description: Mode as a quoted octal string such as C("0750").
-        type: raw
   files:
     description: Files that must have this content and these attributes (as in M(shield.rag.files)).
-    type: list
-    elements: dict
-    default: []
-    suboptions: &file_options
-      dest:
-        description: Absolute path.
-        type: path
-        required: true
-      content:
-        description: The whole content the file must have.
-        type: str
-        required: true
-      owner:
-        description: Owner (name or uid).
-        type: str
-      group:
-        description: Group (name or gid).
-        type: str
-      mode:
-        description: Mode as a quoted octal string such as C("0640").
-        type: raw
-  secret_files:
-    description: As O(files), for content that holds secrets; their content is never logged.
-    type: list
-    elements: dict
-    default: []
-    suboptions: *file_options
   units:
     description: systemd units that must be enabled and active.
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - shield.rag.file_state
 notes:
   - Reads only; runs the same in check mode.
 """
@@ -140,15 +99,11 @@ import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes
-
-_FILE_OPTIONS = {
-    "dest": {"type": "path", "required": True},
-    "content": {"type": "str", "required": True},
-    "owner": {"type": "str"},
-    "group": {"type": "str"},
-    "mode": {"type": "raw"},
-}
+from ansible_collections.shield.rag.plugins.module_utils.file_state import (
+    check_absolute_paths,
+    file_state_argument_spec,
+    wanted_bytes,
+)
 
 
 def _uid(name):
@@ -245,7 +200,7 @@ def _files(module, specs, drift):
         except IsADirectoryError:
             drift.append(f"{dest}: not a regular file")
             continue
-        if current != to_bytes(spec["content"], errors="surrogate_or_strict"):
+        if current != wanted_bytes(spec):
             drift.append(f"{dest}: content differs")
         _attributes(module, dest, spec, info, drift)
 
@@ -286,37 +241,13 @@ def main():
                     "shell": {"type": "str"},
                 },
             },
-            "directories": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "path": {"type": "path", "required": True},
-                    "owner": {"type": "str"},
-                    "group": {"type": "str"},
-                    "mode": {"type": "raw"},
-                },
-            },
-            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_OPTIONS},
-            "secret_files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": dict(
-                    _FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}
-                ),
-            },
+            **file_state_argument_spec(),
             "units": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
+    check_absolute_paths(module)
     params = module.params
-    for spec in params["directories"]:
-        if not os.path.isabs(spec["path"]):
-            module.fail_json(msg=f"directories: {spec['path']} is not an absolute path")
-    for spec in params["secret_files"] + params["files"]:
-        if not os.path.isabs(spec["dest"]):
-            module.fail_json(msg=f"files: {spec['dest']} is not an absolute path")
 
     drift = []
     _accounts(params["accounts"], drift)
