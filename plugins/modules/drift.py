@@ -106,24 +106,15 @@ from ansible_collections.shield.rag.plugins.module_utils.file_state import (
 )
 
 
-def _uid(name):
+def _id(name, lookup):
+    """The uid or gid that name (of an owner or group) stands for; None when name is not set,
+    -1 when no user or group has that name (never equal to a file's)."""
     if name is None:
         return None
     if str(name).isdigit():
         return int(name)
     try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return -1  # no such user: never equal to a file's owner
-
-
-def _gid(name):
-    if name is None:
-        return None
-    if str(name).isdigit():
-        return int(name)
-    try:
-        return grp.getgrnam(name).gr_gid
+        return lookup(name)
     except KeyError:
         return -1
 
@@ -140,7 +131,8 @@ def _mode(module, value, where):
 
 
 def _attributes(module, path, spec, info, drift):
-    owner, group = _uid(spec.get("owner")), _gid(spec.get("group"))
+    owner = _id(spec.get("owner"), lambda name: pwd.getpwnam(name).pw_uid)
+    group = _id(spec.get("group"), lambda name: grp.getgrnam(name).gr_gid)
     mode = _mode(module, spec.get("mode"), path)
     if owner is not None and info.st_uid != owner:
         drift.append(f"{path}: owner is uid {info.st_uid}, not {spec['owner']}")

@@ -115,6 +115,19 @@ def _attributes(module, path, spec):
     )
 
 
+def _set_attributes(module, path, spec, changed, diffs):
+    """Gives path the owner, group and mode of spec (their diff added to diffs); returns
+    whether path changed, counting the change already made to it (changed)."""
+    diff = {"before_header": path, "after_header": path, "before": {}, "after": {}}
+    changed = (
+        module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff)
+        or changed
+    )
+    if diff["before"] or diff["after"]:
+        diffs.append(diff)
+    return changed
+
+
 def _ensure_directory(module, spec, diffs, created):
     path = spec["path"]
     changed = False
@@ -140,14 +153,7 @@ def _ensure_directory(module, spec, diffs, created):
                 )
         else:
             return True
-    diff = {"before_header": path, "after_header": path, "before": {}, "after": {}}
-    changed = (
-        module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff)
-        or changed
-    )
-    if diff["before"] or diff["after"]:
-        diffs.append(diff)
-    return changed
+    return _set_attributes(module, path, spec, changed, diffs)
 
 
 def _read(path):
@@ -251,14 +257,7 @@ def _ensure_file(module, spec, secret, diffs, created):
         if spec.get("validate"):
             _validate_in_check_mode(module, spec, dest)
         return True
-    diff = {"before_header": dest, "after_header": dest, "before": {}, "after": {}}
-    changed = (
-        module.set_fs_attributes_if_different(_attributes(module, dest, spec), changed, diff)
-        or changed
-    )
-    if diff["before"] or diff["after"]:
-        diffs.append(diff)
-    return changed
+    return _set_attributes(module, dest, spec, changed, diffs)
 
 
 def main():

@@ -176,3 +176,23 @@ def test_a_mode_that_is_not_octal_is_refused_with_the_path(
     assert result.get("failed") is True
     path = converged / "etc" / "app.yml"
     assert result["msg"] == f"{path}: mode 'u=rw' is not an octal string such as '0640'"
+
+
+def test_through_ansible_files_writes_what_drift_then_finds_in_sync(
+    modules: Modules, tmp_path: Path
+) -> None:
+    """Ansible finds both modules in the collection and ships each with the module_utils it
+    imports (AnsiballZ), as a play runs them."""
+    root = tmp_path / "root"
+    checked = modules.adhoc("files", state(root), check=True)
+    assert (checked["changed"], checked["created_paths"]) == (True, checked["changed_paths"])
+    assert len(checked["changed_paths"]) == 4, checked
+    assert not root.exists()
+    assert modules.adhoc("drift", state(root))["in_sync"] is False
+
+    written = modules.adhoc("files", state(root))
+    assert written["changed_paths"] == checked["changed_paths"]
+    result = modules.adhoc("drift", state(root))
+    assert (result["in_sync"], result["drift"], result["changed"]) == (True, [], False)
+    for output in (checked, written, result):
+        assert SECRET not in output["_stdout"]
