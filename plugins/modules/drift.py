@@ -46,59 +46,11 @@ options:
       shell:
         description: Login shell, when it must be this one.
         type: str
+  # The type and suboptions of directories, files and secret_files: the doc fragment.
   directories:
     description: Directories that must exist with these attributes (as in M(shield.rag.files)).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path.
-        type: path
-        required: true
-      owner:
-        description: Owner (name or uid).
-        type: str
-      group:
-        description: Group (name or gid).
-        type: str
-      mode:
-        description: Mode as a quoted octal string such as C("0750").
-        type: raw
   files:
     description: Files that must have this content and these attributes (as in M(shield.rag.files)).
-    type: list
-    elements: dict
-    default: []
-    suboptions: &file_options
-      dest:
-        description: Absolute path.
-        type: path
-        required: true
-      content:
-        description: The whole content the file must have.
-        type: str
-        required: true
-      owner:
-        description: Owner (name or uid).
-        type: str
-      group:
-        description: Group (name or gid).
-        type: str
-      mode:
-        description: Mode as a quoted octal string such as C("0640").
-        type: raw
-      validate:
-        description:
-          - Accepted and not run, so that one specification serves M(shield.rag.files) and this
-            module; the content is compared, not checked.
-        type: str
-  secret_files:
-    description: As O(files), for content that holds secrets; their content is never logged.
-    type: list
-    elements: dict
-    default: []
-    suboptions: *file_options
   units:
     description: systemd units that must be enabled and active.
     type: list
@@ -138,6 +90,8 @@ options:
   ca_path:
     description: A CA bundle to check O(answers)' certificates against instead of the system's.
     type: path
+extends_documentation_fragment:
+  - shield.rag.file_state
 notes:
   - Reads only; runs the same in check mode.
 """
@@ -184,7 +138,11 @@ import pwd
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.shield.rag.plugins.module_utils.file_state import (
+    check_absolute_paths,
+    file_state_argument_spec,
+    wanted_bytes,
+)
 from ansible_collections.shield.rag.plugins.module_utils.http_probe import (
     CHECK_OPTIONS,
     ask_all,
@@ -193,34 +151,16 @@ from ansible_collections.shield.rag.plugins.module_utils.http_probe import (
     pool_for,
 )
 
-_FILE_OPTIONS = {
-    "dest": {"type": "path", "required": True},
-    "content": {"type": "str", "required": True},
-    "owner": {"type": "str"},
-    "group": {"type": "str"},
-    "mode": {"type": "raw"},
-    "validate": {"type": "str"},
-}
 
-
-def _uid(name):
+def _id(name, lookup):
+    """The uid or gid that name (of an owner or group) stands for; None when name is not set,
+    -1 when no user or group has that name (never equal to a file's)."""
     if name is None:
         return None
     if str(name).isdigit():
         return int(name)
     try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return -1  # no such user: never equal to a file's owner
-
-
-def _gid(name):
-    if name is None:
-        return None
-    if str(name).isdigit():
-        return int(name)
-    try:
-        return grp.getgrnam(name).gr_gid
+        return lookup(name)
     except KeyError:
         return -1
 
@@ -237,7 +177,8 @@ def _mode(module, value, where):
 
 
 def _attributes(module, path, spec, info, drift):
-    owner, group = _uid(spec.get("owner")), _gid(spec.get("group"))
+    owner = _id(spec.get("owner"), lambda name: pwd.getpwnam(name).pw_uid)
+    group = _id(spec.get("group"), lambda name: grp.getgrnam(name).gr_gid)
     mode = _mode(module, spec.get("mode"), path)
     if owner is not None and info.st_uid != owner:
         drift.append(f"{path}: owner is uid {info.st_uid}, not {spec['owner']}")
@@ -297,7 +238,7 @@ def _files(module, specs, drift):
         except IsADirectoryError:
             drift.append(f"{dest}: not a regular file")
             continue
-        if current != to_bytes(spec["content"], errors="surrogate_or_strict"):
+        if current != wanted_bytes(spec):
             drift.append(f"{dest}: content differs")
         _attributes(module, dest, spec, info, drift)
 
@@ -331,9 +272,8 @@ def _answers(module, checks, drift):
         answers = ask_all(pool, checks, tls, 5.0)
     for check, (answered, _status, error) in zip(checks, answers, strict=True):
         if not answered:
-            drift.append(
-                f"{check['name'] or check['url']} ({check['url']}): does not answer: {error}"
-            )
+            name = check["name"] or check["url"]
+            drift.append(f"{name} ({check['url']}): does not answer: {error}")
 
 
 def main():
@@ -351,26 +291,7 @@ def main():
                     "shell": {"type": "str"},
                 },
             },
-            "directories": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "path": {"type": "path", "required": True},
-                    "owner": {"type": "str"},
-                    "group": {"type": "str"},
-                    "mode": {"type": "raw"},
-                },
-            },
-            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_OPTIONS},
-            "secret_files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": dict(
-                    _FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}
-                ),
-            },
+            **file_state_argument_spec(validate={"type": "str"}),
             "units": {"type": "list", "elements": "str", "default": []},
             "answers": {
                 "type": "list",
@@ -383,14 +304,8 @@ def main():
         },
         supports_check_mode=True,
     )
+    check_absolute_paths(module)
     params = module.params
-    for spec in params["directories"]:
-        if not os.path.isabs(spec["path"]):
-            module.fail_json(msg=f"directories: {spec['path']} is not an absolute path")
-    for spec in params["secret_files"] + params["files"]:
-        if not os.path.isabs(spec["dest"]):
-            module.fail_json(msg=f"files: {spec['dest']} is not an absolute path")
-
     for url in bad_urls(params["answers"]):
         module.fail_json(msg=f"answers: {url} is not an http or https URL")
 

@@ -25,67 +25,19 @@ description:
 author:
   - Shield RAG contributors
 options:
+  # The type and suboptions of directories, files and secret_files: the doc fragment.
   directories:
     description: Directories to create (with their parents) and give these attributes.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path of the directory.
-        type: path
-        required: true
-      owner:
-        description: Owner of the directory (name or uid).
-        type: str
-      group:
-        description: Group of the directory (name or gid).
-        type: str
-      mode:
-        description: Mode of the directory, as a quoted octal string such as C("0750").
-        type: raw
   files:
-    description: Files to write, after the O(secret_files). Shown in the diff.
-    type: list
-    elements: dict
-    default: []
-    suboptions: &file_options
-      dest:
-        description:
-          - Absolute path of the file. Its directory must exist (list it in O(directories)).
-        type: path
-        required: true
-      content:
-        description: The whole content of the file.
-        type: str
-        required: true
-      owner:
-        description: Owner of the file (name or uid).
-        type: str
-      group:
-        description: Group of the file (name or gid).
-        type: str
-      mode:
-        description: Mode of the file, as a quoted octal string such as C("0640").
-        type: raw
-      validate:
-        description:
-          - Command that checks the new content before it replaces the file; each C(%s) is the path
-            of the temporary file. The file is not replaced when the command fails, and the module
-            fails with the command's output.
-          - In check mode the new content is checked too, as a file in the module's own temporary
-            directory (nothing is written next to O(files[].dest)), so that a bad value fails a
-            check run; when the command's program is not installed yet (a host that the real
-            run sets up), check mode warns that the content was not checked.
-        type: str
+    description:
+      - Files to write, after the O(secret_files). Shown in the diff.
+      - The directory of each file must exist (list it in O(directories)).
   secret_files:
     description:
       - Files to write first, as O(files), for content that holds secrets. Their content is
         kept out of logs, diffs and results.
-    type: list
-    elements: dict
-    default: []
-    suboptions: *file_options
+extends_documentation_fragment:
+  - shield.rag.file_state.validate
 notes:
   - Supports check mode (reports what would change and writes nothing; a changed file's new
     content is still checked by O(files[].validate)) and diff mode (for O(directories) and
@@ -141,19 +93,15 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible_collections.shield.rag.plugins.module_utils.file_state import (
+    check_absolute_paths,
+    file_state_argument_spec,
+    wanted_bytes,
+)
 
 # Diffs of files larger than this show a placeholder, as ansible.builtin.template's do.
 _MAX_DIFF_BYTES = 104448
-
-_FILE_OPTIONS = {
-    "dest": {"type": "path", "required": True},
-    "content": {"type": "str", "required": True},
-    "owner": {"type": "str"},
-    "group": {"type": "str"},
-    "mode": {"type": "raw"},
-    "validate": {"type": "str"},
-}
 
 
 def _attributes(module, path, spec):
@@ -165,6 +113,19 @@ def _attributes(module, path, spec):
             "mode": spec.get("mode"),
         }
     )
+
+
+def _set_attributes(module, path, spec, changed, diffs):
+    """Gives path the owner, group and mode of spec (their diff added to diffs); returns
+    whether path changed, counting the change already made to it (changed)."""
+    diff = {"before_header": path, "after_header": path, "before": {}, "after": {}}
+    changed = (
+        module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff)
+        or changed
+    )
+    if diff["before"] or diff["after"]:
+        diffs.append(diff)
+    return changed
 
 
 def _ensure_directory(module, spec, diffs, created):
@@ -192,14 +153,7 @@ def _ensure_directory(module, spec, diffs, created):
                 )
         else:
             return True
-    diff = {"before_header": path, "after_header": path, "before": {}, "after": {}}
-    changed = (
-        module.set_fs_attributes_if_different(_attributes(module, path, spec), changed, diff)
-        or changed
-    )
-    if diff["before"] or diff["after"]:
-        diffs.append(diff)
-    return changed
+    return _set_attributes(module, path, spec, changed, diffs)
 
 
 def _read(path):
@@ -244,7 +198,7 @@ def _validate_in_check_mode(module, spec, dest):
     fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", dir=module.tmpdir)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(spec["content"], errors="surrogate_or_strict"))
+            handle.write(wanted_bytes(spec))
         _validate(module, command, tmp_path, dest)
     finally:
         if os.path.lexists(tmp_path):
@@ -262,7 +216,7 @@ def _write(module, spec, tmp_prefix):
     fd, tmp_path = tempfile.mkstemp(prefix=tmp_prefix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(to_bytes(spec["content"], errors="surrogate_or_strict"))
+            handle.write(wanted_bytes(spec))
             handle.flush()
             os.fsync(handle.fileno())
         # The temporary file is 0600 (mkstemp) until it has the attributes the file will have:
@@ -280,7 +234,7 @@ def _write(module, spec, tmp_prefix):
 
 def _ensure_file(module, spec, secret, diffs, created):
     dest = spec["dest"]
-    wanted = to_bytes(spec["content"], errors="surrogate_or_strict")
+    wanted = wanted_bytes(spec)
     current = _read(dest)
     if current is IsADirectoryError:
         module.fail_json(msg=f"{dest} is a directory, not a file", changed_paths=[])
@@ -303,50 +257,15 @@ def _ensure_file(module, spec, secret, diffs, created):
         if spec.get("validate"):
             _validate_in_check_mode(module, spec, dest)
         return True
-    diff = {"before_header": dest, "after_header": dest, "before": {}, "after": {}}
-    changed = (
-        module.set_fs_attributes_if_different(_attributes(module, dest, spec), changed, diff)
-        or changed
-    )
-    if diff["before"] or diff["after"]:
-        diffs.append(diff)
-    return changed
+    return _set_attributes(module, dest, spec, changed, diffs)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec={
-            "directories": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": {
-                    "path": {"type": "path", "required": True},
-                    "owner": {"type": "str"},
-                    "group": {"type": "str"},
-                    "mode": {"type": "raw"},
-                },
-            },
-            "files": {"type": "list", "elements": "dict", "default": [], "options": _FILE_OPTIONS},
-            "secret_files": {
-                "type": "list",
-                "elements": "dict",
-                "default": [],
-                "options": dict(
-                    _FILE_OPTIONS, content={"type": "str", "required": True, "no_log": True}
-                ),
-            },
-        },
+        argument_spec=file_state_argument_spec(validate={"type": "str"}),
         supports_check_mode=True,
     )
-    for spec in module.params["directories"]:
-        if not os.path.isabs(spec["path"]):
-            module.fail_json(
-                msg=f"directories: {spec['path']} is not an absolute path", changed_paths=[]
-            )
-    for spec in module.params["secret_files"] + module.params["files"]:
-        if not os.path.isabs(spec["dest"]):
-            module.fail_json(msg=f"files: {spec['dest']} is not an absolute path", changed_paths=[])
+    check_absolute_paths(module, changed_paths=[])
 
     changed_paths = []
     created_paths = []

@@ -1,50 +1,110 @@
-"""Run the collection's modules (plugins/modules) as Ansible runs them: a module file and a
-JSON arguments file, in a Python that can import ``ansible_collections.shield.rag`` (the
-modules import the collection's plugins/module_utils that way, as AnsiballZ ships them)."""
+"""Running the collection's modules (plugins/modules) in a test, as Ansible runs them on a host.
+
+`Modules.run` executes a module's file with its arguments on standard input, as AnsibleModule
+reads them outside of a play, and returns the JSON it printed. The module's imports of
+``ansible_collections.shield.rag.plugins.module_utils`` resolve to this checkout, as AnsiballZ
+resolves them: the runner's collections path holds the checkout as shield.rag.
+
+`Modules.adhoc` runs a module through ``ansible localhost -m shield.rag.NAME`` with the same
+collections path: Ansible finds the module, packs it with the module_utils it imports and runs
+it, as in a play.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ROOT / "plugins" / "modules"
 
 
-@functools.cache
-def _collections_root() -> str:
-    """A directory holding ansible_collections/shield/rag → this checkout (made once per run)."""
-    root = Path(tempfile.mkdtemp(prefix="shield-collections-"))
-    namespace = root / "ansible_collections" / "shield"
-    namespace.mkdir(parents=True)
-    (namespace / "rag").symlink_to(ROOT, target_is_directory=True)
-    return str(root)
+def link_collection(collections: Path) -> Path:
+    """Make `collections` a collections path (ANSIBLE_COLLECTIONS_PATH) whose shield.rag is this
+    checkout; returns it."""
+    namespace = collections / "ansible_collections" / "shield"
+    namespace.mkdir(parents=True, exist_ok=True)
+    if not (namespace / "rag").exists():
+        (namespace / "rag").symlink_to(ROOT)
+    return collections
 
 
-def module_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """``env`` (or this process's environment) with the collection importable."""
-    result = dict(os.environ if env is None else env)
-    paths = [_collections_root(), result.get("PYTHONPATH", "")]
-    result["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return result
+class Modules:
+    """The modules of this checkout, run with `workdir` (a directory of the caller's own) for
+    the collections path and Ansible's own files."""
 
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.collections = link_collection(workdir / "collections")
 
-def run_module(
-    name: str, args: dict, workdir: Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run plugins/modules/NAME.py with ``args`` as its module arguments; the finished process."""
-    args_file = workdir / f"{name}-args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, str(MODULES / f"{name}.py"), str(args_file)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=module_env(env),
-        check=False,
-    )
+    def run(
+        self,
+        name: str,
+        args: dict,
+        *,
+        check: bool = False,
+        diff: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> dict:
+        """The result module `name` printed for `args`, with the whole output as `_stdout`.
+
+        env: the module's environment (this process's when None); the collections path is put
+        first on its PYTHONPATH.
+        """
+        params = dict(args, _ansible_check_mode=check, _ansible_diff=diff, _ansible_no_log=False)
+        environ = dict(os.environ if env is None else env)
+        environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.collections), environ.get("PYTHONPATH")) if p
+        )
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "plugins" / "modules" / f"{name}.py")],
+            input=json.dumps({"ANSIBLE_MODULE_ARGS": params}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environ,
+            check=False,
+        )
+        assert proc.stdout, proc.stderr
+        result = json.loads(proc.stdout)
+        result["_stdout"] = proc.stdout
+        return result
+
+    def adhoc(self, name: str, args: dict, *, check: bool = False) -> dict:
+        """The result of ``ansible localhost -m shield.rag.<name>`` for `args` (local
+        connection, this Python on the "host"), with Ansible's whole output as `_stdout`."""
+        home = self.workdir / "ansible-home"
+        environ = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
+            "ANSIBLE_HOME": str(home),
+            "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+            "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        environ.pop("ANSIBLE_CONFIG", None)
+        command = [
+            str(Path(sys.executable).with_name("ansible")),
+            "localhost",
+            "--connection=local",
+            f"--extra-vars=ansible_python_interpreter={sys.executable}",
+            f"--module-name=shield.rag.{name}",
+            f"--args={json.dumps(args)}",
+        ]
+        proc = subprocess.run(
+            command + (["--check"] if check else []),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environ,
+            cwd=self.workdir,
+            check=False,
+        )
+        assert proc.stdout.startswith("{"), proc.stdout + proc.stderr
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+        result["_stdout"] = proc.stdout
+        return dict(result)

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.support.modules import Modules
+
 
 @pytest.fixture
 def clean_shield_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -13,3 +15,9 @@ def clean_shield_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("SHIELD_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def modules(tmp_path_factory: pytest.TempPathFactory) -> Modules:
+    """The collection's modules, run as Ansible runs them (tests/support/modules.py)."""
+    return Modules(tmp_path_factory.mktemp("modules"))

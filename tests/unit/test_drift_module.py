@@ -8,7 +8,6 @@ owner, a missing file or directory, an account changed, a unit stopped or disabl
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import socket
@@ -19,19 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.modules import run_module
+from tests.support.modules import Modules
 
 SECRET = "s3cret-Drift-Never-Printed-4Kp"
 KEY = "k3y-Drift-Never-Printed-8Qw"
-
-
-def run(module: str, tmp_path: Path, args: dict, env: dict[str, str] | None = None) -> dict:
-    params = dict(args, _ansible_check_mode=False, _ansible_diff=False, _ansible_no_log=False)
-    proc = run_module(module, params, tmp_path.parent, env)
-    assert proc.stdout, proc.stderr
-    result = json.loads(proc.stdout)
-    result["_stdout"] = proc.stdout
-    return result
 
 
 def state(root: Path) -> dict:
@@ -49,16 +39,18 @@ def state(root: Path) -> dict:
 
 
 @pytest.fixture
-def converged(tmp_path: Path) -> Path:
+def converged(modules: Modules, tmp_path: Path) -> Path:
     root = tmp_path / "root"
-    written = run("files", root, state(root))
+    written = modules.run("files", state(root))
     assert written["changed"] is True, written
     return root
 
 
-def test_what_files_leaves_is_in_sync_and_a_missing_state_is_all_drift(tmp_path: Path) -> None:
+def test_what_files_leaves_is_in_sync_and_a_missing_state_is_all_drift(
+    modules: Modules, tmp_path: Path
+) -> None:
     root = tmp_path / "root"
-    before = run("drift", root, state(root))
+    before = modules.run("drift", state(root))
     assert before["in_sync"] is False
     assert before["changed"] is False
     assert before["drift"] == [f"{root / 'etc'}: missing"] + [
@@ -66,18 +58,18 @@ def test_what_files_leaves_is_in_sync_and_a_missing_state_is_all_drift(tmp_path:
     ]
     assert not (root / "etc").exists(), "drift must not create anything"
 
-    assert run("files", root, state(root))["changed"] is True
-    after = run("drift", root, state(root))
+    assert modules.run("files", state(root))["changed"] is True
+    after = modules.run("drift", state(root))
     assert (after["in_sync"], after["drift"]) == (True, [])
 
 
-def test_each_hand_made_change_is_drift_named_by_path(converged: Path) -> None:
+def test_each_hand_made_change_is_drift_named_by_path(modules: Modules, converged: Path) -> None:
     etc = converged / "etc"
     (etc / "app.yml").write_text("a: 2\n")
     os.chmod(etc / "app.env", 0o644)
     os.chmod(etc, 0o755)
     (etc / "app.service").unlink()
-    result = run("drift", converged, state(converged))
+    result = modules.run("drift", state(converged))
     assert result["in_sync"] is False
     assert result["drift"] == [
         f"{etc}: mode is 0755, not 0750",
@@ -86,36 +78,39 @@ def test_each_hand_made_change_is_drift_named_by_path(converged: Path) -> None:
         f"{etc / 'app.service'}: missing",
     ]
     # What drift reports, files repairs; then they agree again.
-    assert run("files", converged, state(converged))["changed"] is True
-    assert run("drift", converged, state(converged))["in_sync"] is True
+    assert modules.run("files", state(converged))["changed"] is True
+    assert modules.run("drift", state(converged))["in_sync"] is True
 
 
-def test_another_owner_or_a_directory_in_place_of_a_file_is_drift(converged: Path) -> None:
+def test_another_owner_or_a_directory_in_place_of_a_file_is_drift(
+    modules: Modules, converged: Path
+) -> None:
     etc = converged / "etc"
     args = state(converged)
     args["files"][0]["owner"] = "54321"  # a uid nothing on the machine has
     (etc / "app.service").unlink()
     (etc / "app.service").mkdir()
-    result = run("drift", converged, args)
+    result = modules.run("drift", args)
     assert result["drift"] == [
         f"{etc / 'app.yml'}: owner is uid {os.getuid()}, not 54321",
         f"{etc / 'app.service'}: not a regular file",
     ]
 
 
-def test_a_secret_file_content_never_appears_in_the_output(converged: Path) -> None:
+def test_a_secret_file_content_never_appears_in_the_output(
+    modules: Modules, converged: Path
+) -> None:
     (converged / "etc" / "app.env").write_text("KEY=old\n")
-    result = run("drift", converged, state(converged))
+    result = modules.run("drift", state(converged))
     assert result["drift"] == [f"{converged / 'etc' / 'app.env'}: content differs"]
     assert SECRET not in result["_stdout"]
 
 
-def test_accounts_missing_or_different_are_drift(tmp_path: Path) -> None:
+def test_accounts_missing_or_different_are_drift(modules: Modules) -> None:
     me = pwd.getpwuid(os.getuid())
     missing = "shield-no-such-user-7f3"
-    result = run(
+    result = modules.run(
         "drift",
-        tmp_path,
         {
             "accounts": [
                 {"user": missing},
@@ -158,7 +153,7 @@ def fake_systemctl(tmp_path: Path, answers: dict[str, tuple[str, str]]) -> dict[
     return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_units_must_be_enabled_and_active(tmp_path: Path) -> None:
+def test_units_must_be_enabled_and_active(modules: Modules, tmp_path: Path) -> None:
     env = fake_systemctl(
         tmp_path,
         {
@@ -168,26 +163,48 @@ def test_units_must_be_enabled_and_active(tmp_path: Path) -> None:
         },
     )
     units = ["a.service", "b.service", "c@1.service", "gone.service"]
-    result = run("drift", tmp_path / "x", {"units": units}, env=env)
+    result = modules.run("drift", {"units": units}, env=env)
     assert result["drift"] == [
         "b.service: disabled and active, not enabled and active",
         "c@1.service: enabled and failed, not enabled and active",
         "gone.service: unknown and inactive, not enabled and active",
     ]
-    assert run("drift", tmp_path / "y", {"units": ["a.service"]}, env=env)["in_sync"] is True
+    assert modules.run("drift", {"units": ["a.service"]}, env=env)["in_sync"] is True
 
 
-def test_a_mode_that_is_not_octal_is_refused_with_the_path(converged: Path) -> None:
+def test_a_mode_that_is_not_octal_is_refused_with_the_path(
+    modules: Modules, converged: Path
+) -> None:
     args = state(converged)
     args["files"][0]["mode"] = "u=rw"
-    result = run("drift", converged, args)
+    result = modules.run("drift", args)
     assert result.get("failed") is True
     path = converged / "etc" / "app.yml"
     assert result["msg"] == f"{path}: mode 'u=rw' is not an octal string such as '0640'"
 
 
+def test_through_ansible_files_writes_what_drift_then_finds_in_sync(
+    modules: Modules, tmp_path: Path
+) -> None:
+    """Ansible finds both modules in the collection and ships each with the module_utils it
+    imports (AnsiballZ), as a play runs them."""
+    root = tmp_path / "root"
+    checked = modules.adhoc("files", state(root), check=True)
+    assert (checked["changed"], checked["created_paths"]) == (True, checked["changed_paths"])
+    assert len(checked["changed_paths"]) == 4, checked
+    assert not root.exists()
+    assert modules.adhoc("drift", state(root))["in_sync"] is False
+
+    written = modules.adhoc("files", state(root))
+    assert written["changed_paths"] == checked["changed_paths"]
+    result = modules.adhoc("drift", state(root))
+    assert (result["in_sync"], result["drift"], result["changed"]) == (True, [], False)
+    for output in (checked, written, result):
+        assert SECRET not in output["_stdout"]
+
+
 class _Endpoints(BaseHTTPRequestHandler):
-    """/ready answers 200 with "ok" to the right key, /starting 503, anything else 404."""
+    """/ready answers 200 with "ok", /starting 503, anything else 404; records header k."""
 
     keys: list[str] = []
 
@@ -219,7 +236,7 @@ def endpoints() -> Iterator[str]:
 
 
 def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
-    tmp_path: Path, endpoints: str
+    modules: Modules, endpoints: str
 ) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -230,7 +247,7 @@ def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
         {"url": f"{endpoints}/ready", "contains": "elsewhere"},
         {"name": "down", "url": f"{closed}/readyz"},
     ]
-    result = run("drift", tmp_path, {"answers": answers})
+    result = modules.run("drift", {"answers": answers})
     assert result["in_sync"] is False
     assert result["drift"] == [
         f"starting ({endpoints}/starting): does not answer: HTTP 503, expected 200",
@@ -239,11 +256,19 @@ def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
     ]
     assert KEY in _Endpoints.keys  # sent, and never printed
     assert KEY not in result["_stdout"]
-    in_sync = run("drift", tmp_path / "again", {"answers": answers[:1]})
+    in_sync = modules.run("drift", {"answers": answers[:1]})
     assert in_sync["in_sync"] is True, in_sync
 
 
-def test_an_answer_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
-    result = run("drift", tmp_path, {"answers": [{"url": "file:///etc/passwd"}]})
+def test_an_answer_url_that_is_not_http_is_refused(modules: Modules) -> None:
+    result = modules.run("drift", {"answers": [{"url": "file:///etc/passwd"}]})
     assert result.get("failed") is True
     assert result["msg"] == "answers: file:///etc/passwd is not an http or https URL"
+
+
+def test_a_validate_command_is_accepted_and_not_run(modules: Modules, converged: Path) -> None:
+    args = state(converged)
+    marker = converged / "validated"
+    args["files"][0]["validate"] = f"touch {marker} %s"
+    assert modules.run("drift", args)["in_sync"] is True
+    assert not marker.exists()

@@ -8,17 +8,18 @@ waiting; the tests only read what it printed.
 
 from __future__ import annotations
 
-import json
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from tests.support.modules import run_module
+from tests.support.modules import Modules
 
 API_KEY = "k3y-Never-Printed-9Rt2"
+
+RunModule = Callable[..., dict]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,17 +65,14 @@ def base_url() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def run_wait(tmp_path: Path, args: dict) -> dict:
-    proc = run_module("wait_http", args, tmp_path)
-    assert proc.stdout, proc.stderr
-    result = json.loads(proc.stdout)
-    result["_stdout"] = proc.stdout
-    return result
+@pytest.fixture
+def run_module(modules: Modules) -> RunModule:
+    """Runs shield.rag.wait_http: run_module(args)."""
+    return functools.partial(modules.run, "wait_http")
 
 
-def test_every_endpoint_ready_in_one_call(tmp_path: Path, base_url: str) -> None:
-    result = run_wait(
-        tmp_path,
+def test_every_endpoint_ready_in_one_call(run_module: RunModule, base_url: str) -> None:
+    result = run_module(
         {
             "checks": [
                 {"name": "A", "url": f"{base_url}/ok"},
@@ -92,9 +90,10 @@ def test_every_endpoint_ready_in_one_call(tmp_path: Path, base_url: str) -> None
     assert Handler.asks == {"/ok": 1, "/metrics": 1}
 
 
-def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(tmp_path: Path, base_url: str) -> None:
-    result = run_wait(
-        tmp_path,
+def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(
+    run_module: RunModule, base_url: str
+) -> None:
+    result = run_module(
         {
             "checks": [{"url": f"{base_url}/ok"}, {"url": f"{base_url}/late"}],
             "timeout": 30,
@@ -107,10 +106,9 @@ def test_an_endpoint_that_becomes_ready_is_asked_until_it_is(tmp_path: Path, bas
 
 
 def test_not_ready_in_time_fails_naming_each_endpoint_and_its_last_answer(
-    tmp_path: Path, base_url: str
+    run_module: RunModule, base_url: str
 ) -> None:
-    result = run_wait(
-        tmp_path,
+    result = run_module(
         {
             "checks": [
                 {"name": "Prometheus", "url": f"{base_url}/ok"},
@@ -129,23 +127,22 @@ def test_not_ready_in_time_fails_naming_each_endpoint_and_its_last_answer(
     assert [r["ready"] for r in result["results"]] == [True, False, False]
 
 
-def test_timeout_zero_asks_once(tmp_path: Path, base_url: str) -> None:
-    result = run_wait(tmp_path, {"checks": [{"url": f"{base_url}/late"}], "timeout": 0})
+def test_timeout_zero_asks_once(run_module: RunModule, base_url: str) -> None:
+    result = run_module({"checks": [{"url": f"{base_url}/late"}], "timeout": 0})
     assert result["failed"] is True
     assert Handler.asks["/late"] == 1
 
 
-def test_nothing_listening_is_reported_as_an_error(tmp_path: Path, base_url: str) -> None:
+def test_nothing_listening_is_reported_as_an_error(run_module: RunModule, base_url: str) -> None:
     closed = base_url.rsplit(":", 1)[0] + ":1"
-    result = run_wait(tmp_path, {"checks": [{"url": f"{closed}/x"}], "timeout": 0})
+    result = run_module({"checks": [{"url": f"{closed}/x"}], "timeout": 0})
     assert result["failed"] is True
     assert result["results"][0]["status"] == -1
     assert result["results"][0]["error"]
 
 
-def test_header_values_are_sent_and_never_printed(tmp_path: Path, base_url: str) -> None:
-    result = run_wait(
-        tmp_path,
+def test_header_values_are_sent_and_never_printed(run_module: RunModule, base_url: str) -> None:
+    result = run_module(
         {"checks": [{"url": f"{base_url}/broken", "headers": {"api-key": API_KEY}}], "timeout": 0},
     )
     assert result["failed"] is True
@@ -153,7 +150,7 @@ def test_header_values_are_sent_and_never_printed(tmp_path: Path, base_url: str)
     assert API_KEY not in result["_stdout"]
 
 
-def test_a_url_that_is_not_http_is_refused(tmp_path: Path) -> None:
-    result = run_wait(tmp_path, {"checks": [{"url": "file:///etc/passwd"}]})
+def test_a_url_that_is_not_http_is_refused(run_module: RunModule) -> None:
+    result = run_module({"checks": [{"url": "file:///etc/passwd"}]})
     assert result["failed"] is True
     assert "is not an http or https URL" in result["msg"]
