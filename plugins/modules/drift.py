@@ -18,8 +18,9 @@ description:
   - Differences looked for, each named in RV(drift) by path, account or unit (never by
     content) - a system user or group missing or with another primary group, home, comment
     or shell; a directory missing or with another owner, group or mode; a file missing, with
-    other content, owner, group or mode; a unit not enabled or not active; an HTTP endpoint
-    that does not answer as expected.
+    other content, owner, group or mode; a symbolic link missing, pointing elsewhere or
+    dangling; a unit not enabled or not active; an HTTP endpoint that does not answer as
+    expected.
   - The module never fails on a difference; it fails only on arguments it cannot compare.
 author:
   - Shield RAG contributors
@@ -56,6 +57,20 @@ options:
     type: list
     elements: str
     default: []
+  links:
+    description: Symbolic links that must exist, point to O(links[].src), and lead to something.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: Absolute path of the link.
+        type: path
+        required: true
+      src:
+        description: The path the link must hold, as M(ansible.builtin.file) writes a link.
+        type: path
+        required: true
   answers:
     description:
       - HTTP endpoints that must answer as expected, each asked once from the managed host (all
@@ -118,6 +133,27 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+answers:
+  description: What each endpoint of O(answers) answered, in their order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The endpoint's name (its URL when it has none).
+      type: str
+    url:
+      description: The URL asked.
+      type: str
+    answered:
+      description: Whether it answered as expected.
+      type: bool
+    status:
+      description: The HTTP status of its answer; -1 when there was none.
+      type: int
+    error:
+      description: Why the answer was not the expected one (empty when it was).
+      type: str
 in_sync:
   description: Whether nothing differs.
   returned: always
@@ -243,6 +279,17 @@ def _files(module, specs, drift):
         _attributes(module, dest, spec, info, drift)
 
 
+def _links(specs, drift):
+    for spec in specs:
+        dest, src = spec["dest"], spec["src"]
+        if not os.path.islink(dest):
+            drift.append(f"{dest}: {'not a symbolic link' if os.path.lexists(dest) else 'missing'}")
+        elif os.readlink(dest) != src:
+            drift.append(f"{dest}: links to {os.readlink(dest)}, not {src}")
+        elif not os.path.exists(dest):
+            drift.append(f"{dest}: links to {src}, which is missing")
+
+
 def _units(module, units, drift):
     if not units:
         return
@@ -265,15 +312,27 @@ def _units(module, units, drift):
 
 
 def _answers(module, checks, drift):
+    """Ask every check once; the answers as returned (RV answers)."""
     if not checks:
-        return
+        return []
     tls = context(module.params["validate_certs"], module.params["ca_path"])
     with pool_for(checks) as pool:
         answers = ask_all(pool, checks, tls, 5.0)
-    for check, (answered, _status, error) in zip(checks, answers, strict=True):
+    results = []
+    for check, (answered, status, error) in zip(checks, answers, strict=True):
+        name = check["name"] or check["url"]
+        results.append(
+            {
+                "name": name,
+                "url": check["url"],
+                "answered": answered,
+                "status": status,
+                "error": error,
+            }
+        )
         if not answered:
-            name = check["name"] or check["url"]
             drift.append(f"{name} ({check['url']}): does not answer: {error}")
+    return results
 
 
 def main():
@@ -292,6 +351,15 @@ def main():
                 },
             },
             **file_state_argument_spec(validate={"type": "str"}),
+            "links": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "dest": {"type": "path", "required": True},
+                    "src": {"type": "path", "required": True},
+                },
+            },
             "units": {"type": "list", "elements": "str", "default": []},
             "answers": {
                 "type": "list",
@@ -313,9 +381,10 @@ def main():
     _accounts(params["accounts"], drift)
     _directories(module, params["directories"], drift)
     _files(module, params["secret_files"] + params["files"], drift)
+    _links(params["links"], drift)
     _units(module, params["units"], drift)
-    _answers(module, params["answers"], drift)
-    module.exit_json(changed=False, in_sync=not drift, drift=drift)
+    answers = _answers(module, params["answers"], drift)
+    module.exit_json(changed=False, in_sync=not drift, drift=drift, answers=answers)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,12 @@ def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
         f"{endpoints}/ready ({endpoints}/ready): does not answer: no 'elsewhere' in the answer",
         f"down ({closed}/readyz): does not answer: [Errno 111] Connection refused",
     ]
+    assert [(a["name"], a["answered"], a["status"]) for a in result["answers"]] == [
+        ("ready", True, 200),
+        ("starting", False, 503),
+        (f"{endpoints}/ready", False, 200),
+        ("down", False, -1),
+    ]
     assert KEY in _Endpoints.keys  # sent, and never printed
     assert KEY not in result["_stdout"]
     in_sync = modules.run("drift", {"answers": answers[:1]})
@@ -272,3 +278,28 @@ def test_a_validate_command_is_accepted_and_not_run(modules: Modules, converged:
     args["files"][0]["validate"] = f"touch {marker} %s"
     assert modules.run("drift", args)["in_sync"] is True
     assert not marker.exists()
+
+
+def test_links_missing_elsewhere_or_dangling_are_drift(modules: Modules, tmp_path: Path) -> None:
+    target = tmp_path / "release" / "bin"
+    target.parent.mkdir()
+    target.write_text("#!/bin/sh\n")
+    (tmp_path / "good").symlink_to(target)
+    (tmp_path / "elsewhere").symlink_to(tmp_path / "release")
+    (tmp_path / "plain").write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    links = [
+        {
+            "dest": str(tmp_path / name),
+            "src": str(target if name != "dangling" else tmp_path / "gone"),
+        }
+        for name in ("good", "elsewhere", "plain", "missing", "dangling")
+    ]
+    result = modules.run("drift", {"links": links})
+    assert result["drift"] == [
+        f"{tmp_path / 'elsewhere'}: links to {tmp_path / 'release'}, not {target}",
+        f"{tmp_path / 'plain'}: not a symbolic link",
+        f"{tmp_path / 'missing'}: missing",
+        f"{tmp_path / 'dangling'}: links to {tmp_path / 'gone'}, which is missing",
+    ]
+    assert modules.run("drift", {"links": links[:1]})["in_sync"] is True
