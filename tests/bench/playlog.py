@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shlex
 import signal
 import subprocess
@@ -39,11 +40,25 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def run(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: float) -> float:
+def run(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout: float,
+    cpu: list[float] | None = None,
+) -> float:
     """Run ``cmd`` with its output in ``log``; return its wall time in seconds. Raises when it
-    exits non-zero or outlasts ``timeout`` (then its whole process group is ended)."""
+    exits non-zero or outlasts ``timeout`` (then its whole process group is ended).
+
+    cpu: when given, the CPU seconds (user + system) of ``cmd`` and of every process it
+    started and waited for (ansible-playbook's workers, ssh) are appended to it: the children's
+    usage this process reaped while ``cmd`` ran, which is ``cmd``'s alone when nothing else of
+    this process ends meanwhile (section 7 runs its commands one at a time)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.monotonic()
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -56,6 +71,9 @@ def run(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: f
                 f"{shlex.join(cmd)}: still running after {timeout:.0f} s, ended (log {log})"
             ) from None
         seconds = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     if rc != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise RuntimeError(f"{shlex.join(cmd)} exited {rc} (log {log}):\n{tail}")
