@@ -286,8 +286,10 @@ def test_role_checks_platform_and_secrets_through_common(role: str) -> None:
         assert pattern not in text, f"{role}/tasks/preflight.yml checks {pattern!r} itself"
 
 
-# The secrets check's `when:` all hold for a missing or weak secret.
-STRENGTH_CHECKS = [("common", "Find missing or weak secrets", "__common_secret")]
+# The secrets check: the task and the variable holding the names of the weak secrets.
+STRENGTH_CHECKS = [
+    ("common", "Stop before any change when a secret is missing or weak", "__common_weak_secrets")
+]
 STRONG_SECRETS = ["Xq7admin9Lp2Zr4Vt6Yw8Bn1Mc3Kd5Hf", "Rt5test8Jm2Wq9Zx4Lp7Vb3Nc6Hk1Gf0D"]
 WEAK_SECRETS = [
     "Password123456!!",  # 4 characters left without "password" and "123456"
@@ -301,7 +303,8 @@ WEAK_SECRETS = [
 
 RANDOM_SECRETS = [secrets.token_urlsafe(24) for _ in range(200)]
 
-# Run in a child process by tests/support/templar.py.
+# Run in a child process by tests/support/templar.py: the task's variable rendered for each
+# candidate as the only secret, with the policy file loaded.
 _EVALUATE = """
 import json, sys
 from ansible.parsing.dataloader import DataLoader
@@ -309,9 +312,9 @@ from ansible.template import Templar, trust_as_template
 job = json.load(sys.stdin)
 out = []
 for value in job["values"]:
-    variables = {**job["role_vars"], job["variable"]: value}
+    variables = {**job["role_vars"], "_common_secrets": [value]}
     templar = Templar(loader=DataLoader(), variables=variables)
-    out.append(all(templar.evaluate_conditional(trust_as_template(c)) for c in job["conditions"]))
+    out.append(templar.template(trust_as_template(job["expression"])))
 json.dump(out, sys.stdout)
 """
 
@@ -327,20 +330,18 @@ def _vault_example_values() -> list[str]:
 @functools.cache
 def _accepted(role: str, task_name: str, variable: str) -> dict[str, bool]:
     """Whether common's secrets check accepts each candidate secret under the policy file,
-    evaluated by Ansible's templar as `when:` is: its conditions all hold for a weak one."""
+    rendered by Ansible's templar as the task renders it: the list of weak ones is empty."""
     tasks = _load(ROLES_DIR / role / "tasks" / "secrets.yml")
     task = next(task for task in tasks if task.get("name") == task_name)
     candidates = STRONG_SECRETS + RANDOM_SECRETS + WEAK_SECRETS + _vault_example_values()
-    conditions = task["when"]
     values = [{"name": "a_secret", "value": c} for c in candidates]
     job = {
         "role_vars": {"__common_secret_policy": _load(SECRET_POLICY)},
-        "variable": variable,
-        "conditions": conditions,
+        "expression": task["vars"][variable],
         "values": values,
     }
     weak = in_ansible(_EVALUATE, job)
-    return {c: not w for c, w in zip(candidates, weak, strict=True)}
+    return {c: w == [] for c, w in zip(candidates, weak, strict=True)}
 
 
 @pytest.mark.parametrize(("role", "task_name", "variable"), STRENGTH_CHECKS)
