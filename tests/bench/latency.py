@@ -6,7 +6,11 @@
    keep-alive connections as the orchestrator's clients are. That is the work the MCP path
    does, minus the MCP server and the orchestrator, so the ratio is what the two services
    cost. ``POST /search`` on the orchestrator is measured too (against the
-   same floor), to show which of the two layers costs what.
+   same floor), to show which of the two layers costs what, and so is the same
+   ``tools/call`` POSTed by a plain HTTP client on a session of its own
+   (:class:`tests.bench.rawmcp.RawSession`): the difference to the SDK's call is what the
+   MCP SDK's client costs (its transport, and the check of every result against the
+   tool's output schema), which an agent using that client waits for too.
 2. ``lightrag_query`` through the MCP server (→ orchestrator → LightRAG service) against
    ``POST /query`` on the LightRAG service itself: the floor is the LightRAG work, so the
    ratio is what the MCP server and the orchestrator add. ``POST /lightrag/query`` on the
@@ -29,6 +33,7 @@ from shield_rag.clients.vectorstore import QDRANT_HTTP_LIMITS
 from shield_rag.settings import Settings, load_settings
 from tests.bench.context import BenchContext
 from tests.bench.measure import WARMUP, alternate, answer, budget_note, latency_figure, warm
+from tests.bench.rawmcp import RawSession
 from tests.bench.stats import Figure
 from tests.demo_common import MCP_QUESTION, QUESTIONS
 from tests.mcp.server import McpServer
@@ -89,6 +94,7 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
     async with (
         httpx.AsyncClient(base_url=ctx.stack.base_url, timeout=30) as orchestrator,
         session(mcp.url, mcp.token) as s,
+        RawSession(mcp.url, mcp.token) as raw,
     ):
 
         async def via_mcp(i: int) -> None:
@@ -97,6 +103,9 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
                 await s.call_tool("qdrant_find", {"query": query(i), "limit": SEARCH_LIMIT}),
             )
             hits.append(len((result.structured_content or {}).get("results", [])))
+
+        async def via_raw_mcp(i: int) -> None:
+            await raw.call_tool("qdrant_find", {"query": query(i), "limit": SEARCH_LIMIT})
 
         async def via_orchestrator(i: int) -> None:
             r = await orchestrator.post("/search", json={"query": query(i), "limit": SEARCH_LIMIT})
@@ -115,7 +124,12 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
                 with_payload=True,
             )
 
-        paths = {"mcp": via_mcp, "orchestrator": via_orchestrator, "direct": direct}
+        paths = {
+            "mcp": via_mcp,
+            "raw_mcp": via_raw_mcp,
+            "orchestrator": via_orchestrator,
+            "direct": direct,
+        }
         try:
             await warm(paths, WARMUP)
             hits.clear()
@@ -143,6 +157,13 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
             samples["mcp"],
             samples["direct"],
             notes,
+        ),
+        latency_figure(
+            "1. qdrant_find",
+            "the same tools/call POSTed by a plain HTTP client (httpx), no MCP SDK client",
+            floor_name,
+            samples["raw_mcp"],
+            samples["direct"],
         ),
         latency_figure(
             "1. qdrant_find",

@@ -1,5 +1,6 @@
 """Tools that answer with an orchestrator model (qdrant_find, qdrant_store, lightrag_query)
-build their result themselves (``structured``): the same output schema, text block and
+build their result themselves (``structured``): the output schema FastMCP derives (its
+optional fields written as type lists, which pass the same instances), the text block and
 structured content FastMCP makes of a tool returning the model, and the orchestrator's
 answer read into the model in one pass (``OrchestratorClient.parsed``)."""
 
@@ -11,12 +12,13 @@ import httpx
 import pytest
 from fastmcp import Client, FastMCP
 from fastmcp.tools.function_tool import FunctionTool
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from shield_rag.mcp.models import LightRAGResult, SearchResult, StoreResult
 from shield_rag.mcp.orchestrator import NEEDS_VECTORS, OrchestratorError
 from shield_rag.mcp.server import create_server
-from shield_rag.mcp.tools.common import output_schema, structured
+from shield_rag.mcp.tools.common import output_schema, structured, type_lists
 from shield_rag.settings import Settings
 
 BASE = {
@@ -55,7 +57,48 @@ def _fastmcp_tool(model: type[BaseModel]) -> FunctionTool:
 def test_output_schema_is_the_one_fastmcp_derives(model: type[BaseModel]) -> None:
     schema = output_schema(model)
     assert schema is not None and schema["type"] == "object"
-    assert schema == _fastmcp_tool(model).output_schema
+    assert schema == type_lists(_fastmcp_tool(model).output_schema)
+
+
+def test_optional_fields_are_type_lists() -> None:
+    hit = output_schema(SearchResult)["$defs"]["SearchHit"]["properties"]  # type: ignore[index]
+    assert hit["title"] == {"type": ["string", "null"], "default": None}
+    assert hit["chunk_index"] == {"type": ["integer", "null"], "default": None}
+    assert hit["score"] == {"type": "number"}
+
+
+# Hits that fit SearchHit and hits that do not, each field's type tried.
+SAMPLES = [
+    {**HIT, "title": "t", "chunk_index": None},
+    {**HIT, "source": None, "doc_id": None},
+    *({**HIT, field: bad} for field in ("title", "source", "doc_id") for bad in (3, [], {})),
+    *({**HIT, "chunk_index": bad} for bad in (1.5, "1", True)),
+    {**HIT, "score": None},
+    {k: v for k, v in HIT.items() if k != "text"},
+]
+
+
+@pytest.mark.parametrize("hit", SAMPLES)
+def test_type_lists_accept_and_refuse_what_fastmcp_s_schema_does(hit: dict[str, Any]) -> None:
+    answer = {"results": [hit], "limit": 5, "offset": 0}
+    theirs = _fastmcp_tool(SearchResult).output_schema
+    verdicts = {
+        name: Draft202012Validator(schema).is_valid(answer)
+        for name, schema in (("theirs", theirs), ("ours", output_schema(SearchResult)))
+    }
+    assert verdicts["ours"] == verdicts["theirs"], verdicts
+
+
+def test_type_lists_leave_other_unions_and_data_alone() -> None:
+    schema = {
+        "anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+        "default": {"anyOf": [{"type": "string"}]},
+        "properties": {"a": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+    }
+    assert type_lists(schema) == {
+        **schema,
+        "properties": {"a": {"type": ["integer", "null"]}},
+    }
 
 
 @pytest.mark.parametrize("answer", ANSWERS, ids=lambda a: type(a).__name__)
@@ -74,7 +117,7 @@ async def _published(server: FastMCP) -> dict[str, Any]:
 
 async def test_published_tools_keep_their_output_schemas() -> None:
     """tools/list shows the schemas a server with model-annotated tools shows (FastMCP
-    dereferences them on the way out)."""
+    dereferences them on the way out), optional fields as type lists."""
     settings = Settings(**BASE, mcp={})  # type: ignore[arg-type]
     shield = create_server(settings, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     ours = await _published(shield.server)
@@ -87,7 +130,7 @@ async def test_published_tools_keep_their_output_schemas() -> None:
         plain.add_tool(_fastmcp_tool(model))
         theirs = await _published(plain)
         assert ours[name] is not None
-        assert ours[name] == theirs["t"], name
+        assert ours[name] == type_lists(theirs["t"]), name
 
 
 async def _parsed(body: bytes) -> Any:

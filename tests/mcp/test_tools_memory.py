@@ -294,16 +294,21 @@ def test_weak_tokens_are_refused(tmp_path: Path, token: str) -> None:
 
 def test_main_serves_http_on_uvloop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The HTTP transport runs on uvloop (installed with uvicorn[standard]), not on the plain
-    asyncio loop FastMCP's run() would start."""
+    asyncio loop FastMCP's run() would start, once the heap start-up built is frozen."""
     served: dict[str, Any] = {}
+    steps: list[str] = []
 
     def run(func: Callable[[], Any], *, backend_options: dict[str, Any]) -> None:
+        steps.append("serve")
         served.update(func.keywords, backend_options=backend_options)  # type: ignore[attr-defined]
 
     monkeypatch.setattr("shield_rag.mcp.main.anyio.run", run)
+    # The heap start-up built is frozen before serving (not this test process's own).
+    monkeypatch.setattr("shield_rag.mcp.main.gc.freeze", lambda: steps.append("freeze"))
     path = tmp_path / "shield.yml"
     mcp = {"auth_token": unique("tok-", 24), "metrics_port": 0, "port": 18765}
     path.write_text(yaml.safe_dump({**BASE, "mcp": mcp}))
     assert main(["--config", str(path), "--transport", "http"]) == 0
     assert served["backend_options"] == {"use_uvloop": True}
     assert (served["transport"], served["port"]) == ("http", 18765)
+    assert steps == ["freeze", "serve"]

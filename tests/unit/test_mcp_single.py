@@ -100,6 +100,8 @@ async def test_a_lone_response_is_sent_as_json_with_the_same_bytes(answer: dict[
         pytest.param((b"event: message\r\ndata: {not json\r\n\r\n",), id="not-json"),
         pytest.param((event(RESULT) + event(PROGRESS),), id="two-events-in-one-chunk"),
         pytest.param((event(RESULT)[:-2],), id="unterminated-event"),
+        pytest.param((event(RESULT) + b"data: {}",), id="result-then-a-partial-event"),
+        pytest.param((event(RESULT, sep=b"\n") + b"data: {}\r",), id="result-then-an-open-event"),
         pytest.param((), id="empty-stream"),
     ],
 )
@@ -135,8 +137,9 @@ async def test_the_stream_is_released_at_the_first_event_that_is_not_the_result(
     assert downstream[-1] == body(b"", more=False)
 
 
-async def test_events_framed_with_bare_newlines_are_understood() -> None:
-    sent = await run(sse_app(event(RESULT, sep=b"\n")))
+@pytest.mark.parametrize("sep", [b"\n", b"\r"], ids=["lf", "cr"])
+async def test_events_framed_with_other_line_ends_are_understood(sep: bytes) -> None:
+    sent = await run(sse_app(event(RESULT, sep=sep)))
     assert headers_of(sent[0])[b"content-type"] == b"application/json"
     assert json.loads(sent[1]["body"]) == RESULT
 

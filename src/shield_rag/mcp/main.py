@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import importlib.util
 import logging
 import os
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         shield.orchestrator.base_url,
         " (read-only)" if cfg.read_only else "",
     )
+    settle_heap()
     if transport == "stdio":
         shield.server.run(transport="stdio", show_banner=False)
         return 0
@@ -107,6 +109,18 @@ def quiet_telemetry(environ: Mapping[str, str] = os.environ) -> None:
     (``native`` or ``propagation_only``), which FastMCP reads itself and this leaves alone."""
     if TELEMETRY_ENV not in environ:
         fastmcp.settings.telemetry_mode = "off"
+
+
+def settle_heap() -> None:
+    """Put what start-up built out of the cyclic garbage collector's way.
+
+    Start-up leaves about 150,000 tracked objects that live as long as the process (modules,
+    FastMCP's and the MCP SDK's classes, pydantic schemas, the tools). Every full collection
+    walked them all: about 150 ms on the stack's machine, a stall of whichever calls were in
+    flight, every few hundred tool calls. Collected once, then frozen (``gc.freeze``, made
+    for this), they are skipped, and a full collection walks only what calls made since."""
+    gc.collect()
+    gc.freeze()
 
 
 def uses_uvloop() -> bool:

@@ -24,7 +24,6 @@ framing and JSON-RPC, both specified), not on the SDK's internals.
 from __future__ import annotations
 
 import functools
-import re
 from typing import Any
 
 import pydantic_core
@@ -37,8 +36,6 @@ DROPPED = frozenset(
     {b"content-type", b"content-length", b"transfer-encoding", b"cache-control", b"connection"}
     | {b"x-accel-buffering"}
 )
-EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
-LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
 class SingleResultAsJson:
@@ -120,10 +117,22 @@ def _json_start(start: Message, length: int) -> Message:
     return {"type": "http.response.start", "status": start["status"], "headers": headers}
 
 
-def _events(stream: bytes) -> tuple[list[bytes], bytes]:
-    """The complete events of an SSE stream (blocks ended by a blank line) and the rest."""
-    parts = EVENT_END.split(stream)
-    return parts[:-1], parts[-1]
+def _events(stream: bytes) -> tuple[list[tuple[bytes, ...]], bytes]:
+    """The complete events of an SSE stream (their lines, up to a blank line; a blank line
+    with no event before it dispatches nothing) and the rest. Lines end with CRLF, LF or CR,
+    the three SSE line ends, which are the ones ``bytes.splitlines`` splits on: one pass in C
+    over a result of tens of kilobytes, where a regular expression took a tenth of a
+    millisecond per scan."""
+    lines = stream.splitlines()
+    tail = b"" if not lines or stream.endswith((b"\n", b"\r")) else lines.pop()
+    events: list[tuple[bytes, ...]] = []
+    start = 0
+    for i, line in enumerate(lines):
+        if not line:
+            if i > start:
+                events.append(tuple(lines[start:i]))
+            start = i + 1
+    return events, b"".join(lines[start:]) + tail
 
 
 def _may_be_lone_response(stream: bytes) -> bool:
@@ -146,11 +155,11 @@ def lone_response(stream: bytes) -> bytes | None:
 # Cached: the same event is judged while the stream is held and again when it ends. Its JSON
 # is read by pydantic-core's parser, several times faster than the json module's.
 @functools.lru_cache(maxsize=16)
-def _response_of(event: bytes) -> bytes | None:
-    """The data of an SSE event that is a JSON-RPC response to a request (result or error
-    with a non-null id), else None."""
+def _response_of(event: tuple[bytes, ...]) -> bytes | None:
+    """The data of an SSE event (its lines) that is a JSON-RPC response to a request (result
+    or error with a non-null id), else None."""
     data: list[bytes] = []
-    for line in LINE_END.split(event):
+    for line in event:
         name, _, value = line.partition(b":")
         if value.startswith(b" "):
             value = value[1:]
