@@ -76,37 +76,10 @@ options:
       - HTTP endpoints that must answer as expected, each asked once from the managed host (all
         together), as M(shield.rag.wait_http) asks them; one that does not is a difference. A
         service that is enabled and active but does not answer is not converged.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: What the endpoint is, for the difference's sentence (defaults to the URL).
-        type: str
-      url:
-        description: The URL to GET (http or https).
-        type: str
-        required: true
-      status:
-        description: The HTTP status that means it answers.
-        type: int
-        default: 200
-      contains:
-        description: Text the body must contain as well.
-        type: str
-      headers:
-        description: Request headers. Their values are kept out of logs and results (API keys).
-        type: dict
-        default: {}
-  validate_certs:
-    description: Check the server certificates of https URLs in O(answers).
-    type: bool
-    default: true
-  ca_path:
-    description: A CA bundle to check O(answers)' certificates against instead of the system's.
-    type: path
+      - O(validate_certs) and O(ca_path) apply to their https URLs.
 extends_documentation_fragment:
   - shield.rag.file_state
+  - shield.rag.http_checks.drift
 notes:
   - Reads only; runs the same in check mode.
 """

@@ -21,29 +21,6 @@ author:
 options:
   checks:
     description: The endpoints to wait for.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      name:
-        description: What the endpoint is, for messages (defaults to the URL).
-        type: str
-      url:
-        description: The URL to GET (http or https).
-        type: str
-        required: true
-      status:
-        description: The HTTP status that means ready.
-        type: int
-        default: 200
-      contains:
-        description: Text the body must contain as well.
-        type: str
-      headers:
-        description:
-          - Request headers. Their values are kept out of logs and results (API keys).
-        type: dict
-        default: {}
   timeout:
     description: Seconds to wait in all; C(0) asks each endpoint once.
     type: int
@@ -56,13 +33,8 @@ options:
     description: Seconds one request may take.
     type: float
     default: 5.0
-  validate_certs:
-    description: Check the server certificates of https URLs.
-    type: bool
-    default: true
-  ca_path:
-    description: A CA bundle to check server certificates against instead of the system's.
-    type: path
+extends_documentation_fragment:
+  - shield.rag.http_checks.wait
 notes:
   - Supports check mode; it asks the endpoints in check mode too (it changes nothing).
 """

@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.support.modules import Modules
+from tests.support.modules import Endpoint, Modules, serving
 
 SECRET = "s3cret-Drift-Never-Printed-4Kp"
 KEY = "k3y-Drift-Never-Printed-8Qw"
@@ -203,7 +201,7 @@ def test_through_ansible_files_writes_what_drift_then_finds_in_sync(
         assert SECRET not in output["_stdout"]
 
 
-class _Endpoints(BaseHTTPRequestHandler):
+class _Endpoints(Endpoint):
     """/ready answers 200 with "ok", /starting 503, anything else 404; records header k."""
 
     keys: list[str] = []
@@ -211,28 +209,14 @@ class _Endpoints(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         _Endpoints.keys.append(self.headers.get("k", ""))
         status = {"/ready": 200, "/starting": 503}.get(self.path, 404)
-        body = b"ok" if status == 200 else b""
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(status, b"ok" if status == 200 else b"")
 
 
 @pytest.fixture
 def endpoints() -> Iterator[str]:
     _Endpoints.keys = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoints)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(_Endpoints) as url:
+        yield url
 
 
 def test_an_endpoint_that_does_not_answer_as_expected_is_drift(

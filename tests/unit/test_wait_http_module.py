@@ -9,20 +9,18 @@ waiting; the tests only read what it printed.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.modules import Modules
+from tests.support.modules import Endpoint, Modules, serving
 
 API_KEY = "k3y-Never-Printed-9Rt2"
 
 RunModule = Callable[..., dict]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(Endpoint):
     asks: dict[str, int] = {}
     seen_keys: list[str] = []
 
@@ -30,39 +28,23 @@ class Handler(BaseHTTPRequestHandler):
         count = Handler.asks[self.path] = Handler.asks.get(self.path, 0) + 1
         Handler.seen_keys.append(self.headers.get("api-key", ""))
         if self.path == "/ok":
-            self._answer(200, b"ready")
+            self.answer(200, b"ready")
         elif self.path == "/late":
-            self._answer(200 if count >= 3 else 503, b"")
+            self.answer(200 if count >= 3 else 503, b"")
         elif self.path == "/metrics":
-            self._answer(200, b"# HELP redis_up\nredis_up 1\n")
+            self.answer(200, b"# HELP redis_up\nredis_up 1\n")
         elif self.path == "/down":
-            self._answer(200, b"redis_up 0\n")
+            self.answer(200, b"redis_up 0\n")
         else:
-            self._answer(500, b"broken")
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.answer(500, b"broken")
 
 
 @pytest.fixture
 def base_url() -> Iterator[str]:
     Handler.asks = {}
     Handler.seen_keys = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.fixture
