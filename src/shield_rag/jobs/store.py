@@ -34,6 +34,8 @@ __all__ = [
     "IdempotencyConflict",
     "JobStore",
     "QueueFull",
+    "RateLimited",
+    "StorageNearlyFull",
     "StreamEvent",
     "valid_event_id",
 ]
@@ -59,6 +61,20 @@ class QueueFull(Exception):
         self.scope = scope
         self.unfinished = unfinished
         self.ahead = ahead
+
+
+class RateLimited(Exception):
+    """A new job was refused by the client's rate-limit bucket, taken in the creation script;
+    ``wait`` is the seconds until the bucket has a token."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"no token for {wait:g} s")
+        self.wait = wait
+
+
+class StorageNearlyFull(Exception):
+    """A new job was refused because the caller said the memory guard refuses new work (a
+    replay of its Idempotency-Key is answered all the same)."""
 
 
 class IdempotencyConflict(Exception):
@@ -99,13 +115,20 @@ class JobStore(JobCounts):
         client: str = "",
         client_cap: int = 0,
         global_cap: int = 0,
+        rate: float = 0.0,
+        burst: int = 0,
+        refuse_new: bool = False,
     ) -> CreateOutcome:
-        """Record and enqueue a job, atomically.
+        """Record and enqueue a job, atomically, in one script (one round trip).
 
         ``client`` is recorded on the job and the job counts as that client's unfinished job
-        until it ends. A positive ``client_cap`` / ``global_cap`` refuses the job
-        (:class:`QueueFull`) when the client / everyone already has that many unfinished
-        jobs; a replay of an Idempotency-Key is answered with its job and never refused.
+        until it ends. A positive ``rate`` (tokens per second, with ``burst``) first takes a
+        token from the client's rate-limit bucket (:meth:`take_token`'s), replays included,
+        and refuses the job without one (:class:`RateLimited`). A replay of an
+        Idempotency-Key is then answered with its job and refused by nothing that follows:
+        ``refuse_new`` (the memory guard's verdict) refuses the job
+        (:class:`StorageNearlyFull`); a positive ``client_cap`` / ``global_cap`` refuses it
+        (:class:`QueueFull`) when the client / everyone already has that many unfinished jobs.
         """
         job_id = uuid.uuid4().hex
         now = time.time()
@@ -134,6 +157,7 @@ class JobStore(JobCounts):
                 self.keys.idempotency(idempotency_key or "-"),
                 self.keys.unfinished,
                 self.keys.client_unfinished(client),
+                self.keys.rate(client),
             ],
             args=[
                 job_id,
@@ -147,13 +171,20 @@ class JobStore(JobCounts):
                 repr(now),
                 max(0, client_cap),
                 max(0, global_cap),
+                repr(float(rate)) if rate > 0 else "0",
+                burst,
+                "1" if refuse_new else "0",
                 *flat,
             ],
         )
         status, *rest = (as_text(x) for x in res)
-        if status == "refused":
+        if status in ("refused", "limited"):
             if blob is not None:
                 await self.redis.delete(self.keys.job_blob(job_id))
+            if status == "limited":
+                raise RateLimited(int(rest[0]) / 1000.0)
+            if rest[0] == "storage":
+                raise StorageNearlyFull()
             raise QueueFull(rest[0], int(rest[1]), int(rest[2]))
         existing_id, stored_hash = rest
         if status == "exists":

@@ -18,8 +18,8 @@ from shield_rag.errors import PermanentJobError
 from shield_rag.ingest.extract import detect_type
 from shield_rag.ingest.links import DomainRule, clean_domain
 from shield_rag.ingest.ssrf import SSRFError, check_submitted_url, validate_url
-from shield_rag.jobs.store import IdempotencyConflict, QueueFull
-from shield_rag.orchestrator import admission
+from shield_rag.jobs.store import IdempotencyConflict, QueueFull, RateLimited, StorageNearlyFull
+from shield_rag.orchestrator import admission_wiring
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     REDIS_ERRORS,
@@ -31,7 +31,7 @@ from shield_rag.orchestrator.errors import invalid_field
 from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
 
 # The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
-router = client_router("ingest", lifespan=admission.lifespan)
+router = client_router("ingest", lifespan=admission_wiring.lifespan)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
@@ -128,7 +128,7 @@ def _integral(raw: Any) -> Any:
     return raw
 
 
-async def _read_json(request: Request, services: Services) -> tuple[str, dict[str, Any], str]:
+async def _read_json(request: Request, services: Services) -> UrlIngest | TextIngest:
     limit = services.settings.orchestrator.max_text_chars * 4 + _FORM_OVERHEAD
     body = await request.body()
     if len(body) > limit:
@@ -149,7 +149,17 @@ async def _read_json(request: Request, services: Services) -> tuple[str, dict[st
             for e in exc.errors()
         ]
         raise RequestValidationError(errors) from exc
+    return parsed
+
+
+async def _json_job(
+    request: Request, parsed: UrlIngest | TextIngest, services: Services
+) -> tuple[str, dict[str, Any], str]:
+    """The kind, stored request and source of a JSON ingest, after the checks a worker would
+    otherwise fail it on."""
     if isinstance(parsed, UrlIngest):
+        # Resolving the host is work a client out of tokens must not get: admitted first.
+        await admission_wiring.admit_now(request)
         parsed = await _check_url(parsed, services)
         return "url", parsed.model_dump(mode="json"), parsed.url
     max_chars = services.settings.orchestrator.max_text_chars
@@ -234,12 +244,16 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
         **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415),
     },
 )
-@admission.writes
+@admission_wiring.creates_jobs
 async def ingest_async(
     request: Request,
     idempotency_key: Annotated[
         str | None,
-        Header(alias="Idempotency-Key", max_length=255, pattern=r"^[\x21-\x7e]+$"),
+        Header(
+            alias="Idempotency-Key",
+            max_length=admission_wiring.IDEMPOTENCY_KEY_MAX,
+            pattern=admission_wiring.IDEMPOTENCY_KEY_PATTERN,
+        ),
     ] = None,
 ) -> JSONResponse:
     # The services from the app's state rather than a dependency: one dependency fewer for
@@ -247,19 +261,25 @@ async def ingest_async(
     services: Services = request.app.state.services
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     blob: bytes | None = None
-    if ctype == "multipart/form-data":
-        kind = "document"
-        req, blob, source = await _read_upload(request, services)
-        body_hash = _hash(req, blob)
-    elif ctype in ("application/json", ""):
-        kind, req, source = await _read_json(request, services)
-        body_hash = _hash(req)
-    else:
-        raise ApiError(
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            f"content type {ctype!r} is not accepted: send application/json "
-            "(url or text) or multipart/form-data (file upload)",
-        )
+    try:
+        if ctype == "multipart/form-data":
+            kind = "document"
+            req, blob, source = await _read_upload(request, services)
+            body_hash = _hash(req, blob)
+        elif ctype in ("application/json", ""):
+            parsed = await _read_json(request, services)
+            kind, req, source = await _json_job(request, parsed, services)
+            body_hash = _hash(req)
+        else:
+            raise ApiError(
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                f"content type {ctype!r} is not accepted: send application/json "
+                "(url or text) or multipart/form-data (file upload)",
+            )
+    except Exception:
+        # A request refused before its job script runs owes the token admission deferred.
+        await admission_wiring.charge(request)
+        raise
     try:
         outcome = await services.store.create(
             kind=kind,
@@ -270,10 +290,10 @@ async def ingest_async(
             body_hash=body_hash,
             idempotency_ttl=services.settings.orchestrator.idempotency_ttl_seconds,
             blob=blob,
-            **admission.create_limits(request),
+            **await admission_wiring.create_limits(request),
         )
-    except QueueFull as exc:
-        raise await admission.refusal(request, exc) from exc
+    except (QueueFull, RateLimited, StorageNearlyFull) as exc:
+        raise await admission_wiring.refusal(request, exc) from exc
     except IdempotencyConflict as exc:
         raise ApiError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
