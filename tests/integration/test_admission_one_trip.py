@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from shield_rag.jobs.records import new_job_fields
 from shield_rag.jobs.store import JobStore, QueueFull, RateLimited, StorageNearlyFull
 from tests.integration.stack import Stack, running_stack
 from tests.support.wait import wait_until
@@ -108,6 +109,53 @@ def test_the_creation_script_takes_the_token_and_refuses_without_a_trace(tmp_pat
     # Jobs are in the append-only file; buckets never are.
     assert f"{prefix}:job:".encode() in aof
     assert f"{prefix}:rate:".encode() not in aof
+
+
+def test_a_new_jobs_fields_are_stored_as_sent(tmp_path: Path) -> None:
+    """The creation script receives the job's fields as one JSON argument: what it stores
+    must be byte for byte what one argument per field stored (text outside ASCII, quotes,
+    backslashes, control characters, an empty value)."""
+    own = Stack(tmp_path)
+    own.start_redis()
+    prefix = f"fields-{uuid.uuid4().hex[:8]}"
+    tricky = 'Ærø «quoted» "x" \\ back\\slash\ttab\nline \x00nul \U0001f600 \u4e2d'
+
+    async def run() -> tuple[dict[str, str], dict[str, str]]:
+        redis = Redis.from_url(f"redis://127.0.0.1:{own.redis_port}/0")
+        try:
+            store = JobStore(redis, prefix, 600)
+            outcome = await store.create(
+                kind="text",
+                request={"type": "text", "text": tricky, "metadata": {"k": tricky}},
+                source=tricky,
+                max_attempts=7,
+                idempotency_key="key-1",
+                body_hash="h",
+                client="c:1",
+            )
+            raw = await store.get_raw(outcome.job_id)
+            record = await store.get(outcome.job_id)
+            assert record is not None
+            return raw, {"source": record.source or "", "status": record.status.value}
+        finally:
+            await redis.aclose()
+
+    try:
+        raw, read = asyncio.run(run())
+    finally:
+        own.stop_redis()
+    expected = new_job_fields(
+        job_id=raw["id"],
+        kind="text",
+        request={"type": "text", "text": tricky, "metadata": {"k": tricky}},
+        source=tricky,
+        max_attempts=7,
+        idempotency_key="key-1",
+        client="c:1",
+        now=float(raw["created_at"]),
+    )
+    assert raw == expected
+    assert read == {"source": tricky, "status": "queued"}
 
 
 @pytest.fixture(scope="module")

@@ -176,7 +176,9 @@ CREATE_JOB = (
 --       5 event json, 6 job events maxlen, 7 global events maxlen, 8 client,
 --       9 creation time (the zsets' score), 10 client cap, 11 global cap (0 = no cap),
 --       12 tokens per second (0 = take no token: admission took it before), 13 burst,
---       14 '1' when the memory guard refuses new work, 15.. job fields
+--       14 '1' when the memory guard refuses new work, 15 the job's fields as one JSON object
+--       of strings (one argument rather than one per field name and value: the client packs
+--       and Redis reads each argument separately, and they were most of the call's arguments)
 -- The checks, in this order: a token from the client's bucket (a replay takes one too, as
 -- every request does), the Idempotency-Key (a replay is answered, never refused by what
 -- follows), the memory guard, the caps. Nothing but the bucket changes unless the job is made.
@@ -216,7 +218,12 @@ if global_cap > 0 then
   local n = redis.call('ZCARD', KEYS[6])
   if n >= global_cap then return {'refused', 'global', tostring(n), '-1'} end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 15))
+local flat = {}
+for name, value in pairs(cjson.decode(ARGV[15])) do
+  flat[#flat + 1] = name
+  flat[#flat + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(flat))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[4])

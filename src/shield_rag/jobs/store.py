@@ -146,7 +146,6 @@ class JobStore(JobCounts):
             now=now,
         )
         event = event_json(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
-        flat: list[str] = [x for kv in fields.items() for x in kv]
         use_key = bool(idempotency_key)
         res = await self._create(
             keys=[
@@ -174,7 +173,8 @@ class JobStore(JobCounts):
                 repr(float(rate)) if rate > 0 else "0",
                 burst,
                 "1" if refuse_new else "0",
-                *flat,
+                # Not ASCII-escaped: the script's JSON decoder keeps UTF-8 bytes as they are.
+                json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
             ],
         )
         status, *rest = (as_text(x) for x in res)
