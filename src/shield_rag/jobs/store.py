@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
+from shield_rag.jobs.batch import ScriptBatch
 from shield_rag.jobs.counts import JobCounts
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.records import (
@@ -92,7 +93,8 @@ class JobStore(JobCounts):
         self.redis = redis
         self.keys = Keys(prefix)
         self.job_ttl = job_ttl_seconds
-        self._create = redis.register_script(scripts.CREATE_JOB)
+        # Accepts arriving together share one write to Redis (see jobs/batch.py).
+        self._create = ScriptBatch(redis, redis.register_script(scripts.CREATE_JOB))
         self._transition = redis.register_script(scripts.TRANSITION)
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
         self._take_token = redis.register_script(scripts.RATE_BUCKET)
