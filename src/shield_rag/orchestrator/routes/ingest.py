@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
+from starlette.datastructures import URL
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import IngestRequest, JobAccepted, JobStatus, TextIngest, UrlIngest
@@ -66,6 +68,41 @@ _OPENAPI_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+@functools.lru_cache(maxsize=64)
+def _base_url(scheme: str, server: tuple[str, int] | None, root: str, host: str | None) -> str:
+    """``request.base_url`` without its trailing slash: Starlette builds and parses it anew
+    for every request; a handful of values (scheme, Host header, root path) recur."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "scheme": scheme,
+        "server": server,
+        "root_path": root,
+        "path": root if root.endswith("/") else root + "/",
+        "query_string": b"",
+        "headers": [] if host is None else [(b"host", host.encode("latin-1"))],
+    }
+    return str(URL(scope=scope)).rstrip("/")
+
+
+def _request_base(request: Request) -> str:
+    scope = request.scope
+    server = scope.get("server")
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    host = request.headers.get("host")
+    return _base_url(scope["scheme"], tuple(server) if server else None, root, host)
+
+
+def _accepted(kind: str) -> Any:
+    """``jobs_accepted_total{kind}``'s child, looked up once per kind (``labels()`` locks)."""
+    child = _ACCEPTED.get(kind)
+    if child is None:
+        child = _ACCEPTED[kind] = JOBS_ACCEPTED.labels(kind)
+    return child
+
+
+_ACCEPTED: dict[str, Any] = {}
 
 
 def _hash(payload: Any, blob: bytes | None = None) -> str:
@@ -301,14 +338,15 @@ async def ingest_async(
             "with a different request body; use a new key for a new request",
         ) from exc
     if outcome.created:
-        JOBS_ACCEPTED.labels(kind).inc()
+        _accepted(kind).inc()
         # Its status as the creation script stored it: no read back (a worker may have
         # taken it since; track_url says so).
         job_status = JobStatus.QUEUED.value
     else:
         record = await services.store.get(outcome.job_id)
         job_status = record.status.value if record else JobStatus.QUEUED.value
-    base = str(services.settings.orchestrator.public_url or request.base_url).rstrip("/")
+    public = services.settings.orchestrator.public_url
+    base = str(public).rstrip("/") if public else _request_base(request)
     track = f"{base}/jobs/{outcome.job_id}"
     headers = {
         "Location": track,
