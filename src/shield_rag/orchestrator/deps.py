@@ -78,14 +78,16 @@ REDIS_ERRORS = (503,)
 DEPENDENCY_ERRORS = (422, 500, 503, 504)
 
 
-def client_router(tag: str, **kwargs: Any) -> APIRouter:
+def client_router(tag: str, *, guard: bool = True, **kwargs: Any) -> APIRouter:
     """The router of a resource clients call: every route needs the API key (when one is
     set) and takes a token from the client's rate-limit bucket (429 when it is empty); a
     route whose endpoint is marked with :func:`admission_wiring.writes` is also refused by the
-    queue caps and the memory guard."""
+    queue caps and the memory guard. With ``guard=False`` each endpoint must await
+    :func:`client_guard` itself, first (``POST /ingest-async`` does: one dependency fewer to
+    solve per accept)."""
     return APIRouter(
         tags=[tag],
-        dependencies=[Depends(client_guard)],
+        dependencies=[Depends(client_guard)] if guard else [],
         responses=error_responses(429),
         **kwargs,
     )
