@@ -97,9 +97,9 @@ async def admit(request: Request) -> None:
     """Admission of a request to a client route: a token from the client's bucket or 429; on a
     write route the counts are read with the token (one script) and judged by the caps and
     the memory guard. A JSON write to a :func:`creates_jobs` endpoint is only marked here:
-    its admission happens in the creation script (:func:`deferred`). Called by the routers'
-    one dependency (:func:`shield_rag.orchestrator.deps.client_guard`), after the API-key
-    check."""
+    its admission happens in the creation script (:func:`deferred`). Called by
+    :func:`shield_rag.orchestrator.deps.client_guard` (the routers' one dependency, or the
+    endpoint itself for ``POST /ingest-async``), after the API-key check."""
     admission = get_admission(request)
     client = request_client(request)
     if not _is_write(request):
