@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from shield_rag.orchestrator.routes.ingest import _request_base
+from shield_rag.orchestrator.routes.ingest_http import request_base
 
 
 def _scope(scheme: str, host: bytes | None, root: str, server: Any) -> dict[str, Any]:
@@ -41,4 +41,4 @@ def _scope(scheme: str, host: bytes | None, root: str, server: Any) -> dict[str,
 def test_the_base_is_starlettes(scheme: str, host: bytes | None, root: str, server: Any) -> None:
     expected = str(Request(_scope(scheme, host, root, server)).base_url).rstrip("/")
     for _ in range(2):  # computed, then from the cache
-        assert _request_base(Request(_scope(scheme, host, root, server))) == expected
+        assert request_base(Request(_scope(scheme, host, root, server))) == expected

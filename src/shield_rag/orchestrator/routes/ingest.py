@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import StringConstraints, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
-from starlette.datastructures import URL
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import IngestRequest, JobAccepted, JobStatus, TextIngest, UrlIngest
@@ -31,7 +29,7 @@ from shield_rag.orchestrator.deps import (
     client_router,
 )
 from shield_rag.orchestrator.errors import invalid_field
-from shield_rag.orchestrator.metrics import JOBS_ACCEPTED
+from shield_rag.orchestrator.routes import ingest_http
 
 # The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
 # No router dependency and no declared parameter: the endpoint runs the routers' guard and
@@ -40,101 +38,6 @@ router = client_router("ingest", guard=False, lifespan=admission_wiring.lifespan
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
-_IDEMPOTENCY_KEY: TypeAdapter[str] = TypeAdapter(
-    Annotated[
-        str,
-        StringConstraints(
-            max_length=admission_wiring.IDEMPOTENCY_KEY_MAX,
-            pattern=admission_wiring.IDEMPOTENCY_KEY_PATTERN,
-        ),
-    ]
-)
-_OPENAPI_BODY: dict[str, Any] = {
-    # What FastAPI documents for an optional constrained Header parameter.
-    "parameters": [
-        {
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "schema": {
-                "anyOf": [
-                    {
-                        "type": "string",
-                        "maxLength": admission_wiring.IDEMPOTENCY_KEY_MAX,
-                        "pattern": admission_wiring.IDEMPOTENCY_KEY_PATTERN,
-                    },
-                    {"type": "null"},
-                ],
-                "title": "Idempotency-Key",
-            },
-        }
-    ],
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        UrlIngest.model_json_schema(ref_template="#/components/schemas/{model}"),
-                        TextIngest.model_json_schema(ref_template="#/components/schemas/{model}"),
-                    ]
-                }
-            },
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string"},
-                        "metadata": {"type": "string", "description": "JSON object"},
-                        "graph": {
-                            "type": "string",
-                            "enum": ["true", "false"],
-                            "description": "false: vectors only, no LightRAG indexing",
-                        },
-                    },
-                }
-            },
-        },
-    },
-}
-
-
-@functools.lru_cache(maxsize=64)
-def _base_url(scheme: str, server: tuple[str, int] | None, root: str, host: str | None) -> str:
-    """``request.base_url`` without its trailing slash: Starlette builds and parses it anew
-    for every request; a handful of values (scheme, Host header, root path) recur."""
-    scope: dict[str, Any] = {
-        "type": "http",
-        "scheme": scheme,
-        "server": server,
-        "root_path": root,
-        "path": root if root.endswith("/") else root + "/",
-        "query_string": b"",
-        "headers": [] if host is None else [(b"host", host.encode("latin-1"))],
-    }
-    return str(URL(scope=scope)).rstrip("/")
-
-
-def _request_base(request: Request) -> str:
-    scope = request.scope
-    server = scope.get("server")
-    root = scope.get("app_root_path", scope.get("root_path", ""))
-    host = request.headers.get("host")
-    return _base_url(scope["scheme"], tuple(server) if server else None, root, host)
-
-
-def _accepted(kind: str) -> Any:
-    """``jobs_accepted_total{kind}``'s child, looked up once per kind (``labels()`` locks)."""
-    child = _ACCEPTED.get(kind)
-    if child is None:
-        child = _ACCEPTED[kind] = JOBS_ACCEPTED.labels(kind)
-    return child
-
-
-_ACCEPTED: dict[str, Any] = {}
-
 
 def _hash(payload: Any, blob: bytes | None = None) -> str:
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
@@ -142,19 +45,6 @@ def _hash(payload: Any, blob: bytes | None = None) -> str:
         digest.update(b"\0")
         digest.update(blob)
     return digest.hexdigest()
-
-
-def _idempotency_key(request: Request) -> str | None:
-    """The Idempotency-Key header, checked as FastAPI checks a declared header parameter
-    (the same 422 answer)."""
-    raw = request.headers.get("idempotency-key")
-    if raw is None:
-        return None
-    try:
-        return _IDEMPOTENCY_KEY.validate_python(raw)
-    except ValidationError as exc:
-        loc = ("header", "Idempotency-Key")
-        raise RequestValidationError([{**e, "loc": loc} for e in exc.errors()]) from exc
 
 
 def _unprocessable(message: str, field: str) -> ApiError:
@@ -319,7 +209,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     "/ingest-async",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start an ingest job (crawl, upload or text)",
-    openapi_extra=_OPENAPI_BODY,
+    openapi_extra=ingest_http.OPENAPI_BODY,
     responses={
         202: {"description": "Accepted; poll track_url or stream events_url", "model": JobAccepted},
         **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415),
@@ -331,9 +221,9 @@ async def ingest_async(request: Request) -> JSONResponse:
     # here, in that order, rather than as a router dependency and a declared Header
     # parameter: FastAPI solves both anew for every request, which cost more than the
     # checks themselves (about a sixth of the accept's time in the app). The OpenAPI
-    # document is the same (_OPENAPI_BODY declares the header).
+    # document is the same (ingest_http.OPENAPI_BODY declares the header).
     await client_guard(request)
-    idempotency_key = _idempotency_key(request)
+    idempotency_key = ingest_http.idempotency_key(request)
     # The services from the app's state rather than a dependency: one dependency fewer for
     # FastAPI to solve on every accept.
     services: Services = request.app.state.services
@@ -379,7 +269,7 @@ async def ingest_async(request: Request) -> JSONResponse:
             "with a different request body; use a new key for a new request",
         ) from exc
     if outcome.created:
-        _accepted(kind).inc()
+        ingest_http.accepted(kind).inc()
         # Its status as the creation script stored it: no read back (a worker may have
         # taken it since; track_url says so).
         job_status = JobStatus.QUEUED.value
@@ -387,7 +277,7 @@ async def ingest_async(request: Request) -> JSONResponse:
         record = await services.store.get(outcome.job_id)
         job_status = record.status.value if record else JobStatus.QUEUED.value
     public = services.settings.orchestrator.public_url
-    base = str(public).rstrip("/") if public else _request_base(request)
+    base = str(public).rstrip("/") if public else ingest_http.request_base(request)
     track = f"{base}/jobs/{outcome.job_id}"
     headers = {
         "Location": track,
