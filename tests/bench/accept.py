@@ -2,9 +2,10 @@
 ``GET /healthz`` of the same orchestrator, with 1, 10 and 100 concurrent clients.
 
 Accepting a job is the framework's round trip plus admission and the job store: body
-validation, the client's rate-limit token and queue counts (one Lua script, one round
-trip), and one Lua script that writes the job hash, its first event and the queue entry
-into Redis (AOF with ``appendfsync always``); a new job is not read back. ``/healthz`` is the
+validation and one Lua script that takes the client's rate-limit token, checks the queue
+caps and writes the job hash, its first event and the queue entry into Redis (AOF with
+``appendfsync always``), one round trip, shared by the accepts that call it at the same
+moment; a new job is not read back. ``/healthz`` is the
 same FastAPI app, middleware and uvicorn connection handling without any of that, so
 measured / floor is what accepting a job costs over answering at all. Both are driven by
 the same Locust users (:mod:`tests.bench.locustfile`) at the same concurrency, one after the

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.jobs.keys import Keys
+from shield_rag.jobs.store import CreateOutcome, QueueFull, RateLimited, StorageNearlyFull
 from shield_rag.orchestrator.admission import (
     MAX_RETRY_AFTER,
     UNKNOWN_DRAIN_RETRY_AFTER,
@@ -232,6 +233,15 @@ class _CountingStore(_Store):
     def __init__(self, redis: _Redis, counts: tuple[int, int, bool, int]) -> None:
         super().__init__(redis, counts)
         self.asked: list[str] = []
+        self.created: list[dict[str, Any]] = []
+        self.refuse: Exception | None = None  # what the creation script answers instead
+
+    async def create(self, **kwargs: Any) -> CreateOutcome:
+        self.asked.append("create")
+        self.created.append(kwargs)
+        if self.refuse is not None:
+            raise self.refuse
+        return CreateOutcome("0" * 32, created=True, body_hash=kwargs["body_hash"])
 
     async def take_token(self, *_: Any) -> float:
         self.asked.append("token")
@@ -253,11 +263,12 @@ def test_exactly_the_writes_are_judged_by_the_caps() -> None:
         for method in route.methods
     }
     assert marked == {("POST", "/ingest-async"), ("POST", "/vectors")}
-    # A client at its cap is refused a write, after one script for token and counts; a read
-    # takes only its token (and then fails here: this app has no job store to read).
+    # A client at its cap is refused a write (an upload: judged before its body is read),
+    # after one script for token and counts; a read takes only its token (and then fails
+    # here: this app has no job store to read).
     store = _CountingStore(_Redis(1, 100), counts=(5, 5, False, 2))
     client = _guarded_app(store, client_max_queued_jobs=5)
-    r = client.post("/ingest-async", json={"type": "text", "text": "x"})
+    r = client.post("/ingest-async", files={"file": ("a.txt", b"text", "text/plain")})
     assert (r.status_code, r.json()["code"]) == (429, "too_many_queued_jobs")
     assert store.asked == ["token+counts"]
     store.asked.clear()
@@ -278,3 +289,77 @@ def test_the_api_key_then_the_rate_limit_then_the_header_are_checked() -> None:
     store.wait = 0.0
     r = client.post("/ingest-async", json={"x": 1}, headers={**auth, **bad_key})
     assert r.status_code == 422 and "Idempotency-Key" in r.text, r.text
+    assert r.json()["errors"] == [
+        {
+            "field": "header.Idempotency-Key",
+            "message": "String should match pattern '^[\\x21-\\x7e]+$'",
+        }
+    ]
+    long_key = {**auth, "Idempotency-Key": "k" * 256}
+    r = client.post("/ingest-async", json={"type": "text", "text": "x"}, headers=long_key)
+    assert r.json()["detail"] == "header.Idempotency-Key: String should have at most 255 characters"
+    # The endpoint checks the header itself; the OpenAPI document still declares it.
+    params = client.app.openapi()["paths"]["/ingest-async"]["post"]["parameters"]  # type: ignore[attr-defined]
+    assert [(p["name"], p["in"], p["required"]) for p in params] == [
+        ("Idempotency-Key", "header", False)
+    ]
+    assert params[0]["schema"]["anyOf"][0] == {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x7e]+$",
+    }
+
+
+TEXT = {"type": "text", "text": "x"}
+
+
+def test_a_json_accept_is_admitted_by_its_creation_script_alone() -> None:
+    store = _CountingStore(_Redis(1, 100), counts=(0, 0, False, -1))
+    client = _guarded_app(store, client_requests_per_second=7.0, client_burst=9)
+    r = client.post("/ingest-async", json=TEXT, headers={"Idempotency-Key": "k-1"})
+    assert r.status_code == 202, r.text
+    assert store.asked == ["create"]  # one round trip: no token taken before
+    limits = {k: store.created[0][k] for k in ("rate", "burst", "refuse_new", "client_cap")}
+    assert limits == {"rate": 7.0, "burst": 9, "refuse_new": False, "client_cap": 200}
+    # The script's refusals are the answers admission gives anywhere else.
+    for refused, status, code, retry in [
+        (RateLimited(2.2), 429, "rate_limited", "3"),
+        (QueueFull("client", 200, 4), 429, "too_many_queued_jobs", None),
+        (QueueFull("global", 5000), 503, "overloaded", None),
+        (StorageNearlyFull(), 503, "storage_nearly_full", None),
+    ]:
+        store.refuse = refused
+        r = client.post("/ingest-async", json=TEXT)
+        assert (r.status_code, r.json()["code"]) == (status, code), r.text
+        assert retry is None or r.headers["Retry-After"] == retry
+        assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_the_memory_guard_verdict_goes_to_the_creation_script() -> None:
+    store = _CountingStore(_Redis(95, 100), counts=(0, 0, False, -1))
+    client = _guarded_app(store)
+    assert client.post("/ingest-async", json=TEXT).status_code == 202  # the fake creates it
+    assert store.created[0]["refuse_new"] is True  # the script answers replays, refuses others
+
+
+def test_a_json_request_refused_before_its_script_still_takes_its_token() -> None:
+    store = _CountingStore(_Redis(1, 100), counts=(0, 0, False, -1))
+    client = _guarded_app(store)
+    r = client.post(
+        "/ingest-async", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert (r.status_code, r.json()["code"], store.asked) == (400, "invalid_json", ["token"])
+    store.asked.clear()
+    store.wait = 1.5  # the bucket is empty: 429 first, as when the token is taken up front
+    r = client.post("/ingest-async", json={"type": "text"})
+    assert (r.status_code, r.json()["code"], store.asked) == (429, "rate_limited", ["token"])
+    assert r.headers["Retry-After"] == "2"
+
+
+def test_a_crawl_is_admitted_before_its_host_is_resolved() -> None:
+    store = _CountingStore(_Redis(1, 100), counts=(5, 5, False, 2))
+    client = _guarded_app(store, client_max_queued_jobs=5)
+    # A host that cannot resolve: a 429 rather than a 422 proves nothing was resolved.
+    r = client.post("/ingest-async", json={"type": "url", "url": "http://nowhere.invalid/"})
+    assert (r.status_code, r.json()["code"]) == (429, "too_many_queued_jobs"), r.text
+    assert store.asked == ["token+counts"]

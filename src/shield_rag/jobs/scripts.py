@@ -6,53 +6,6 @@ and a job is never enqueued without its record.
 
 from __future__ import annotations
 
-CREATE_JOB = """
--- KEYS: 1 job hash, 2 job events, 3 global events, 4 queue stream, 5 idempotency key,
---       6 unfinished jobs (zset of '<id> <client>'), 7 the client's unfinished jobs (zset of ids)
--- ARGV: 1 job id, 2 body hash ('' = no key), 3 idempotency ttl, 4 job ttl,
---       5 event json, 6 job events maxlen, 7 global events maxlen, 8 client,
---       9 creation time (the zsets' score), 10 client cap, 11 global cap (0 = no cap),
---       12.. job fields
--- Returns {'created', id, hash}, {'exists', id, hash} (an idempotent replay, never refused),
--- or {'refused', 'client'|'global', unfinished count, jobs ahead of the client's oldest}.
-if ARGV[2] ~= '' then
-  local existing = redis.call('GET', KEYS[5])
-  if existing then
-    local sep = string.find(existing, ':', 1, true)
-    return {'exists', string.sub(existing, sep + 1), string.sub(existing, 1, sep - 1)}
-  end
-end
-local client_cap = tonumber(ARGV[10])
-if client_cap > 0 then
-  local n = redis.call('ZCARD', KEYS[7])
-  if n >= client_cap then
-    local ahead = -1
-    local oldest = redis.call('ZRANGE', KEYS[7], 0, 0)
-    if oldest[1] then
-      ahead = redis.call('ZRANK', KEYS[6], oldest[1] .. ' ' .. ARGV[8]) or -1
-    end
-    return {'refused', 'client', tostring(n), tostring(ahead)}
-  end
-end
-local global_cap = tonumber(ARGV[11])
-if global_cap > 0 then
-  local n = redis.call('ZCARD', KEYS[6])
-  if n >= global_cap then return {'refused', 'global', tostring(n), '-1'} end
-end
-redis.call('HSET', KEYS[1], unpack(ARGV, 12))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'job_id', ARGV[1], 'data', ARGV[5])
-redis.call('XADD', KEYS[4], '*', 'job_id', ARGV[1])
-redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ' ' .. ARGV[8])
-redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[5], ARGV[2] .. ':' .. ARGV[1], 'EX', ARGV[3])
-end
-return {'created', ARGV[1], ARGV[2]}
-"""
-
 TRANSITION = """
 -- KEYS: 1 job hash, 2 job events, 3 global events; when the change ends the job (a final
 --       status), also 4 unfinished jobs, 5 the job's client's unfinished jobs, 6 the
@@ -111,14 +64,14 @@ return #due
 """
 
 # The token bucket and the unfinished-job counts are Lua functions, so that a read takes its
-# token with one script and a write takes its token and reads its counts with another, in one
-# round trip and one atomic step.
+# token with one script, a write takes its token and reads its counts with another, and a job
+# can be created with its token in a third, each in one round trip and one atomic step.
 _BUCKET_FN = """
 -- A token bucket shared by every orchestrator replica; Redis' clock is the only clock.
 -- key: the bucket (hash: tokens, ts in ms); rate: tokens per second; burst; cost.
 -- Returns 1, 0 when the request may pass, 0, ms until enough tokens when it may not.
--- The bucket lives in this Redis' memory only: the script that calls this first turns
--- replication off (redis.set_repl(redis.REPL_NONE)), so its writes go neither to the
+-- The bucket lives in this Redis' memory only: the script that calls this turns replication
+-- off around it (redis.set_repl(redis.REPL_NONE)), so its writes go neither to the
 -- append-only file nor to replicas (with appendfsync always, an fsync on every request, reads
 -- included). A Redis restart or fail-over loses nothing but buckets, which then start full,
 -- as they do after burst/rate seconds without requests anyway.
@@ -210,6 +163,78 @@ redis.set_repl(redis.REPL_NONE)
 local allowed, wait = take_token(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 if allowed == 0 then return {0, wait} end
 return {1, 0, count_unfinished(KEYS[2], KEYS[3], KEYS[4], ARGV[4], tonumber(ARGV[5]))}
+"""
+)
+
+CREATE_JOB = (
+    _BUCKET_FN
+    + """
+-- KEYS: 1 job hash, 2 job events, 3 global events, 4 queue stream, 5 idempotency key,
+--       6 unfinished jobs (zset of '<id> <client>'), 7 the client's unfinished jobs (zset of
+--       ids), 8 the client's rate-limit bucket
+-- ARGV: 1 job id, 2 body hash ('' = no key), 3 idempotency ttl, 4 job ttl,
+--       5 event json, 6 job events maxlen, 7 global events maxlen, 8 client,
+--       9 creation time (the zsets' score), 10 client cap, 11 global cap (0 = no cap),
+--       12 tokens per second (0 = take no token: admission took it before), 13 burst,
+--       14 '1' when the memory guard refuses new work, 15 the job's fields as one JSON object
+--       of strings (one argument rather than one per field name and value: the client packs
+--       and Redis reads each argument separately, and they were most of the call's arguments)
+-- The checks, in this order: a token from the client's bucket (a replay takes one too, as
+-- every request does), the Idempotency-Key (a replay is answered, never refused by what
+-- follows), the memory guard, the caps. Nothing but the bucket changes unless the job is made.
+-- Returns {'created', id, hash}, {'exists', id, hash} (a replay), {'limited', ms until a
+-- token}, {'refused', 'storage'}, or {'refused', 'client'|'global', unfinished count, jobs
+-- ahead of the client's oldest}.
+local rate = tonumber(ARGV[12])
+if rate > 0 then
+  -- The bucket is memory-only state (see take_token): only the job's writes are replicated.
+  redis.set_repl(redis.REPL_NONE)
+  local allowed, wait = take_token(KEYS[8], rate, tonumber(ARGV[13]), 1)
+  redis.set_repl(redis.REPL_ALL)
+  if allowed == 0 then return {'limited', tostring(wait)} end
+end
+if ARGV[2] ~= '' then
+  local existing = redis.call('GET', KEYS[5])
+  if existing then
+    local sep = string.find(existing, ':', 1, true)
+    return {'exists', string.sub(existing, sep + 1), string.sub(existing, 1, sep - 1)}
+  end
+end
+if ARGV[14] == '1' then return {'refused', 'storage'} end
+local client_cap = tonumber(ARGV[10])
+if client_cap > 0 then
+  local n = redis.call('ZCARD', KEYS[7])
+  if n >= client_cap then
+    local ahead = -1
+    local oldest = redis.call('ZRANGE', KEYS[7], 0, 0)
+    if oldest[1] then
+      ahead = redis.call('ZRANK', KEYS[6], oldest[1] .. ' ' .. ARGV[8]) or -1
+    end
+    return {'refused', 'client', tostring(n), tostring(ahead)}
+  end
+end
+local global_cap = tonumber(ARGV[11])
+if global_cap > 0 then
+  local n = redis.call('ZCARD', KEYS[6])
+  if n >= global_cap then return {'refused', 'global', tostring(n), '-1'} end
+end
+local flat = {}
+for name, value in pairs(cjson.decode(ARGV[15])) do
+  flat[#flat + 1] = name
+  flat[#flat + 1] = value
+end
+redis.call('HSET', KEYS[1], unpack(flat))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'job_id', ARGV[1], 'data', ARGV[5])
+redis.call('XADD', KEYS[4], '*', 'job_id', ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ' ' .. ARGV[8])
+redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[5], ARGV[2] .. ':' .. ARGV[1], 'EX', ARGV[3])
+end
+return {'created', ARGV[1], ARGV[2]}
 """
 )
 

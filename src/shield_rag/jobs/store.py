@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from shield_rag.api.jobs import TERMINAL, JobRecord, JobStatus
 from shield_rag.jobs import scripts
+from shield_rag.jobs.batch import ScriptBatch
 from shield_rag.jobs.counts import JobCounts
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.records import (
@@ -34,6 +35,8 @@ __all__ = [
     "IdempotencyConflict",
     "JobStore",
     "QueueFull",
+    "RateLimited",
+    "StorageNearlyFull",
     "StreamEvent",
     "valid_event_id",
 ]
@@ -61,6 +64,20 @@ class QueueFull(Exception):
         self.ahead = ahead
 
 
+class RateLimited(Exception):
+    """A new job was refused by the client's rate-limit bucket, taken in the creation script;
+    ``wait`` is the seconds until the bucket has a token."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"no token for {wait:g} s")
+        self.wait = wait
+
+
+class StorageNearlyFull(Exception):
+    """A new job was refused because the caller said the memory guard refuses new work (a
+    replay of its Idempotency-Key is answered all the same)."""
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request body."""
 
@@ -76,7 +93,8 @@ class JobStore(JobCounts):
         self.redis = redis
         self.keys = Keys(prefix)
         self.job_ttl = job_ttl_seconds
-        self._create = redis.register_script(scripts.CREATE_JOB)
+        # Accepts arriving together share one write to Redis (see jobs/batch.py).
+        self._create = ScriptBatch(redis, redis.register_script(scripts.CREATE_JOB))
         self._transition = redis.register_script(scripts.TRANSITION)
         self._promote = redis.register_script(scripts.PROMOTE_DUE)
         self._take_token = redis.register_script(scripts.RATE_BUCKET)
@@ -99,13 +117,20 @@ class JobStore(JobCounts):
         client: str = "",
         client_cap: int = 0,
         global_cap: int = 0,
+        rate: float = 0.0,
+        burst: int = 0,
+        refuse_new: bool = False,
     ) -> CreateOutcome:
-        """Record and enqueue a job, atomically.
+        """Record and enqueue a job, atomically, in one script (one round trip).
 
         ``client`` is recorded on the job and the job counts as that client's unfinished job
-        until it ends. A positive ``client_cap`` / ``global_cap`` refuses the job
-        (:class:`QueueFull`) when the client / everyone already has that many unfinished
-        jobs; a replay of an Idempotency-Key is answered with its job and never refused.
+        until it ends. A positive ``rate`` (tokens per second, with ``burst``) first takes a
+        token from the client's rate-limit bucket (:meth:`take_token`'s), replays included,
+        and refuses the job without one (:class:`RateLimited`). A replay of an
+        Idempotency-Key is then answered with its job and refused by nothing that follows:
+        ``refuse_new`` (the memory guard's verdict) refuses the job
+        (:class:`StorageNearlyFull`); a positive ``client_cap`` / ``global_cap`` refuses it
+        (:class:`QueueFull`) when the client / everyone already has that many unfinished jobs.
         """
         job_id = uuid.uuid4().hex
         now = time.time()
@@ -123,7 +148,6 @@ class JobStore(JobCounts):
             now=now,
         )
         event = event_json(job_id, "job.queued", JobStatus.QUEUED, 0.0, "queued", "accepted")
-        flat: list[str] = [x for kv in fields.items() for x in kv]
         use_key = bool(idempotency_key)
         res = await self._create(
             keys=[
@@ -134,6 +158,7 @@ class JobStore(JobCounts):
                 self.keys.idempotency(idempotency_key or "-"),
                 self.keys.unfinished,
                 self.keys.client_unfinished(client),
+                self.keys.rate(client),
             ],
             args=[
                 job_id,
@@ -147,13 +172,21 @@ class JobStore(JobCounts):
                 repr(now),
                 max(0, client_cap),
                 max(0, global_cap),
-                *flat,
+                repr(float(rate)) if rate > 0 else "0",
+                burst,
+                "1" if refuse_new else "0",
+                # Not ASCII-escaped: the script's JSON decoder keeps UTF-8 bytes as they are.
+                json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
             ],
         )
         status, *rest = (as_text(x) for x in res)
-        if status == "refused":
+        if status in ("refused", "limited"):
             if blob is not None:
                 await self.redis.delete(self.keys.job_blob(job_id))
+            if status == "limited":
+                raise RateLimited(int(rest[0]) / 1000.0)
+            if rest[0] == "storage":
+                raise StorageNearlyFull()
             raise QueueFull(rest[0], int(rest[1]), int(rest[2]))
         existing_id, stored_hash = rest
         if status == "exists":

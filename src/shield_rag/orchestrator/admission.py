@@ -13,7 +13,10 @@ Four limits, all kept in Redis so that every orchestrator replica enforces the s
   a refusal is 429 ``rate_limited`` with the time until the next token as Retry-After. The
   key expires once the bucket would be full again, so idle clients cost nothing. The bucket
   is kept in Redis' memory only (never in its append-only file, so no fsync per request): a
-  Redis restart refills the buckets, nothing else.
+  Redis restart refills the buckets, nothing else. A JSON ``POST /ingest-async`` takes its
+  token in the job creation script (:data:`shield_rag.jobs.scripts.CREATE_JOB`, the same
+  bucket function), which then also judges the memory guard and the caps: one round trip
+  per accepted job (:mod:`shield_rag.orchestrator.admission_wiring`).
 - **Unfinished jobs**, per client (``client_max_queued_jobs``, 429 ``too_many_queued_jobs``)
   and all together (``max_queued_jobs``, 503 ``overloaded``). The counts are two sorted
   sets maintained *inside the scripts that change jobs*: the creation script adds the job to
@@ -30,7 +33,7 @@ Four limits, all kept in Redis so that every orchestrator replica enforces the s
   of an older release during a rolling upgrade — is repaired by
   :meth:`JobStore.prune_unfinished`, which each replica runs once a minute over the next part
   of the set. An Idempotency-Key replay is answered before any cap is checked: it adds no
-  work.
+  work (it still takes a token, as every request does).
 - **Redis memory.** Each replica reads ``INFO memory`` at most every
   ``redis_memory_check_seconds`` and refuses new work (503 ``storage_nearly_full``) while
   ``used_memory`` is above ``redis_memory_high_watermark`` times ``maxmemory``. Redis runs with
@@ -47,16 +50,14 @@ Redis unavailable (the RedisError propagates to its handler).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 
 from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.jobs.store import JobStore, QueueFull
@@ -192,14 +193,14 @@ class Admission:
             idempotency_key,
         )
         if counts is None:  # the bucket refused (and nothing was counted)
-            raise self._rate_refusal(client, wait)
+            raise self.rate_refusal(client, wait)
         return counts
 
     def _rate_verdict(self, client: str, wait: float) -> None:
         if wait > 0:
-            raise self._rate_refusal(client, wait)
+            raise self.rate_refusal(client, wait)
 
-    def _rate_refusal(self, client: str, wait: float) -> ApiError:
+    def rate_refusal(self, client: str, wait: float) -> ApiError:
         return self._refuse(
             ErrorCode.RATE_LIMITED,
             f"client {client!r} sends more than {self.cfg.client_requests_per_second:g} "
@@ -229,20 +230,28 @@ class Admission:
         )
         if replay:
             return
-        watermark = self.cfg.redis_memory_high_watermark
-        if self.maxmemory and self.memory_ratio >= watermark:
-            raise self._refuse(
-                ErrorCode.STORAGE_NEARLY_FULL,
-                f"Redis holds {self.memory_ratio:.0%} of its maxmemory, above the "
-                f"{watermark:.0%} kept for accepted jobs (admission.redis_memory_high_"
-                "watermark); new work is refused until jobs finish — reads still work",
-                max(STORAGE_RETRY_AFTER, self.cfg.redis_memory_check_seconds),
-            )
+        if self.storage_full:
+            raise self.storage_refusal()
         if mine >= self.cfg.client_max_queued_jobs:
             raise await self.queue_full(client, QueueFull("client", mine, ahead))
         if everyone >= self.cfg.max_queued_jobs:
             raise await self.queue_full(client, QueueFull("global", everyone))
         self.used_memory += max(0, size)
+
+    @property
+    def storage_full(self) -> bool:
+        """Whether the memory guard refuses new work, by this replica's last reading."""
+        return bool(self.maxmemory) and self.memory_ratio >= self.cfg.redis_memory_high_watermark
+
+    def storage_refusal(self) -> ApiError:
+        return self._refuse(
+            ErrorCode.STORAGE_NEARLY_FULL,
+            f"Redis holds {self.memory_ratio:.0%} of its maxmemory, above the "
+            f"{self.cfg.redis_memory_high_watermark:.0%} kept for accepted jobs (admission."
+            "redis_memory_high_watermark); new work is refused until jobs finish — reads still "
+            "work",
+            max(STORAGE_RETRY_AFTER, self.cfg.redis_memory_check_seconds),
+        )
 
     async def queue_full(self, client: str, exc: QueueFull) -> ApiError:
         """The answer to a job refused by a queue cap (here or in the creation script)."""
@@ -271,78 +280,18 @@ class Admission:
             "global_cap": self.cfg.max_queued_jobs if on else 0,
         }
 
-
-# -- FastAPI wiring -----------------------------------------------------------------------
-def _admission(app: FastAPI) -> Admission:
-    admission: Admission | None = getattr(app.state, "admission", None)
-    if admission is None:
-        services = app.state.services
-        admission = Admission(services.store, services.settings.admission)
-        app.state.admission = admission
-    return admission
-
-
-def get_admission(request: Request) -> Admission:
-    return _admission(request.app)
-
-
-def request_client(request: Request) -> str:
-    client: str | None = getattr(request.state, "shield_client", None)
-    if client is None:
-        client = request.state.shield_client = client_id(request)
-    return client
-
-
-_E = TypeVar("_E", bound=Callable[..., Any])
-_WRITES = "__shield_admission_write__"
-
-
-def writes(endpoint: _E) -> _E:
-    """Mark a route's endpoint as a write (put it under ``@router.post(...)``): besides the
-    rate limit, :func:`admit` then refuses new work (429/503) when a queue cap or the
-    memory guard says so."""
-    setattr(endpoint, _WRITES, True)
-    return endpoint
-
-
-def _is_write(request: Request) -> bool:
-    """Whether the matched route's endpoint is marked with :func:`writes`."""
-    return getattr(getattr(request.scope.get("route"), "endpoint", None), _WRITES, False)
-
-
-async def admit(request: Request) -> None:
-    """Admission of a request to a client route: a token from the client's bucket or 429; on a
-    write route the counts are read with the token (one script) and judged by the caps and
-    the memory guard. Called by the routers' one dependency
-    (:func:`shield_rag.orchestrator.deps.client_guard`), after the API-key check."""
-    admission = get_admission(request)
-    client = request_client(request)
-    if not _is_write(request):
-        await admission.check_rate(client)
-        return
-    key = request.headers.get("Idempotency-Key")
-    counts = await admission.check_rate_of_write(client, key)
-    declared = request.headers.get("content-length", "")
-    await admission.check_write(client, key, int(declared) if declared.isdigit() else 0, counts)
-
-
-def create_limits(request: Request) -> dict[str, Any]:
-    """Keyword arguments of :meth:`JobStore.create` for a job this request submits."""
-    return get_admission(request).create_limits(request_client(request))
-
-
-async def refusal(request: Request, exc: QueueFull) -> ApiError:
-    """The error answer to a job the creation script refused (:class:`QueueFull`)."""
-    return await get_admission(request).queue_full(request_client(request), exc)
-
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keeps this replica's view of Redis (memory, unfinished jobs) and its gauges fresh."""
-    task = asyncio.create_task(_admission(app).run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async def one_trip_limits(self, client: str, size: int) -> dict[str, Any]:
+        """:meth:`create_limits` of a write whose admission is left to the creation script:
+        its token, the memory guard's verdict (this replica's view, refreshed as
+        :meth:`check_write` does) and the caps. ``size`` is counted as :meth:`check_write`
+        counts it."""
+        await self.refresh()
+        full = self.storage_full
+        if not full:
+            self.used_memory += max(0, size)
+        return {
+            **self.create_limits(client),
+            "rate": self.cfg.client_requests_per_second,
+            "burst": self.cfg.client_burst,
+            "refuse_new": full,
+        }

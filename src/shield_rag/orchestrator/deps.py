@@ -15,7 +15,7 @@ from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.store import JobStore
-from shield_rag.orchestrator import admission
+from shield_rag.orchestrator import admission_wiring
 from shield_rag.settings import Settings
 
 
@@ -63,7 +63,7 @@ async def client_guard(request: Request) -> None:
     One dependency rather than a chain: FastAPI solves each dependency of each request
     anew, and that solving cost more than the checks themselves."""
     require_api_key(request)
-    await admission.admit(request)
+    await admission_wiring.admit(request)
 
 
 # Error statuses, by what a route does (documented with api.errors.error_responses):
@@ -78,14 +78,16 @@ REDIS_ERRORS = (503,)
 DEPENDENCY_ERRORS = (422, 500, 503, 504)
 
 
-def client_router(tag: str, **kwargs: Any) -> APIRouter:
+def client_router(tag: str, *, guard: bool = True, **kwargs: Any) -> APIRouter:
     """The router of a resource clients call: every route needs the API key (when one is
     set) and takes a token from the client's rate-limit bucket (429 when it is empty); a
-    route whose endpoint is marked with :func:`admission.writes` is also refused by the
-    queue caps and the memory guard."""
+    route whose endpoint is marked with :func:`admission_wiring.writes` is also refused by the
+    queue caps and the memory guard. With ``guard=False`` each endpoint must await
+    :func:`client_guard` itself, first (``POST /ingest-async`` does: one dependency fewer to
+    solve per accept)."""
     return APIRouter(
         tags=[tag],
-        dependencies=[Depends(client_guard)],
+        dependencies=[Depends(client_guard)] if guard else [],
         responses=error_responses(429),
         **kwargs,
     )

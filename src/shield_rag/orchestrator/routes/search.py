@@ -11,7 +11,7 @@ from shield_rag.api.search import FilterValue, SearchHit, SearchRequest, SearchR
 from shield_rag.api.store import StoreRequest, StoreResponse
 from shield_rag.clients.vectorstore import build_filter
 from shield_rag.documents import chunk_points, doc_id_for
-from shield_rag.orchestrator import admission
+from shield_rag.orchestrator import admission_wiring
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     DEPENDENCY_ERRORS,
@@ -66,7 +66,7 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     summary="Embed and store texts now",
     responses=ERRORS,
 )
-@admission.writes
+@admission_wiring.writes
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:
     entries = body.entries()
     cap = services.settings.orchestrator.max_vectors_per_request
