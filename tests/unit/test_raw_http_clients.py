@@ -1,6 +1,7 @@
-"""The search path's own HTTP calls (shield_rag/jsonhttp.py): Ollama's embed and Qdrant's query
-are sent as the libraries send them, over kept-alive connections, and their failures keep
-the contract of the library calls they replace (refusal, failure, timeout)."""
+"""The search path's own HTTP calls (shield_rag/jsonhttp.py): Ollama's embed, Qdrant's query
+and a document's write (the worker's batch update) are sent as the libraries send them, over
+kept-alive connections, and their failures keep the contract of the library calls they
+replace (refusal, failure, timeout)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import Any
 
 import pytest
 from qdrant_client import models
+from qdrant_client.http.api.points_api import jsonable_encoder
 
 from shield_rag.clients.embeddings import Embedder, EmbeddingError
-from shield_rag.clients.vectorstore import VectorStore, VectorStoreError, build_filter
+from shield_rag.clients.vectorstore import (
+    VectorStore,
+    VectorStoreError,
+    build_filter,
+    document_batch,
+    stale_chunks,
+)
+from shield_rag.documents import chunk_points
 from shield_rag.errors import DependencyRejected
 from shield_rag.jsonhttp import JsonHttp, dumps, env_proxy, loads
 from shield_rag.settings import OllamaSettings, QdrantSettings
@@ -162,6 +171,84 @@ async def test_search_silence_is_a_timeout(serve: Any) -> None:
     try:
         with pytest.raises(VectorStoreError, match="no answer to search") as err:
             await store.search([0.0] * 4, limit=1)
+    finally:
+        await store.close()
+    assert err.value.timeout is True
+
+
+async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: Any) -> None:
+    server, url = await serve(lambda *_: (200, {"result": [], "status": "ok", "time": 0}))
+    store = _store(url, collection="c-1", api_key="k")
+    ids, payloads = chunk_points(
+        "doc-1",
+        ["first", "second"],
+        source="s",
+        title=None,
+        content_type="text/plain",
+        kind="text",
+        job_id="j",
+        metadata={"n": 1.5, "gone": None},
+        ingested_at=1700000000.123,
+    )
+    vectors = [[0.1, -0.2, 1e-7, 0.30000000000000004], [0.0, 1.0, -1.0, 0.5]]
+    try:
+        await store.store_document("doc-1", ids, vectors, payloads)
+    finally:
+        await store.close()
+    points = [
+        models.PointStruct(id=i, vector=v, payload=p)
+        for i, v, p in zip(ids, vectors, payloads, strict=True)
+    ]
+    library = jsonable_encoder(
+        models.UpdateOperations(
+            operations=[
+                models.UpsertOperation(upsert=models.PointsList(points=points)),
+                models.DeleteOperation(delete=stale_chunks("doc-1", 2)),
+            ]
+        )
+    )
+    ((method, path, headers, body),) = server.requests
+    assert (method, path, headers["api-key"]) == (
+        "POST",
+        "/collections/c-1/points/batch?wait=true",
+        "k",
+    )
+    assert dumps(document_batch("doc-1", ids, vectors, payloads)) == library.encode()
+    assert body == json.loads(library)
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "kind", "said"),
+    [
+        (400, {"status": {"error": "wrong vector size"}}, DependencyRejected, "wrong vector size"),
+        (503, {"status": {"error": "busy"}}, VectorStoreError, r"upsert failed \(503\)"),
+        (200, b"not json", VectorStoreError, "unreachable during upsert"),
+        (200, {"status": "ok"}, VectorStoreError, "unreachable during upsert"),
+    ],
+)
+async def test_document_write_answers_keep_their_meaning(
+    serve: Any, status: int, payload: Any, kind: type, said: str
+) -> None:
+    _, url = await serve(lambda *_: (status, payload))
+    store = _store(url)
+    try:
+        with pytest.raises(kind, match=said) as err:
+            await store.store_document(
+                "d", ["5b458d57-54dc-587d-95fe-350963d10ea0"], [[0.0] * 4], [{}]
+            )
+    finally:
+        await store.close()
+    assert err.value.dependency == "qdrant"
+
+
+async def test_document_write_silence_is_a_timeout(serve: Any) -> None:
+    _, url = await serve(lambda *_: None)
+    store = _store(url, timeout=1)
+    try:
+        with pytest.raises(VectorStoreError, match="no answer to upsert") as err:
+            await store.store_document(
+                "d", ["5b458d57-54dc-587d-95fe-350963d10ea0"], [[0.0] * 4], [{}]
+            )
     finally:
         await store.close()
     assert err.value.timeout is True

@@ -98,7 +98,9 @@ class WorkQueue:
             out.append(Delivery(_s(entry_id), _s(job_id), reclaimed=True))
         return out
 
-    async def read_new(self, count: int, block_ms: int) -> list[Delivery]:
+    async def read_new(self, count: int, block_ms: int | None) -> list[Delivery]:
+        """Up to ``count`` entries never delivered; waits up to ``block_ms`` for one when
+        there is none (``None``: answers at once)."""
         # The RESP2 reply (make_redis keeps the default protocol): [[stream, [(id, fields)]]].
         res = cast(
             "list[list[Any]] | None",

@@ -199,7 +199,9 @@ class Worker(GraphExecution):
         holds_back: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """Take jobs from ``queue`` one at a time: a stale one first, else a new one unless
-        ``holds_back`` says to wait (then it looks again after ``block_ms``)."""
+        ``holds_back`` says to wait (then it looks again after ``block_ms``). A slot with
+        ``holds_back`` asks it right before each read and so never blocks in one: it looks for
+        a new entry, and if there is none, waits ``block_ms`` and asks again."""
         reclaimed = GRAPH_RECLAIMED if queue is self.graph_queue else RECLAIMED
         delay = 0.2
         while not self.stopping.is_set():
@@ -211,6 +213,16 @@ class Worker(GraphExecution):
                             self.stopping.wait(), timeout=self.cfg.block_ms / 1000
                         )
                     continue
+                if not deliveries and holds_back is not None:
+                    # No blocking read here: a read that blocks on an empty stream takes the
+                    # next entry whenever it comes, however many vector jobs wait by then.
+                    deliveries = await queue.read_new(1, None)
+                    if not deliveries:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                self.stopping.wait(), timeout=self.cfg.block_ms / 1000
+                            )
+                        continue
                 if not deliveries:
                     deliveries = await queue.read_new(1, self.cfg.block_ms)
                 delay = 0.2
