@@ -363,3 +363,21 @@ def test_a_crawl_is_admitted_before_its_host_is_resolved() -> None:
     r = client.post("/ingest-async", json={"type": "url", "url": "http://nowhere.invalid/"})
     assert (r.status_code, r.json()["code"]) == (429, "too_many_queued_jobs"), r.text
     assert store.asked == ["token+counts"]
+
+
+def test_every_client_route_refuses_a_request_without_the_api_key() -> None:
+    """The ingest router has no router-level guard (its endpoint awaits client_guard itself):
+    a route added to it, or to any client router, without the guard fails here."""
+    store = _CountingStore(_Redis(1, 100), counts=(0, 0, False, -1))
+    client = _guarded_app(store, api_key=KEY)
+    routes = [
+        (method, route.path.replace("{job_id}", "0" * 32))
+        for module in (events, ingest, jobs, lightrag, search)
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods)
+    ]
+    assert ("POST", "/ingest-async") in routes
+    answers = {(m, p): client.request(m, p, json={}).status_code for m, p in routes}
+    assert answers == dict.fromkeys(answers, 401)
+    assert store.asked == []
