@@ -3,9 +3,9 @@
 
 Accepting a job is the framework's round trip plus admission and the job store: body
 validation and one Lua script that takes the client's rate-limit token, checks the queue
-caps and writes the job hash, its first event and the queue entry into Redis (AOF with
-``appendfsync always``), one round trip, shared by the accepts that call it at the same
-moment; a new job is not read back. ``/healthz`` is the
+caps and writes the job hash, its first event and the queue entry into Redis (AOF with the
+redis role's default ``appendfsync``), one round trip, shared by the accepts that call it at
+the same moment; a new job is not read back. ``/healthz`` is the
 same FastAPI app, middleware and uvicorn connection handling without any of that, so
 measured / floor is what accepting a job costs over answering at all. Both are driven by
 the same Locust users (:mod:`tests.bench.locustfile`) at the same concurrency, one after the

@@ -51,6 +51,7 @@ class Stack:
         crawl_overrides: dict[str, Any] | None = None,
         admission_overrides: dict[str, Any] | None = None,
         redis_maxmemory: str = REDIS_MAXMEMORY,
+        redis_appendfsync: str = "always",
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -61,6 +62,9 @@ class Stack:
         self.crawl_overrides = crawl_overrides or {}
         self.admission_overrides = admission_overrides or {}
         self.redis_maxmemory = redis_maxmemory
+        # "always" (the default here): a write is on disk before Redis answers, so that a test
+        # killing Redis loses nothing; the redis role deploys redis_appendfsync (everysec).
+        self.redis_appendfsync = redis_appendfsync
         self.redis_port = free_port()
         self.orch_port = free_port()
         self.orch_metrics_port = free_port()
@@ -147,7 +151,7 @@ class Stack:
             "--appendonly",
             "yes",
             "--appendfsync",
-            "always",
+            self.redis_appendfsync,
             "--save",
             "",
             "--daemonize",
