@@ -2,7 +2,8 @@
 
 One play, one host per case (connection local, no facts, nothing but set_fact and assert: the
 machine is not changed). Each host calls the check through a throwaway role, as the Shield roles
-do; one calls it directly and must be refused. The policy comes from the collection's
+do; one calls it directly, without the `_common_parent_role` a Shield role sets, and must be
+refused by argument validation. The policy comes from the collection's
 src/shield_rag/settings/secret_policy.yml, found through role_path.
 """
 
@@ -60,7 +61,6 @@ PLAY = """\
         name: shield.rag.common
         tasks_from: secrets
       vars:
-        _common_parent_role: direct
         _common_secrets: [{name: ex_secret, value: "{{ ex_secret }}"}]
       when: inventory_hostname == 'direct'
 """
@@ -136,6 +136,6 @@ def test_no_secret_value_reaches_the_output(run: dict) -> None:
     assert not leaked
 
 
-def test_direct_use_is_refused(run: dict) -> None:
+def test_direct_use_without_the_parent_role_is_refused(run: dict) -> None:
     assert run["failed"]["direct"] == 1
-    assert "cannot be invoked directly" in run["messages"]["direct"]
+    assert "missing required arguments: _common_parent_role" in run["messages"]["direct"]

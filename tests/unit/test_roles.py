@@ -21,12 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
 
-# Defaults without a spec default. _common_parent_role is required by every entry point of
-# the internal role, so its spec cannot carry a default; the empty value in defaults/main.yml
-# lets argument validation pass so that the preflight assertion, not a bare "missing
-# required argument", tells someone who calls shield.rag.common directly what to do.
-PLACEHOLDER_DEFAULTS: dict[str, set[str]] = {"common": {"_common_parent_role"}}
-
 # The no_log rule: an option is no_log exactly when its name says it holds a secret ...
 SECRET_NAME = re.compile(r"(password|api_key|token|secrets?)$")
 # ... or when it carries secrets under another name. _common_config_env is the SHIELD_*
@@ -114,34 +108,20 @@ def test_spec_options_are_the_defaults_keys(role: str) -> None:
         assert main == defaults, _diff("argument_specs main", main, "defaults", defaults)
         return
     # An internal role whose main entry point only refuses direct use (common): its defaults
-    # are the options the other entry points give a default, plus the documented placeholders.
-    with_default = {name for name, opt in _all_options(role).items() if "default" in opt}
-    expected = with_default | PLACEHOLDER_DEFAULTS.get(role, set())
+    # are the options the other entry points give a default. A required option has none, so
+    # a play that calls an entry point directly without it fails argument validation.
+    expected = {name for name, opt in _all_options(role).items() if "default" in opt}
     assert expected == defaults, _diff("argument_specs", expected, "defaults", defaults)
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_placeholder_defaults_are_required_options(role: str) -> None:
-    for name in PLACEHOLDER_DEFAULTS.get(role, set()):
-        found = {
-            entry_point: (spec.get("options") or {})[name]
-            for entry_point, spec in _specs(role).items()
-            if name in (spec.get("options") or {})
-        }
-        assert found, f"{role}: placeholder default {name} is no option of any entry point"
-        not_required = sorted(ep for ep, opt in found.items() if opt.get("required") is not True)
-        assert not not_required, f"{role}: {name} is not required in entry points {not_required}"
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_spec_defaults_are_the_defaults_values(role: str) -> None:
     defaults = _defaults(role)
     options = _all_options(role)
-    placeholders = PLACEHOLDER_DEFAULTS.get(role, set())
     wrong = {
         name: {"argument_specs": options.get(name, {}).get("default", "(none)"), "defaults": value}
         for name, value in defaults.items()
-        if name not in placeholders and options.get(name, {}).get("default", object()) != value
+        if options.get(name, {}).get("default", object()) != value
     }
     assert not wrong, f"{role}: spec default differs from defaults/main.yml: {wrong}"
 
