@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+import pydantic_core
 from fastmcp.tools.base import ToolResult
 from fastmcp.tools.function_parsing import ParsedFunction
 from mcp_types import TextContent
@@ -110,9 +111,15 @@ def type_lists(schema: Any) -> Any:
 
 def structured(answer: BaseModel) -> ToolResult:
     """The result FastMCP makes of a tool returning ``answer``: its JSON as the text block and
-    as the structured content. Built here, the model is serialised twice; left to FastMCP's
-    conversion (model, JSON, dict, JSON, dict again), five times."""
-    return ToolResult(
-        content=[TextContent(type="text", text=answer.model_dump_json())],
-        structured_content=answer,
+    as the structured content. Built here, the model is serialised once and that JSON read
+    back once (pydantic-core's parser) for the structured content; left to FastMCP's conversion
+    (model, JSON, dict, JSON, dict again), five times. ``ToolResult(...)`` would serialise the
+    dict again and read it back with the json module; its fields are set as they are here
+    (``model_construct``), the same values its constructor ends with."""
+    text = answer.model_dump_json()
+    return ToolResult.model_construct(
+        content=[TextContent(type="text", text=text)],
+        structured_content=pydantic_core.from_json(text),
+        meta=None,
+        is_error=False,
     )
