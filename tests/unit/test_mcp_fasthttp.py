@@ -14,7 +14,12 @@ from pydantic import SecretStr
 
 from shield_rag.mcp.breakers import TARGET, Breakers
 from shield_rag.mcp.models import SearchResult
-from shield_rag.mcp.orchestrator import CALLER, OrchestratorClient, OrchestratorUnavailable
+from shield_rag.mcp.orchestrator import (
+    CALLER,
+    OrchestratorClient,
+    OrchestratorError,
+    OrchestratorUnavailable,
+)
 from shield_rag.settings import McpSettings
 from tests.support.httpserver import Answer, Server, serving
 from tests.support.procs import free_port
@@ -80,6 +85,33 @@ async def test_error_answers_keep_their_status_headers_and_body(serve: Any) -> N
     assert response.status_code == 429
     assert response.headers["retry-after"] == "7"
     assert response.json() == refusal
+
+
+async def test_a_search_reads_the_answer_as_it_came_and_refusals_as_before(serve: Any) -> None:
+    """A search's answer goes straight into its model; an answer that is no JSON object and
+    a refusal are read as they were through an ``httpx.Response``."""
+    refusal = {
+        "status": 503,
+        "code": "dependency_unavailable",
+        "detail": "x",
+        "dependency": "qdrant",
+    }
+    answers: list[Answer] = [
+        (200, JSON, b"[1, 2]"),
+        (503, {**JSON, "retry-after": "3"}, json.dumps(refusal).encode()),
+    ]
+    _, url = await serve(lambda *_: answers.pop(0))
+    c = client(url)
+    try:
+        with pytest.raises(OrchestratorError, match=r"unexpected answer '\[1, 2\]'"):
+            await c.search({"query": "q"}, SearchResult)
+        with pytest.raises(OrchestratorUnavailable, match="qdrant") as err:
+            await c.search({"query": "q"}, SearchResult)
+    finally:
+        await c.aclose()
+    assert err.value.target == "qdrant"
+    assert c.breakers["qdrant"].failure_count == 1
+    assert c.breakers[TARGET].failure_count == 0
 
 
 async def test_a_refused_connection_and_silence_count_against_the_orchestrator(

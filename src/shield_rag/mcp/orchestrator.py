@@ -38,7 +38,7 @@ from shield_rag.api.errors import ErrorCode
 from shield_rag.breaker import BREAKER_REJECTIONS, BreakerOpenError, CircuitBreaker, Outcome
 from shield_rag.errors import Dependency
 from shield_rag.mcp.breakers import DEFAULT_RETRY_AFTER, TARGET, TARGETS, Breakers
-from shield_rag.mcp.fasthttp import FastHttp
+from shield_rag.mcp.fasthttp import FastHttp, Reply
 from shield_rag.mcp.refusals import (
     ADMISSION_CODES,
     DELIBERATE_CODES,
@@ -153,6 +153,13 @@ class OrchestratorClient:
     ) -> httpx.Response:
         """Send one request through the breakers of the orchestrator and of ``needs``;
         2xx/3xx are returned, the rest raised as OrchestratorError/OrchestratorUnavailable."""
+        response = await self._send(method, path, needs, **kwargs)
+        return response if isinstance(response, httpx.Response) else response.response()
+
+    async def _send(
+        self, method: str, path: str, needs: tuple[Dependency, ...], **kwargs: Any
+    ) -> httpx.Response | Reply:
+        """:meth:`request`, a successful JSON request's answer as read (:class:`Reply`)."""
         http = self._http
         if http is None:
             raise RuntimeError("OrchestratorClient.start() was not called")
@@ -170,9 +177,10 @@ class OrchestratorClient:
             ) from None
         headers = {**kwargs.pop("headers", {}), "X-Shield-Client": client_header(CALLER.get())}
         fast = self._fast
+        response: httpx.Response | Reply
         try:
             if fast is not None and kwargs.keys() <= {"json"}:
-                response = await fast.request(method, path, headers=headers, **kwargs)
+                response = await fast.send(method, path, headers=headers, **kwargs)
             else:
                 response = await http.request(method, path, headers=headers, **kwargs)
         except asyncio.CancelledError:
@@ -198,7 +206,9 @@ class OrchestratorClient:
         if response.status_code < 400:
             self.breakers.settle(admitted, dict.fromkeys(admitted, Outcome.SUCCESS))
             return response
-        refusal = read_refusal(response)
+        refusal = read_refusal(
+            response if isinstance(response, httpx.Response) else response.response()
+        )
         self.breakers.settle(admitted, outcomes_of(refusal))
         raise refusal_error(refusal, self.breakers, self.base_url)
 
@@ -222,7 +232,7 @@ class OrchestratorClient:
         """Like :meth:`json`, with the answer read straight into ``model`` (one pass of
         pydantic-core's parser and validator). An answer that is not a JSON object raises
         OrchestratorError as there; one that does not fit ``model`` raises its ValidationError."""
-        response = await self.request(method, path, needs, **kwargs)
+        response = await self._send(method, path, needs, **kwargs)
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
