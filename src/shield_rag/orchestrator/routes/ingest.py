@@ -33,8 +33,14 @@ from shield_rag.orchestrator.routes import ingest_http
 
 # The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
 # No router dependency and no declared parameter: the endpoint runs the routers' guard and
-# reads its header itself (see ingest_async).
-router = client_router("ingest", guard=False, lifespan=admission_wiring.lifespan)
+# reads its header itself (see ingest_async), and FastAPI's per-request handler is skipped
+# (ingest_http.RequestRoute: the endpoint takes the Request alone).
+router = client_router(
+    "ingest",
+    guard=False,
+    lifespan=admission_wiring.lifespan,
+    route_class=ingest_http.RequestRoute,
+)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
