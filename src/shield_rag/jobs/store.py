@@ -43,6 +43,10 @@ __all__ = [
 
 # What JobStore.transition returns when the job is no longer held by the caller (its fence).
 FENCED = -2
+# A new job's fields as the creation script reads them: json.dumps(fields, ensure_ascii=False,
+# separators=(",", ":")), with its encoder built once rather than per job. Not ASCII-escaped:
+# the script's JSON decoder keeps UTF-8 bytes as they are.
+_FIELDS_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,7 @@ class JobStore(JobCounts):
                 repr(float(rate)) if rate > 0 else "0",
                 burst,
                 "1" if refuse_new else "0",
-                # Not ASCII-escaped: the script's JSON decoder keeps UTF-8 bytes as they are.
-                json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+                _FIELDS_JSON.encode(fields),
             ],
         )
         status, *rest = (as_text(x) for x in res)
