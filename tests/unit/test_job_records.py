@@ -222,7 +222,7 @@ def test_the_encoders_built_once_write_what_json_dumps_wrote() -> None:
     value = {"b": "é ☃ \u2028", "a": [1, 2.5, None, True], "n": {"z": "x", "y": 1e100}}
     compact = json.dumps(value, separators=(",", ":"))
     assert records._COMPACT.encode(value) == compact
-    assert store._FIELDS_JSON.encode(value) == json.dumps(
+    assert store._CALL_JSON.encode(value) == json.dumps(
         value, ensure_ascii=False, separators=(",", ":")
     )
     assert ingest._HASH_JSON.encode(value) == json.dumps(value, sort_keys=True, default=str)
