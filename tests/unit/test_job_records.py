@@ -211,3 +211,34 @@ def test_terminal_statuses() -> None:
     assert {s for s in JobStatus if s.terminal} == set(TERMINAL)
     assert sorted(TERMINAL) == ["cancelled", "dead", "failed", "succeeded"]
     assert not JobStatus.QUEUED.terminal and not JobStatus.RUNNING.terminal
+
+
+def test_the_encoders_built_once_write_what_json_dumps_wrote() -> None:
+    """The accept path's JSON (job hash fields, the stored request, events, the idempotency
+    hash input and the 202 body) uses encoders built once: byte for byte json.dumps's."""
+    from shield_rag.jobs import records, store
+    from shield_rag.orchestrator.routes import ingest
+
+    value = {"b": "é ☃ \u2028", "a": [1, 2.5, None, True], "n": {"z": "x", "y": 1e100}}
+    compact = json.dumps(value, separators=(",", ":"))
+    assert records._COMPACT.encode(value) == compact
+    assert store._CALL_JSON.encode(value) == json.dumps(
+        value, ensure_ascii=False, separators=(",", ":")
+    )
+    assert ingest._HASH_JSON.encode(value) == json.dumps(value, sort_keys=True, default=str)
+    assert ingest._RESPONSE_JSON.encode(value) == json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        ingest._RESPONSE_JSON.encode({"x": float("nan")})
+    fields = records.new_job_fields(
+        job_id="j",
+        kind="text",
+        request=value,
+        source=None,
+        max_attempts=3,
+        idempotency_key=None,
+        client="c",
+        now=1.5,
+    )
+    assert fields["request"] == compact

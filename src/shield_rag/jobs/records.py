@@ -31,6 +31,11 @@ class StreamEvent:
     data: dict[str, Any]
 
 
+# json.dumps(..., separators=(",", ":")) builds a new encoder for every call it is given
+# options; this one is built once (its output is the same).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def as_text(value: Any) -> str:
     """A Redis reply value as text: bytes decoded, ``None`` as ''."""
     if isinstance(value, bytes):
@@ -60,7 +65,7 @@ def new_job_fields(
         "max_attempts": str(max_attempts),
         "created_at": repr(now),
         "updated_at": repr(now),
-        "request": json.dumps(request, separators=(",", ":")),
+        "request": _COMPACT.encode(request),
         "source": source or "",
         "idempotency_key": idempotency_key or "",
         "cancel_requested": "0",
@@ -130,4 +135,4 @@ def event_json(
         }
         if phases:
             body["phases"] = phases
-    return json.dumps(body, separators=(",", ":"))
+    return _COMPACT.encode(body)

@@ -172,69 +172,73 @@ CREATE_JOB = (
 -- KEYS: 1 job hash, 2 job events, 3 global events, 4 queue stream, 5 idempotency key,
 --       6 unfinished jobs (zset of '<id> <client>'), 7 the client's unfinished jobs (zset of
 --       ids), 8 the client's rate-limit bucket
--- ARGV: 1 job id, 2 body hash ('' = no key), 3 idempotency ttl, 4 job ttl,
---       5 event json, 6 job events maxlen, 7 global events maxlen, 8 client,
---       9 creation time (the zsets' score), 10 client cap, 11 global cap (0 = no cap),
---       12 tokens per second (0 = take no token: admission took it before), 13 burst,
---       14 '1' when the memory guard refuses new work, 15 the job's fields as one JSON object
---       of strings (one argument rather than one per field name and value: the client packs
---       and Redis reads each argument separately, and they were most of the call's arguments)
+-- ARGV: 1 the call as one JSON object of strings (one argument rather than one per value:
+--       the client packs each argument separately, which was most of the call's client cost):
+--       id (the job id), hash (body hash, '' = no key), idem_ttl (idempotency ttl), ttl (job
+--       ttl), event (event json), job_maxlen and global_maxlen (events maxlen), client,
+--       now (creation time, the zsets' score), client_cap and global_cap (0 = no cap),
+--       rate (tokens per second; 0 = take no token: admission took it before), burst,
+--       refuse ('1' when the memory guard refuses new work), and fields (the job's fields,
+--       an object of strings)
 -- The checks, in this order: a token from the client's bucket (a replay takes one too, as
 -- every request does), the Idempotency-Key (a replay is answered, never refused by what
 -- follows), the memory guard, the caps. Nothing but the bucket changes unless the job is made.
 -- Returns {'created', id, hash}, {'exists', id, hash} (a replay), {'limited', ms until a
 -- token}, {'refused', 'storage'}, or {'refused', 'client'|'global', unfinished count, jobs
 -- ahead of the client's oldest}.
-local rate = tonumber(ARGV[12])
+local call = cjson.decode(ARGV[1])
+local rate = tonumber(call.rate)
 if rate > 0 then
   -- The bucket is memory-only state (see take_token): only the job's writes are replicated.
   redis.set_repl(redis.REPL_NONE)
-  local allowed, wait = take_token(KEYS[8], rate, tonumber(ARGV[13]), 1)
+  local allowed, wait = take_token(KEYS[8], rate, tonumber(call.burst), 1)
   redis.set_repl(redis.REPL_ALL)
   if allowed == 0 then return {'limited', tostring(wait)} end
 end
-if ARGV[2] ~= '' then
+if call.hash ~= '' then
   local existing = redis.call('GET', KEYS[5])
   if existing then
     local sep = string.find(existing, ':', 1, true)
     return {'exists', string.sub(existing, sep + 1), string.sub(existing, 1, sep - 1)}
   end
 end
-if ARGV[14] == '1' then return {'refused', 'storage'} end
-local client_cap = tonumber(ARGV[10])
+if call.refuse == '1' then return {'refused', 'storage'} end
+local client_cap = tonumber(call.client_cap)
 if client_cap > 0 then
   local n = redis.call('ZCARD', KEYS[7])
   if n >= client_cap then
     local ahead = -1
     local oldest = redis.call('ZRANGE', KEYS[7], 0, 0)
     if oldest[1] then
-      ahead = redis.call('ZRANK', KEYS[6], oldest[1] .. ' ' .. ARGV[8]) or -1
+      ahead = redis.call('ZRANK', KEYS[6], oldest[1] .. ' ' .. call.client) or -1
     end
     return {'refused', 'client', tostring(n), tostring(ahead)}
   end
 end
-local global_cap = tonumber(ARGV[11])
+local global_cap = tonumber(call.global_cap)
 if global_cap > 0 then
   local n = redis.call('ZCARD', KEYS[6])
   if n >= global_cap then return {'refused', 'global', tostring(n), '-1'} end
 end
 local flat = {}
-for name, value in pairs(cjson.decode(ARGV[15])) do
+for name, value in pairs(call.fields) do
   flat[#flat + 1] = name
   flat[#flat + 1] = value
 end
 redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'data', ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'job_id', ARGV[1], 'data', ARGV[5])
-redis.call('XADD', KEYS[4], '*', 'job_id', ARGV[1])
-redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ' ' .. ARGV[8])
-redis.call('ZADD', KEYS[7], ARGV[9], ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[5], ARGV[2] .. ':' .. ARGV[1], 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[1], call.ttl)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', call.job_maxlen, '*', 'data', call.event)
+redis.call('EXPIRE', KEYS[2], call.ttl)
+redis.call(
+  'XADD', KEYS[3], 'MAXLEN', '~', call.global_maxlen, '*', 'job_id', call.id, 'data', call.event
+)
+redis.call('XADD', KEYS[4], '*', 'job_id', call.id)
+redis.call('ZADD', KEYS[6], call.now, call.id .. ' ' .. call.client)
+redis.call('ZADD', KEYS[7], call.now, call.id)
+if call.hash ~= '' then
+  redis.call('SET', KEYS[5], call.hash .. ':' .. call.id, 'EX', call.idem_ttl)
 end
-return {'created', ARGV[1], ARGV[2]}
+return {'created', call.id, call.hash}
 """
 )
 

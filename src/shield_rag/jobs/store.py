@@ -43,6 +43,10 @@ __all__ = [
 
 # What JobStore.transition returns when the job is no longer held by the caller (its fence).
 FENCED = -2
+# The creation script's one argument (see scripts.CREATE_JOB): json.dumps(...,
+# ensure_ascii=False, separators=(",", ":")), with its encoder built once rather than per job.
+# Not ASCII-escaped: the script's JSON decoder keeps UTF-8 bytes as they are.
+_CALL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -161,22 +165,25 @@ class JobStore(JobCounts):
                 self.keys.rate(client),
             ],
             args=[
-                job_id,
-                (body_hash or "") if use_key else "",
-                idempotency_ttl,
-                self.job_ttl,
-                event,
-                JOB_EVENTS_MAXLEN,
-                GLOBAL_EVENTS_MAXLEN,
-                client,
-                repr(now),
-                max(0, client_cap),
-                max(0, global_cap),
-                repr(float(rate)) if rate > 0 else "0",
-                burst,
-                "1" if refuse_new else "0",
-                # Not ASCII-escaped: the script's JSON decoder keeps UTF-8 bytes as they are.
-                json.dumps(fields, ensure_ascii=False, separators=(",", ":")),
+                _CALL_JSON.encode(
+                    {
+                        "id": job_id,
+                        "hash": (body_hash or "") if use_key else "",
+                        "idem_ttl": str(idempotency_ttl),
+                        "ttl": str(self.job_ttl),
+                        "event": event,
+                        "job_maxlen": str(JOB_EVENTS_MAXLEN),
+                        "global_maxlen": str(GLOBAL_EVENTS_MAXLEN),
+                        "client": client,
+                        "now": repr(now),
+                        "client_cap": str(max(0, client_cap)),
+                        "global_cap": str(max(0, global_cap)),
+                        "rate": repr(float(rate)) if rate > 0 else "0",
+                        "burst": str(burst),
+                        "refuse": "1" if refuse_new else "0",
+                        "fields": fields,
+                    }
+                )
             ],
         )
         status, *rest = (as_text(x) for x in res)

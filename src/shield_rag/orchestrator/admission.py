@@ -113,6 +113,8 @@ class Admission:
     async def refresh(self) -> None:
         """Read Redis' memory use, the unfinished jobs and the finished-jobs counter, at most
         once every ``redis_memory_check_seconds``."""
+        if time.monotonic() - self._read_at < self.cfg.redis_memory_check_seconds:
+            return  # read recently: no lock to take (checked again under it)
         async with self._lock:
             now = time.monotonic()
             if now - self._read_at < self.cfg.redis_memory_check_seconds:

@@ -43,17 +43,24 @@ def get_admission(request: Request) -> Admission:
     return _admission(request.app)
 
 
+# What admission notes on a request, kept in its ASGI scope (a dict of its own per request)
+# rather than on request.state, whose every read is a Python __getattr__ (and a name not set
+# yet raises two exceptions on the way).
+_CLIENT = "shield.admission_client"
+_DEFERRED = "shield.admission_deferred"
+
+
 def request_client(request: Request) -> str:
-    client: str | None = getattr(request.state, "shield_client", None)
+    scope = request.scope
+    client: str | None = scope.get(_CLIENT)
     if client is None:
-        client = request.state.shield_client = client_id(request)
+        client = scope[_CLIENT] = client_id(request)
     return client
 
 
 _E = TypeVar("_E", bound=Callable[..., Any])
 _WRITES = "__shield_admission_write__"
 _ONE_TRIP = "__shield_admission_one_trip__"
-_DEFERRED = "shield_admission_deferred"
 IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
 _IDEMPOTENCY_KEY_RE = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -107,7 +114,7 @@ async def admit(request: Request) -> None:
         return
     key = request.headers.get("Idempotency-Key")
     if _defers(request, admission, key):
-        setattr(request.state, _DEFERRED, True)
+        request.scope[_DEFERRED] = True
         return
     await _admit_write(request, admission, client, key)
 
@@ -131,14 +138,14 @@ def deferred(request: Request) -> bool:
     the endpoint must settle it on every other way out: :func:`admit_now` before work that
     must not be done for a refused client (a crawl's DNS check), :func:`charge` when it
     refuses the request itself."""
-    return bool(getattr(request.state, _DEFERRED, False))
+    return bool(request.scope.get(_DEFERRED, False))
 
 
 async def admit_now(request: Request) -> None:
     """Admit a deferred request now, as :func:`admit` admits any other write (its job is then
     created without a token)."""
     if deferred(request):
-        setattr(request.state, _DEFERRED, False)
+        request.scope[_DEFERRED] = False
         key = request.headers.get("Idempotency-Key")
         await _admit_write(request, get_admission(request), request_client(request), key)
 
@@ -148,7 +155,7 @@ async def charge(request: Request) -> None:
     would have in :func:`admit`: 429 ``rate_limited`` replaces the refusal when the bucket is
     empty."""
     if deferred(request):
-        setattr(request.state, _DEFERRED, False)
+        request.scope[_DEFERRED] = False
         await get_admission(request).check_rate(request_client(request))
 
 
@@ -158,7 +165,7 @@ async def create_limits(request: Request) -> dict[str, Any]:
     admission = get_admission(request)
     client = request_client(request)
     if deferred(request):
-        setattr(request.state, _DEFERRED, False)
+        request.scope[_DEFERRED] = False
         return await admission.one_trip_limits(client, _declared_size(request))
     return admission.create_limits(client)
 

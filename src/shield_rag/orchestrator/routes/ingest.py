@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
@@ -33,14 +33,26 @@ from shield_rag.orchestrator.routes import ingest_http
 
 # The lifespan keeps admission's view of Redis (memory, unfinished jobs) fresh on every replica.
 # No router dependency and no declared parameter: the endpoint runs the routers' guard and
-# reads its header itself (see ingest_async).
-router = client_router("ingest", guard=False, lifespan=admission_wiring.lifespan)
+# reads its header itself (see ingest_async), and FastAPI's per-request handler is skipped
+# (ingest_http.RequestRoute: the endpoint takes the Request alone).
+router = client_router(
+    "ingest",
+    guard=False,
+    lifespan=admission_wiring.lifespan,
+    route_class=ingest_http.RequestRoute,
+)
 _ADAPTER: TypeAdapter[UrlIngest | TextIngest] = TypeAdapter(IngestRequest)
 _FORM_OVERHEAD = 64 * 1024
 
 
+# json.dumps(payload, sort_keys=True, default=str), with its encoder built once.
+_HASH_JSON = json.JSONEncoder(sort_keys=True, default=str)
+# The 202's body as JSONResponse renders it, with its encoder built once.
+_RESPONSE_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _hash(payload: Any, blob: bytes | None = None) -> str:
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(_HASH_JSON.encode(payload).encode())
     if blob is not None:
         digest.update(b"\0")
         digest.update(blob)
@@ -216,7 +228,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     },
 )
 @admission_wiring.creates_jobs
-async def ingest_async(request: Request) -> JSONResponse:
+async def ingest_async(request: Request) -> Response:
     # The routers' guard (API key, then admission) and the Idempotency-Key header are checked
     # here, in that order, rather than as a router dependency and a declared Header
     # parameter: FastAPI solves both anew for every request, which cost more than the
@@ -285,15 +297,17 @@ async def ingest_async(request: Request) -> JSONResponse:
     }
     if not outcome.created:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(
+    body = {
+        "job_id": outcome.job_id,
+        "status": job_status,
+        "kind": kind,
+        "track_url": track,
+        "events_url": f"{track}/events",
+        "created": outcome.created,
+    }
+    return Response(
+        _RESPONSE_JSON.encode(body).encode(),
         status_code=status.HTTP_202_ACCEPTED,
         headers=headers,
-        content={
-            "job_id": outcome.job_id,
-            "status": job_status,
-            "kind": kind,
-            "track_url": track,
-            "events_url": f"{track}/events",
-            "created": outcome.created,
-        },
+        media_type="application/json",
     )
