@@ -79,9 +79,7 @@ def _walk(
                 )
         if "block" in task:
             inner = [t for key in ("block", "rescue", "always") for t in task.get(key) or []]
-            yield from _walk(
-                inner, name, scope | (task.get("vars") or {}), _entry_points_in(inner)
-            )
+            yield from _walk(inner, name, scope | (task.get("vars") or {}), _entry_points_in(inner))
 
 
 def _calls() -> list[Call]:
