@@ -117,7 +117,10 @@ def _not_converged(container: str, state: Path, env: dict[str, str]) -> str | No
     marker = state / "converged"
     recorded = marker.read_text().strip() if marker.exists() else ""
     if recorded != f"{cid} {env['SHIELD_WHEELHOUSE_ARCHIVE']}":
-        return f"{marker} does not record {container} converged with the current wheelhouse"
+        return (
+            f"the demo state file {marker.parent.name}/{marker.name} does not record {container}"
+            " converged with the current wheelhouse"
+        )
     missing = [c for c in CONNECTIONS if not (state / f"connection-{c}.yml").exists()]
     if missing:
         return f"tests/demo-stack.sh wrote no {' or '.join(missing)} connection for {container}"
