@@ -14,6 +14,10 @@ vars and environment of ``tests/demo-stack.sh`` step 4:
     ``shield-bench-new`` (created, the stand-ins and site.yml over SSH, then removed with its
     state directory). Target: at most 4 minutes; no floor (nothing cheaper does that work).
 
+(d) a playbook of the re-converge's **shape doing nothing** (tests/bench/shape.py: the same
+    plays and the same count of fact gatherings, module round trips, controller tasks and
+    skipped tasks, read from one more re-converge over SSH with the json callback), timed over
+    SSH as often as the re-converge: the floor of what Ansible charges for that many tasks.
 Each re-converge must report ``changed=0`` in its PLAY RECAP; a changed task means the host was
 not converged, and the section fails naming it.
 
@@ -43,7 +47,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bench import playlog
+from tests.bench import playlog, shape
 from tests.bench.context import BenchContext
 from tests.bench.stats import Figure
 
@@ -314,6 +318,23 @@ def run(ctx: BenchContext) -> list[Figure]:
         for connection in CONNECTIONS:
             noop_play(connection, i)
             reconverge(connection, i)
+
+    # The re-converge's shape (one more run over SSH, untimed, with the json callback) and a
+    # playbook of that shape doing nothing (tests/bench/shape.py), timed over SSH n times.
+    ctx.progress(f"{SECTION}: the re-converge's shape (one more run over SSH, json callback)")
+    shape_log = logs / "site-ssh-shape.json"
+    shape_env = {**env, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
+    cmd = playbook("ssh", "playbooks/site.yml")
+    playlog.run(cmd, cwd=ctx.repo, env=shape_env, log=shape_log, timeout=CONVERGE_TIMEOUT)
+    kinds = shape.read(shape_log, "shield-demo")
+    shaped_playbook = logs / "shape.yml"
+    shaped_playbook.write_text(shape.playbook(kinds, "shield-demo"), encoding="utf-8")
+    shaped: list[float] = []
+    for i in range(1, n + 1):
+        log = logs / f"shape-ssh-{i}.log"
+        cmd = playbook("ssh", str(shaped_playbook))
+        shaped.append(playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NOOP_TIMEOUT))
+        ctx.progress(f"{SECTION}: its shape doing nothing over ssh {i}/{n}: {shaped[-1]:.1f} s")
     for connection in CONNECTIONS:
         noop_play(connection, n + 1)
 
@@ -343,6 +364,23 @@ def run(ctx: BenchContext) -> list[Figure]:
         )
         for c in CONNECTIONS
     ]
+    kind_counts = shape.counts(kinds)
+    shape_figure = Figure(
+        section=SECTION,
+        name="the same site.yml re-converge over SSH",
+        floor_name=(
+            f"a playbook of its shape doing nothing: the same {len(kinds)} plays on the same "
+            f"host over SSH, setup for its {kind_counts[shape.FACTS]} fact gathering, ping for "
+            f"its {kind_counts[shape.REMOTE]} module round trips, set_fact for its "
+            f"{kind_counts[shape.LOCAL]} controller tasks, a skipped debug for its "
+            f"{kind_counts[shape.SKIPPED]} skipped tasks"
+        ),
+        unit="s",
+        measured={"value": statistics.median(converge["ssh"])},
+        floor={"value": statistics.median(shaped)},
+        samples=len(converge["ssh"]),
+        floor_samples=len(shaped),
+    )
     new_figure = Figure(
         section=SECTION,
         name=(
@@ -370,6 +408,12 @@ def run(ctx: BenchContext) -> list[Figure]:
         "SSH with pipelining runs a module in one round trip on the open connection, the "
         "podman connection with several `podman exec` calls and file copies.",
         _controller_cpu(converge["ssh"], converge_cpu["ssh"], noop_cpu["ssh"], recap),
+        f"Its shape doing nothing (tests/bench/shape.py, from one more re-converge over SSH "
+        f"read with the json callback): {_spread(shaped)}, "
+        f"{statistics.median(shaped) / statistics.median(noop['ssh']):.1f}x the no-op play. "
+        "That is what Ansible charges for that many plays, tasks and round trips; the "
+        "re-converge's time over it is what the roles' own arguments, templates, conditions "
+        "and modules cost.",
         f"Targets: over SSH at most {SSH_TARGET:.0f} s and {SSH_TARGET_RATIO:.0f}x the no-op "
         f"play ({_verdict(ssh)}: {ssh.measured['value']:.1f} s, {ssh.ratio('value'):.1f}x); "
         f"over podman at most {PODMAN_TARGET:.0f} s ({_verdict(podman)}: "
@@ -379,4 +423,4 @@ def run(ctx: BenchContext) -> list[Figure]:
         f"The container {container} is left running; `make demo-stop` removes it.",
     ]
     new_figure.notes = notes
-    return [*figures, new_figure]
+    return [*figures, shape_figure, new_figure]
