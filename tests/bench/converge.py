@@ -9,7 +9,7 @@ vars and environment of ``tests/demo-stack.sh`` step 4:
     ``inventories/local``). Target: at most 45 s and at most 5x its floor;
 (b) the same re-converge over the **podman connection** (``podman exec`` per module step, no
     pipelining: ``connection-podman.yml``). Target: at most 100 s;
-(c) the first deploy of a **new host** with warm caches (base image, wheelhouse and stand-in
+(c) the first deploy of a **new host** (tests/bench/newhost.py) with warm caches (base image, wheelhouse and stand-in
     archive built before): ``tests/demo-stack.sh deploy`` on a second container of its own,
     ``shield-bench-new`` (created, the stand-ins and site.yml over SSH, then removed with its
     state directory). Target: at most 4 minutes; no floor (nothing cheaper does that work).
@@ -40,15 +40,14 @@ re-converges. The demo container is left running.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.bench import playlog, shape
+from tests.bench import newhost, playlog, shape
 from tests.bench.context import BenchContext
+from tests.bench.newhost import NEW_HOST
 from tests.bench.stats import Figure
 
 SECTION = "7. site.yml re-converge"
@@ -56,11 +55,9 @@ SECTION = "7. site.yml re-converge"
 # re-converge one to four, the no-op play seconds, the artifacts seconds once cached.
 ARTIFACTS_TIMEOUT = 1800.0
 DEPLOY_TIMEOUT = 3600.0
-NEW_HOST_TIMEOUT = 1800.0
 CONVERGE_TIMEOUT = 1200.0
 NOOP_TIMEOUT = 300.0
 PODMAN_TIMEOUT = 60.0
-STOP_TIMEOUT = 120.0
 # The targets (issue 16): re-converge over SSH, its ratio to the no-op play over SSH, the
 # re-converge over podman, the first deploy of a new host with warm caches (seconds).
 SSH_TARGET = 45.0
@@ -68,7 +65,6 @@ SSH_TARGET_RATIO = 5.0
 PODMAN_TARGET = 100.0
 NEW_HOST_TARGET = 240.0
 CONNECTIONS = ("ssh", "podman")  # tests/demo-stack.sh's SHIELD_DEMO_CONNECTION values
-NEW_HOST = "shield-bench-new"  # the container (c) creates and removes, and only it
 
 
 def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
@@ -177,52 +173,6 @@ def _controller_cpu(
 
 def _verdict(figure: Figure) -> str:
     return "met" if figure.meets_target("value") else "NOT met"
-
-
-def _new_host_env(env: dict[str, str]) -> dict[str, str]:
-    """The environment of (c)'s deploy: its own container, over SSH, on free ports (the demo's
-    defaults are taken by the demo container; a port set for the demo is not the new host's)."""
-    new = {k: v for k, v in env.items() if not re.fullmatch(r"SHIELD_DEMO_\w+_PORT", k)}
-    new["SHIELD_DEMO_CONTAINER"] = NEW_HOST
-    new["SHIELD_DEMO_CONNECTION"] = "ssh"
-    return new
-
-
-def _remove_new_host(ctx: BenchContext, env: dict[str, str], logs: Path) -> None:
-    """Remove (c)'s container, by its name (``tests/demo-stack.sh stop``), and its state."""
-    cmd = ["bash", "tests/demo-stack.sh", "stop"]
-    playlog.run(cmd, cwd=ctx.repo, env=env, log=logs / "new-host-stop.log", timeout=STOP_TIMEOUT)
-    shutil.rmtree(ctx.repo / ".cache/demo" / NEW_HOST, ignore_errors=True)
-
-
-def _new_host(ctx: BenchContext, env: dict[str, str], logs: Path) -> tuple[float, list[str]]:
-    """(c): deploy a new container with warm caches; its wall time and notes. The container
-    (``shield-bench-new``) and its state directory are removed before (a leftover of an
-    interrupted run) and after."""
-    env = _new_host_env(env)
-    _remove_new_host(ctx, env, logs)
-    log = logs / "new-host-deploy.log"
-    cmd = ["bash", "tests/demo-stack.sh", "deploy"]
-    try:
-        seconds = playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=NEW_HOST_TIMEOUT)
-        times = playlog.deployed(log)
-        state = ctx.repo / ".cache/demo" / NEW_HOST
-        recap = playlog.recap(state / "logs/site.log", "shield-demo")
-        standins = playlog.recap(state / "logs/standins.log", "shield-demo")
-        if recap["failed"] or recap["unreachable"]:
-            raise RuntimeError(f"site.yml on the new host {NEW_HOST} reported {recap} (log {log})")
-    finally:
-        _remove_new_host(ctx, env, logs)
-    notes = [
-        f"New host: `tests/demo-stack.sh deploy` on a new container {NEW_HOST} in {seconds:.0f} s"
-        f" with the base image, the wheelhouse and the stand-in archive built before: "
-        f"{times['container']} s to the container answering SSH (artifacts checked, container "
-        f"created, systemd and sshd up), the stand-ins (changed={standins['changed']}), "
-        f"site.yml over SSH in {times['converge']} s (ok={recap['ok']}, "
-        f"changed={recap['changed']}, skipped={recap['skipped']}). {NEW_HOST} and its state "
-        "directory were removed afterwards."
-    ]
-    return seconds, notes
 
 
 def run(ctx: BenchContext) -> list[Figure]:
@@ -339,7 +289,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         noop_play(connection, n + 1)
 
     ctx.progress(f"{SECTION}: first deploy of a new host {NEW_HOST} (warm caches, over SSH)")
-    new_seconds, new_notes = _new_host(ctx, env, logs)
+    new_seconds, new_notes = newhost.deploy(ctx, env, logs)
     ctx.progress(f"{SECTION}: new host deployed in {new_seconds:.0f} s, {NEW_HOST} removed")
 
     names = {

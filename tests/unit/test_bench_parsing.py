@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures
-from tests.bench.converge import NEW_HOST, _new_host_env
+from tests.bench.newhost import NEW_HOST, new_host_env
 from tests.bench.playlog import changed_tasks, deployed, recap
 
 
@@ -129,7 +129,7 @@ def test_the_new_host_gets_its_own_container_ssh_and_free_ports() -> None:
         "SHIELD_DEMO_MCP_PORT": "8601",
         "PATH": "/bin",
     }
-    assert _new_host_env(env) == {
+    assert new_host_env(env) == {
         "SHIELD_DEMO_CONTAINER": NEW_HOST,
         "SHIELD_DEMO_CONNECTION": "ssh",
         "PATH": "/bin",
