@@ -11,9 +11,9 @@ vars and environment of ``tests/demo-stack.sh`` step 4:
     pipelining: ``connection-podman.yml``). Target: at most 100 s;
 (c) the first deploy of a **new host** with warm caches (tests/bench/newhost.py; base image,
     wheelhouse and stand-in archive built before): ``tests/demo-stack.sh deploy`` on a second
-    container of its own, ``shield-bench-new`` (created, the stand-ins and site.yml over SSH, then removed with its
-    state directory). Target: at most 4 minutes; no floor (nothing cheaper does that work).
-
+    container of its own, ``shield-bench-new`` (created, the stand-ins and site.yml over SSH,
+    then removed with its state directory). Target: at most 4 minutes; no floor (nothing
+    cheaper does that work);
 (d) a playbook of the re-converge's **shape doing nothing** (tests/bench/shape.py: the same
     plays and the same count of fact gatherings, module round trips, controller tasks and
     skipped tasks, read from one more re-converge over SSH with the json callback), timed over
