@@ -9,19 +9,33 @@ fails to start::
 ``--env-file`` reads the ``KEY="value"`` lines of a systemd ``EnvironmentFile`` (where the
 roles put secrets) as if they were in the environment, which is how the service sees them.
 Exit status: 0 valid, 2 invalid (the reason on stderr).
+
+``shield-check-config --release-info`` prints what a release of the package declares, as one
+JSON object: the package version, the settings schema it reads (``SETTINGS_SCHEMA``) and the
+Python it runs on. ``shield.rag.shield_runtime`` records it in each release's manifest and
+compares it before a rollback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 from shield_rag import startup
-from shield_rag.settings import ConfigError, McpServiceSettings, Settings, load_settings
+from shield_rag.settings import (
+    SETTINGS_SCHEMA,
+    ConfigError,
+    McpServiceSettings,
+    Settings,
+    load_settings,
+)
 
 SERVICES: dict[str, type[Settings]] = {
     "orchestrator": Settings,
@@ -87,13 +101,39 @@ def check(path: str, service: str, env_file: str | None = None) -> Settings:
         return settings
 
 
+def release_info() -> dict[str, str | int]:
+    """What this installed release declares: package version, settings schema, Python."""
+    return {
+        "package": "shield-rag",
+        "version": metadata.version("shield-rag"),
+        "settings_schema": SETTINGS_SCHEMA,
+        "python": platform.python_version(),
+    }
+
+
 @startup.entry_point("shield-check-config")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shield-check-config", description=__doc__)
-    parser.add_argument("path", help="the YAML settings file to check")
-    parser.add_argument("--service", choices=sorted(SERVICES), required=True)
+    parser = argparse.ArgumentParser(
+        prog="shield-check-config",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", nargs="?", help="the YAML settings file to check")
+    parser.add_argument("--service", choices=sorted(SERVICES))
     parser.add_argument("--env-file", help="systemd EnvironmentFile holding SHIELD_* overrides")
+    parser.add_argument(
+        "--release-info",
+        action="store_true",
+        help="print the package version and the settings schema it reads, as JSON, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.release_info:
+        if args.path or args.service or args.env_file:
+            parser.error("--release-info takes no other argument")
+        print(json.dumps(release_info(), sort_keys=True))
+        return 0
+    if not args.path or not args.service:
+        parser.error("a settings file and --service are required (or --release-info)")
     with startup.config_errors():
         check(args.path, args.service, args.env_file)
     print(f"{args.path}: valid settings for shield-{args.service}")

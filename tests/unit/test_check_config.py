@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,24 @@ def test_mcp_on_a_public_address_needs_the_token_from_the_env_file(tmp_path: Pat
     assert main([*_write(tmp_path, data), "--service", "mcp"]) == 2
     token = 'SHIELD_MCP__AUTH_TOKEN="Zq8vN3kW7pR2xL5mT9bY"\n'
     assert main([*_write(tmp_path, data, env=token), "--service", "mcp"]) == 0
+
+
+def test_release_info_names_the_installed_version_and_schema(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib import metadata
+
+    from shield_rag.settings import SETTINGS_SCHEMA
+
+    assert main(["--release-info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["version"] == metadata.version("shield-rag")
+    assert info["settings_schema"] == SETTINGS_SCHEMA
+    assert info["python"].count(".") == 2
+
+
+@pytest.mark.parametrize("argv", [["--release-info", "x.yml"], ["x.yml"], ["--service", "mcp"]])
+def test_release_info_and_checking_do_not_mix(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2

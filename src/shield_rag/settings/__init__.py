@@ -10,7 +10,13 @@ One module per section; :mod:`shield_rag.settings.loader` holds the whole model 
 :func:`load_settings`.
 """
 
-from shield_rag.settings.base import CONFIG_ENV, ConfigError, check_secret, secret_policy
+from shield_rag.settings.base import (
+    CONFIG_ENV,
+    SETTINGS_SCHEMA,
+    ConfigError,
+    check_secret,
+    secret_policy,
+)
 from shield_rag.settings.ingest import ChunkSettings, CrawlSettings
 from shield_rag.settings.lightrag_service import LightRAGServiceSettings
 from shield_rag.settings.loader import McpServiceSettings, Settings, load_settings
@@ -27,6 +33,7 @@ from shield_rag.settings.worker import WorkerSettings
 
 __all__ = [
     "CONFIG_ENV",
+    "SETTINGS_SCHEMA",
     "AdmissionSettings",
     "ChunkSettings",
     "ConfigError",

@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 CONFIG_ENV = "SHIELD_CONFIG"
 
+# The format of the settings files this package reads. Raise it whenever a settings file that
+# the previous release accepted means something else or is refused (a key renamed, removed or
+# made required), so that a rollback across the change re-renders the old format or refuses
+# (shield.rag.shield_runtime records it in each release's manifest).
+SETTINGS_SCHEMA = 1
+
 
 class ConfigError(Exception):
     """Raised when the configuration cannot be loaded; the message names the key."""
