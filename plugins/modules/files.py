@@ -61,7 +61,7 @@ EXAMPLES = r"""
         owner: root
         group: shield-orchestrator
         mode: "0640"
-        validate: /opt/shield-rag/venv/bin/shield-check-config --service orchestrator %s
+        validate: /opt/shield-rag/current/venv/bin/shield-check-config --service orchestrator %s
   register: __config
 
 - name: Restart when the settings changed

@@ -290,6 +290,8 @@ def _select(module, state, wanted, result):
     name = state["previous"] if wanted == "previous" else wanted
     if not name or name not in by_name:
         known = ", ".join(by_name) or "none"
+        if state["partial"]:
+            known += " (incomplete, no readable manifest.json: " + ", ".join(state["partial"]) + ")"
         what = (
             "no previous release is recorded"
             if wanted == "previous" and not name
