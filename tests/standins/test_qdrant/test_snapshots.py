@@ -1,0 +1,347 @@
+"""Collection snapshots with the official client and plain HTTP: create, list, download,
+delete, recover (``file://`` and loopback URL), upload, checksums, refusals, a restart.
+
+Tests that need the snapshots directory on disk, or a refusal only the stand-in makes, are
+skipped when ``SHIELD_TEST_QDRANT_URL`` names a real Qdrant."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from tests.standins.qdrant.launch import QdrantServer, start_qdrant
+from tests.standins.test_qdrant.helpers import (
+    DIM,
+    MARKS,
+    create_collection,
+    make_points,
+    standin_only,
+)
+from tests.support.tokens import secret
+from tests.support.vectors import unit_vector
+from tests.support.wait import wait_until
+
+pytestmark = MARKS
+
+
+@pytest.fixture
+def other(client: QdrantClient) -> Iterator[str]:
+    """A second collection name, deleted afterwards."""
+    name = f"standin_other_{uuid.uuid4().hex[:10]}"
+    yield name
+    if client.collection_exists(name):
+        client.delete_collection(name)
+
+
+def snapshots_dir(server: QdrantServer) -> Path:
+    assert server.config_path is not None
+    config = yaml.safe_load(server.config_path.read_text(encoding="utf-8"))
+    return Path(config["storage"]["snapshots_path"])
+
+
+def rich_collection(client: QdrantClient, name: str) -> list[models.PointStruct]:
+    """Named dense vectors of two sizes and distances, a sparse vector, metadata, HNSW,
+    optimizer and WAL settings, two payload indexes, and int and UUID point ids."""
+    client.create_collection(
+        name,
+        vectors_config={
+            "dense": models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+            "small": models.VectorParams(size=4, distance=models.Distance.DOT),
+        },
+        sparse_vectors_config={"words": models.SparseVectorParams()},
+        hnsw_config=models.HnswConfigDiff(m=24, ef_construct=77),
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1234),
+        wal_config=models.WalConfigDiff(wal_capacity_mb=48),
+        metadata={"owner": "snapshots-test", "generation": 3},
+    )
+    client.create_payload_index(name, "tenant", field_schema=models.PayloadSchemaType.KEYWORD)
+    client.create_payload_index(name, "rank", field_schema=models.PayloadSchemaType.INTEGER)
+    rng = random.Random(5)
+    points = []
+    for i in range(40):
+        pid: int | str = i * 7 + 1 if i % 2 else str(uuid.UUID(int=rng.getrandbits(128)))
+        words = sorted(rng.sample(range(500), 5))
+        points.append(
+            models.PointStruct(
+                id=pid,
+                vector={
+                    "dense": unit_vector(rng, DIM),
+                    "small": [rng.uniform(-1, 1) for _ in range(4)],
+                    "words": models.SparseVector(
+                        indices=words, values=[rng.uniform(0.1, 2) for _ in words]
+                    ),
+                },
+                payload={"tenant": ["red", "blue"][i % 2], "rank": i, "tags": {"n": [i, "x"]}},
+            )
+        )
+    client.upsert(name, points=points, wait=True)
+    return points
+
+
+def state(client: QdrantClient, name: str) -> dict[str, Any]:
+    """What a snapshot must bring back: the config, the payload schema and every point."""
+    info = client.get_collection(name)
+    records, offset = [], None
+    while True:
+        page, offset = client.scroll(
+            name, limit=17, offset=offset, with_payload=True, with_vectors=True
+        )
+        records += page
+        if offset is None:
+            break
+    return {
+        "params": info.config.params.model_dump(),
+        "hnsw": info.config.hnsw_config.model_dump(),
+        "optimizer": info.config.optimizer_config.model_dump(),
+        "wal": info.config.wal_config.model_dump() if info.config.wal_config else None,
+        "metadata": info.config.metadata,
+        "schema": {k: v.data_type for k, v in info.payload_schema.items()},
+        "count": info.points_count,
+        "points": {str(r.id): (r.id, r.payload, r.vector) for r in records},
+    }
+
+
+def assert_same_state(got: dict[str, Any], want: dict[str, Any]) -> None:
+    for key in ("params", "hnsw", "optimizer", "wal", "metadata", "schema", "count"):
+        assert got[key] == want[key], key
+    assert got["points"].keys() == want["points"].keys()
+    for pid, (raw_id, payload, vector) in want["points"].items():
+        got_id, got_payload, got_vector = got["points"][pid]
+        assert (got_id, got_payload) == (raw_id, payload), pid
+        named = vector if isinstance(vector, dict) else {"": vector}
+        got_named = got_vector if isinstance(got_vector, dict) else {"": got_vector}
+        assert got_named.keys() == named.keys(), pid
+        for using, v in named.items():
+            g = got_named[using]
+            if isinstance(v, models.SparseVector):
+                assert g.indices == v.indices, (pid, using)
+                assert np.allclose(g.values, v.values, atol=1e-6), (pid, using)
+            else:
+                assert np.allclose(g, v, atol=1e-6), (pid, using)
+
+
+def searches(client: QdrantClient, name: str, points: list[models.PointStruct]) -> list[Any]:
+    """Ids and scores of dense, filtered and sparse searches."""
+    probe, sparse = points[3].vector, points[8].vector
+    assert isinstance(probe, dict) and isinstance(sparse, dict)
+    queries = [
+        {"query": probe["dense"], "using": "dense"},
+        {"query": probe["small"], "using": "small", "query_filter": tenant("red")},
+        {"query": sparse["words"], "using": "words"},
+    ]
+    return [
+        [(str(p.id), p.score) for p in client.query_points(name, limit=7, **q).points]
+        for q in queries
+    ]
+
+
+def tenant(value: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key="tenant", match=models.MatchValue(value=value))]
+    )
+
+
+def assert_same_hits(got: list[Any], want: list[Any]) -> None:
+    assert [[pid for pid, _ in hits] for hits in got] == [[pid for pid, _ in h] for h in want]
+    for hits, expected in zip(got, want, strict=True):
+        assert [s for _, s in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
+
+
+def error_of(response: httpx.Response) -> str:
+    body = response.json()
+    assert body["status"]["error"], body
+    return str(body["status"]["error"])
+
+
+@standin_only
+def test_round_trip_restores_config_points_and_search(
+    qdrant: QdrantServer, client: QdrantClient, collection: str
+) -> None:
+    points = rich_collection(client, collection)
+    before, hits = state(client, collection), searches(client, collection, points)
+    assert before["count"] == 40 and hits[0][0][0] == str(points[3].id)
+
+    desc = client.create_snapshot(collection)
+    assert desc is not None and desc.name.startswith(f"{collection}-")
+    assert desc.name.endswith(".snapshot")
+    path = snapshots_dir(qdrant) / collection / desc.name
+    data = path.read_bytes()
+    assert (desc.size, desc.checksum) == (len(data), hashlib.sha256(data).hexdigest())
+    assert path.with_name(desc.name + ".checksum").read_text().strip() == desc.checksum
+    assert [s.name for s in client.list_snapshots(collection)] == [desc.name]
+
+    # changes after the snapshot are undone by recovering over the live collection
+    client.upsert(collection, points=[models.PointStruct(id=999, vector={}, payload={})])
+    client.set_payload(collection, {"rank": -1}, points=[points[0].id], wait=True)
+    client.delete_payload_index(collection, "rank")
+    client.update_collection(collection, optimizers_config={"indexing_threshold": 50})
+    assert state(client, collection)["count"] == 41
+    location = path.as_uri()
+    assert client.recover_snapshot(collection, location, checksum=desc.checksum) is True
+    assert_same_state(state(client, collection), before)
+
+    # and a deleted collection comes back from the file
+    assert client.delete_collection(collection)
+    assert not client.collection_exists(collection)
+    assert client.recover_snapshot(collection, location, priority=models.SnapshotPriority.SNAPSHOT)
+    assert_same_state(state(client, collection), before)
+    assert_same_hits(searches(client, collection, points), hits)
+
+
+def test_download_upload_to_another_name_url_recover_and_delete(
+    qdrant: QdrantServer, client: QdrantClient, collection: str, other: str
+) -> None:
+    create_collection(client, collection)
+    client.create_payload_index(collection, "tenant", field_schema=models.PayloadSchemaType.KEYWORD)
+    points = make_points(12, seed=31)
+    client.upsert(collection, points=points, wait=True)
+    before = state(client, collection)
+    probe = client.query_points(collection, query=points[5].vector, limit=4).points
+    desc = client.create_snapshot(collection)
+    assert desc is not None
+
+    url = f"{qdrant.url}/collections/{collection}/snapshots/{desc.name}"
+    got = httpx.get(url, headers=qdrant.headers(), timeout=30)
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert (len(got.content), hashlib.sha256(got.content).hexdigest()) == (desc.size, desc.checksum)
+
+    uploaded = httpx.post(
+        f"{qdrant.url}/collections/{other}/snapshots/upload",
+        params={"priority": "snapshot", "checksum": desc.checksum},
+        files={"snapshot": (desc.name, got.content, "application/octet-stream")},
+        headers=qdrant.headers(),
+        timeout=60,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["result"] is True
+    assert_same_state(state(client, other), before)
+    again = client.query_points(other, query=points[5].vector, limit=4).points
+    assert [(p.id, p.score) for p in again] == [(p.id, pytest.approx(p.score)) for p in probe]
+    assert_same_state(state(client, collection), before)  # the source is untouched
+
+    # recover from the snapshot's own URL, over what the upload made
+    client.delete(other, models.PointIdsList(points=[points[0].id]), wait=True)
+    assert client.recover_snapshot(other, url, api_key=qdrant.api_key, checksum=desc.checksum)
+    assert_same_state(state(client, other), before)
+
+    assert client.delete_snapshot(collection, desc.name) is True
+    assert desc.name not in {s.name for s in client.list_snapshots(collection)}
+    gone = httpx.get(url, headers=qdrant.headers(), timeout=10)
+    assert gone.status_code == 404
+    assert "not found" in error_of(gone).lower()
+    with pytest.raises(UnexpectedResponse) as missing:
+        client.delete_snapshot(collection, desc.name)
+    assert missing.value.status_code == 404
+
+
+def test_checksum_mismatch_is_refused_and_nothing_changes(
+    qdrant: QdrantServer, client: QdrantClient, collection: str
+) -> None:
+    create_collection(client, collection)
+    client.upsert(collection, points=make_points(6, seed=41), wait=True)
+    desc = client.create_snapshot(collection)
+    assert desc is not None and desc.checksum
+    client.upsert(collection, points=make_points(3, seed=42), wait=True)
+    changed = state(client, collection)
+    assert changed["count"] == 9
+    wrong = hashlib.sha256(b"not the snapshot").hexdigest()
+    url = f"{qdrant.url}/collections/{collection}/snapshots/{desc.name}"
+
+    with pytest.raises(UnexpectedResponse) as refused:
+        client.recover_snapshot(collection, url, api_key=qdrant.api_key, checksum=wrong)
+    assert refused.value.status_code == 400
+    assert "checksum" in refused.value.content.decode().lower()
+    assert_same_state(state(client, collection), changed)
+
+    content = httpx.get(url, headers=qdrant.headers(), timeout=30).content
+    uploaded = httpx.post(
+        f"{qdrant.url}/collections/{collection}/snapshots/upload",
+        params={"checksum": wrong},
+        files={"snapshot": (desc.name, content)},
+        headers=qdrant.headers(),
+        timeout=60,
+    )
+    assert uploaded.status_code == 400
+    assert "checksum" in error_of(uploaded).lower()
+    assert_same_state(state(client, collection), changed)
+    assert [s.checksum for s in client.list_snapshots(collection)] == [desc.checksum]
+
+
+@standin_only
+def test_locations_outside_the_snapshots_dir_or_off_loopback_are_refused(
+    qdrant: QdrantServer, client: QdrantClient, collection: str, tmp_path: Path
+) -> None:
+    create_collection(client, collection)
+    client.upsert(collection, points=make_points(4, seed=51), wait=True)
+    desc = client.create_snapshot(collection)
+    assert desc is not None
+    inside = snapshots_dir(qdrant) / collection / desc.name
+    outside = tmp_path / desc.name
+    outside.write_bytes(inside.read_bytes())  # a valid snapshot, in the wrong place
+    client.upsert(collection, points=make_points(2, seed=52), wait=True)
+    changed = state(client, collection)
+
+    refusals = {
+        outside.as_uri(): "outside the snapshots directory",
+        f"file://{inside.parent}/{os.path.relpath(outside, inside.parent)}": "outside",
+        f"http://192.0.2.10:6333/collections/{collection}/snapshots/{desc.name}": "loopback",
+        "https://example.invalid/x.snapshot": "loopback",
+        "http://user:pw@127.0.0.1:1/x.snapshot": "loopback",
+        "ftp://127.0.0.1/x.snapshot": "not supported",
+    }
+    for location, reason in refusals.items():
+        answer = httpx.put(
+            f"{qdrant.url}/collections/{collection}/snapshots/recover",
+            json={"location": location},
+            headers=qdrant.headers(),
+            timeout=10,
+        )
+        assert answer.status_code == 400, (location, answer.text)
+        assert reason in error_of(answer), location
+    assert_same_state(state(client, collection), changed)
+    # the same file, inside, is accepted
+    assert client.recover_snapshot(collection, inside.as_uri())
+    assert state(client, collection)["count"] == 4
+
+
+def test_create_without_waiting_is_accepted_then_listed(
+    client: QdrantClient, collection: str
+) -> None:
+    create_collection(client, collection)
+    client.upsert(collection, points=make_points(3, seed=61), wait=True)
+    assert client.create_snapshot(collection, wait=False) is None
+    listed = wait_until(lambda: client.list_snapshots(collection), 30, "the snapshot listed")
+    assert len(listed) == 1 and listed[0].size > 0
+
+
+@standin_only
+def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
+    key = secret(16)
+    with start_qdrant(tmp_path, api_key=key, name="qdrant-snapshot-restart") as server:
+        c = QdrantClient(url=server.url, api_key=key, check_compatibility=False)
+        create_collection(c, "kept")
+        c.upsert("kept", points=make_points(5, seed=71), wait=True)
+        before = state(c, "kept")
+        desc = c.create_snapshot("kept")
+        c.close()
+        server.restart()
+        c = QdrantClient(url=server.url, api_key=key, check_compatibility=False)
+        assert c.list_snapshots("kept") == [desc]
+        assert c.delete_collection("kept")
+        path = snapshots_dir(server) / "kept" / desc.name
+        assert c.recover_snapshot("kept", path.as_uri(), checksum=desc.checksum)
+        assert_same_state(state(c, "kept"), before)
+        c.close()
