@@ -345,3 +345,37 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         assert c.recover_snapshot("kept", path.as_uri(), checksum=desc.checksum)
         assert_same_state(state(c, "kept"), before)
         c.close()
+
+
+def test_recover_keeps_aliases_and_refuses_other_vectors(
+    qdrant: QdrantServer, client: QdrantClient, collection: str, other: str
+) -> None:
+    create_collection(client, collection)
+    client.upsert(collection, points=make_points(5, seed=81), wait=True)
+    snapped = state(client, collection)
+    desc = client.create_snapshot(collection)
+    assert desc is not None
+    url = f"{qdrant.url}/collections/{collection}/snapshots/{desc.name}"
+    alias = f"{collection}_alias"
+    client.update_collection_aliases(
+        [
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        ]
+    )
+    client.upsert(collection, points=make_points(2, seed=82), wait=True)
+    assert client.recover_snapshot(collection, url, api_key=qdrant.api_key)
+    assert_same_state(state(client, collection), snapped)
+    assert [a.alias_name for a in client.get_collection_aliases(collection).aliases] == [alias]
+
+    client.create_collection(
+        other, vectors_config=models.VectorParams(size=8, distance=models.Distance.EUCLID)
+    )
+    client.upsert(other, points=[models.PointStruct(id=1, vector=[0.5] * 8)], wait=True)
+    kept = state(client, other)
+    with pytest.raises(UnexpectedResponse) as refused:
+        client.recover_snapshot(other, url, api_key=qdrant.api_key)
+    assert refused.value.status_code == 400
+    assert "not compatible" in refused.value.content.decode()
+    assert_same_state(state(client, other), kept)

@@ -220,8 +220,12 @@ def _member(tar: tarfile.TarFile, name: str) -> bytes:
 
 def restore(engine: Engine, client: QdrantClient, name: str, snap: Snapshot) -> bool:
     """Replace collection ``name`` (or create it) with exactly the snapshot's config and points;
-    call under the engine's lock."""
+    call under the engine's lock. As Qdrant, an existing collection must have the snapshot's
+    vectors (names, sizes, distances) and keeps its aliases."""
+    aliases: list[str] = []
     if client.collection_exists(name):
+        check_compatible(client.get_collection(name).config.params, snap)
+        aliases = [a.alias_name for a in client.get_collection_aliases(name).aliases]
         client.delete_collection(name)
     client.create_collection(
         name,
@@ -237,7 +241,37 @@ def restore(engine: Engine, client: QdrantClient, name: str, snap: Snapshot) -> 
         client.create_payload_index(name, field_name, field_schema=index)
     engine.meta[name] = meta
     engine.save_meta()
+    if aliases:
+        client.update_collection_aliases(
+            [
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=name, alias_name=alias)
+                )
+                for alias in aliases
+            ]
+        )
     return True
+
+
+def check_compatible(params: models.CollectionParams, snap: Snapshot) -> None:
+    """Qdrant's rule for recovering over an existing collection: the same vectors."""
+
+    def shape(vectors: Any, sparse: Any) -> dict[str, Any]:
+        named = {"": vectors} if isinstance(vectors, models.VectorParams) else vectors or {}
+        dense = {
+            k: (v.size, v.distance, dump(v.multivector_config), v.datatype)
+            for k, v in named.items()
+        }
+        return {"dense": dense, "sparse": sorted(sparse or {})}
+
+    have = shape(params.vectors, params.sparse_vectors)
+    want = shape(snap.vectors, snap.sparse_vectors)
+    if have != want:
+        raise QdrantError(
+            400,
+            "Bad request: Snapshot is not compatible with existing collection: "
+            f"Collection vectors: {have} Snapshot vectors: {want}",
+        )
 
 
 def loopback_url(location: str) -> str:
