@@ -231,6 +231,17 @@ def test_download_upload_to_another_name_url_recover_and_delete(
     again = client.query_points(other, query=points[5].vector, limit=4).points
     assert [(p.id, p.score) for p in again] == [(p.id, pytest.approx(p.score)) for p in probe]
     assert_same_state(state(client, collection), before)  # the source is untouched
+    # as Qdrant, the upload is kept in the target's snapshots, under its file name
+    assert [(s.name, s.size) for s in client.list_snapshots(other)] == [(desc.name, desc.size)]
+    back = httpx.post(
+        f"{qdrant.url}/collections/{collection}/snapshots/upload",
+        files={"snapshot": (desc.name, got.content)},
+        headers=qdrant.headers(),
+        timeout=60,
+    )
+    assert back.status_code == 200, back.text
+    listed = client.list_snapshots(collection)
+    assert [(s.name, s.size, s.checksum) for s in listed] == [(desc.name, desc.size, desc.checksum)]
 
     # recover from the snapshot's own URL, over what the upload made
     client.delete(other, models.PointIdsList(points=[points[0].id]), wait=True)

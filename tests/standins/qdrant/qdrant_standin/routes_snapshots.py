@@ -27,6 +27,7 @@ from .snapshots import (
     loopback_url,
     read_snapshot,
     restore,
+    sha256_file,
 )
 
 log = logging.getLogger("qdrant_standin")
@@ -113,6 +114,7 @@ def register(app: FastAPI, calls: Calls, settings: Settings) -> None:
         if priority is not None and priority not in {p.value for p in models.SnapshotPriority}:
             raise QdrantError(400, f"Query deserialize error: unknown priority `{priority}`")
         checksum = request.query_params.get("checksum")
+        flag(request, "wait", True)  # a bad flag is refused before anything is saved
         form = await request.form()
         try:
             upload = form.get("snapshot")
@@ -133,7 +135,9 @@ def register(app: FastAPI, calls: Calls, settings: Settings) -> None:
         target = folder / Path(upload.filename or path.name).name
         folder.mkdir(parents=True, exist_ok=True)
         path = path.replace(target if target.name not in ("", ".", "..") else folder / path.name)
-        path.with_name(path.name + CHECKSUM_SUFFIX).unlink(missing_ok=True)  # stale if any
+        sidecar = path.with_name(path.name + CHECKSUM_SUFFIX)
+        if sidecar.is_file():  # an earlier snapshot of that name: keep its checksum true
+            sidecar.write_text(await run_in_threadpool(sha256_file, path), encoding="utf-8")
         return await run_or_accept(request, lambda: recover(name, path, None))
 
     async def download(url: str, api_key: str | None) -> Path:
