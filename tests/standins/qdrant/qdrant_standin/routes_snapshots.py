@@ -60,11 +60,11 @@ def register(app: FastAPI, calls: Calls, settings: Settings) -> None:
     @app.get("/collections/{name}/snapshots")
     async def list_snapshots(request: Request, name: str) -> JSONResponse:
         await read(lambda c: engine.require_collection(c, name))
-        return ok(request, await run_in_threadpool(store.list, name))
+        return ok(request, await run_in_threadpool(store.listing, name))
 
     @app.post("/collections/{name}/snapshots")
     async def create_snapshot(request: Request, name: str) -> Response:
-        store.collection_dir(name)
+        await read(lambda c: engine.require_collection(c, name))
         # through the writer queue: after every update accepted before it, before any after
         return await run_or_accept(request, lambda: write(lambda c: store.create(engine, c, name)))
 

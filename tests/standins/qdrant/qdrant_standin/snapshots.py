@@ -100,7 +100,7 @@ class SnapshotStore:
             name=path.name, creation_time=created, size=stat.st_size, checksum=checksum
         )
 
-    def list(self, collection: str) -> list[models.SnapshotDescription]:
+    def listing(self, collection: str) -> list[models.SnapshotDescription]:
         folder = self.collection_dir(collection)
         files = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
         return [self.describe(p) for p in files if p.is_file()]
