@@ -136,7 +136,7 @@ def searches(client: QdrantClient, name: str, points: list[models.PointStruct]) 
     """Ids and scores of dense, filtered and sparse searches."""
     probe, sparse = points[3].vector, points[8].vector
     assert isinstance(probe, dict) and isinstance(sparse, dict)
-    queries = [
+    queries: list[dict[str, Any]] = [
         {"query": probe["dense"], "using": "dense"},
         {"query": probe["small"], "using": "small", "query_filter": tenant("red")},
         {"query": sparse["words"], "using": "words"},
@@ -186,7 +186,9 @@ def test_round_trip_restores_config_points_and_search(
     client.upsert(collection, points=[models.PointStruct(id=999, vector={}, payload={})])
     client.set_payload(collection, {"rank": -1}, points=[points[0].id], wait=True)
     client.delete_payload_index(collection, "rank")
-    client.update_collection(collection, optimizers_config={"indexing_threshold": 50})
+    client.update_collection(
+        collection, optimizers_config=models.OptimizersConfigDiff(indexing_threshold=50)
+    )
     assert state(client, collection)["count"] == 41
     location = path.as_uri()
     assert client.recover_snapshot(collection, location, checksum=desc.checksum) is True
@@ -208,7 +210,8 @@ def test_download_upload_to_another_name_url_recover_and_delete(
     points = make_points(12, seed=31)
     client.upsert(collection, points=points, wait=True)
     before = state(client, collection)
-    probe = client.query_points(collection, query=points[5].vector, limit=4).points
+    query: Any = points[5].vector
+    probe = client.query_points(collection, query=query, limit=4).points
     desc = client.create_snapshot(collection)
     assert desc is not None
 
@@ -228,8 +231,9 @@ def test_download_upload_to_another_name_url_recover_and_delete(
     assert uploaded.status_code == 200, uploaded.text
     assert uploaded.json()["result"] is True
     assert_same_state(state(client, other), before)
-    again = client.query_points(other, query=points[5].vector, limit=4).points
-    assert [(p.id, p.score) for p in again] == [(p.id, pytest.approx(p.score)) for p in probe]
+    again = client.query_points(other, query=query, limit=4).points
+    assert [p.id for p in again] == [p.id for p in probe]
+    assert [p.score for p in again] == pytest.approx([p.score for p in probe], abs=1e-6)
     assert_same_state(state(client, collection), before)  # the source is untouched
     # as Qdrant, the upload is kept in the target's snapshots, under its file name
     assert [(s.name, s.size) for s in client.list_snapshots(other)] == [(desc.name, desc.size)]
@@ -347,6 +351,7 @@ def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
         c.upsert("kept", points=make_points(5, seed=71), wait=True)
         before = state(c, "kept")
         desc = c.create_snapshot("kept")
+        assert desc is not None
         c.close()
         server.restart()
         c = QdrantClient(url=server.url, api_key=key, check_compatibility=False)
