@@ -4,7 +4,10 @@ No Qdrant server binary can be obtained on the build machines, so tests (and a r
 "release archive") run this package instead. It speaks the subset of Qdrant's REST API that
 qdrant-client uses over HTTP, with the official request/response models from
 ``qdrant_client.http.models``, and stores data with qdrant-client's local mode engine
-(``QdrantClient(path=...)``), which persists to disk. gRPC is not served.
+(``QdrantClient(path=...)``), which persists to disk. Collection snapshots are served with
+Qdrant's paths and answers (create, list, download, delete, recover from a ``file://`` location
+in the snapshots directory or a loopback URL, upload); their files are the stand-in's own
+format (``snapshots``). gRPC, full-storage and shard snapshots are not served.
 
 It is started like the real binary (``bin/qdrant`` in the source tree, or the ``qdrant`` of a
 release archive built by ``release.py``: this package as one executable zip file)::
@@ -25,6 +28,6 @@ follows the installed qdrant-client so that the client's compatibility check pas
 The package has no imports of its own (its modules import third-party packages only after
 ``__main__`` has checked the interpreter): ``version`` (name, version, that check), ``config``,
 ``errors``, ``engine`` (storage), ``checks`` (input checks), ``protocol`` (the REST envelope),
-``auth`` (API keys), ``metrics``, ``routes_*`` (the endpoints by concern), ``app`` (the FastAPI
-app) and ``server`` (``main``: the process).
+``snapshots`` (snapshot files), ``auth`` (API keys), ``metrics``, ``routes_*`` (the endpoints by
+concern), ``app`` (the FastAPI app) and ``server`` (``main``: the process).
 """

@@ -12,7 +12,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import routes_collections, routes_points, routes_search, routes_service
+from . import (
+    routes_collections,
+    routes_points,
+    routes_search,
+    routes_service,
+    routes_snapshots,
+)
 from .auth import authorise
 from .config import Settings
 from .engine import Engine
@@ -64,4 +70,5 @@ def create_app(engine: Engine, settings: Settings) -> FastAPI:
     routes_collections.register(app, calls)
     routes_points.register(app, calls)
     routes_search.register(app, calls)
+    routes_snapshots.register(app, calls, settings)
     return app

@@ -1,4 +1,4 @@
-"""Collections, aliases, payload indexes and snapshots."""
+"""Collections, aliases and payload indexes (snapshots: ``routes_snapshots``)."""
 
 from __future__ import annotations
 
@@ -118,8 +118,3 @@ def register(app: FastAPI, calls: Calls) -> None:
             engine.save_meta()
 
         return ok(request, await update(request, name, run))
-
-    @app.get("/collections/{name}/snapshots")
-    async def list_snapshots(request: Request, name: str) -> JSONResponse:
-        await read(lambda c: engine.require_collection(c, name))
-        return ok(request, [])
