@@ -60,7 +60,8 @@ options:
     description:
       - Unit files whose C(# shield-rag package:) line is set to the selected release's archive
         digest (so that the next converge with that release's archive finds them in sync). Files
-        that do not exist or carry no such line are left alone.
+        that do not exist or carry no such line are left alone, and so are the files the release
+        holds a copy of (with O(restore_settings), that copy is put back instead).
     type: list
     elements: path
     default: []
@@ -311,7 +312,9 @@ def _select(module, state, wanted, result):
                 **result,
             )
     settings = _settings_plan(module, target, current) if module.params["restore_settings"] else []
-    units = _unit_plan(module.params["units"], target.get("archive_sha256", ""))
+    # A unit file the release rendered itself is put back as it was, mark included.
+    marked = [path for path in module.params["units"] if path not in target["settings"]]
+    units = _unit_plan(marked, target.get("archive_sha256", ""))
     switching = state["current"] != name
     result["changed_paths"] = [dest for _src, dest in settings] + [path for path, _t in units]
     result["changed"] = switching or bool(result["changed_paths"])
