@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from plugins.filter.qdrant_upgrade import (
     FilterModule,
     qdrant_linked_version,
     qdrant_releases_to_prune,
     qdrant_upgrade_path,
 )
+
 from tests.support.modules import Modules
 
 LINK = "/usr/local/bin/qdrant"
@@ -115,7 +115,7 @@ def test_a_wanted_version_that_is_not_x_y_z_is_a_clear_error(wanted: str, hint: 
 
 
 def test_a_current_version_that_is_not_x_y_z_is_a_clear_error() -> None:
-    with pytest.raises(AnsibleFilterError, match="/usr/local/bin/qdrant links to.*'dev'"):
+    with pytest.raises(AnsibleFilterError, match=r"/usr/local/bin/qdrant links to.*'dev'"):
         qdrant_upgrade_path("dev", "1.19.1")
 
 
