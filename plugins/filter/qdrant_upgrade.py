@@ -87,9 +87,10 @@ def qdrant_upgrade_path(current, wanted, allow_downgrade=False):
             kind="downgrade",
             message=(
                 f"{change} is a downgrade, refused: {storage}. The supported way back to "
-                f"{_minor(new)} is restoring a snapshot taken on {_minor(new)} onto "
-                f"{_minor(new)} (playbooks/restore.yml); the role takes one of every "
-                "collection before it switches to a new release. To downgrade anyway, set "
+                f"{_minor(new)} is restoring, on a {_minor(new)} release, the snapshots taken "
+                f"on {_minor(new)} (playbooks/restore.yml); the role takes one of every "
+                "collection before it switches releases. To downgrade anyway (a patch "
+                "rollback within a minor version is storage compatible), set "
                 "qdrant_allow_downgrade: true."
             ),
         )
