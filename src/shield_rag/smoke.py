@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -290,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--query: 1 to 8192 characters that are not all blank")
         args.query = query
     secret = _secret(API_KEY_ENV if args.check == "search" else TOKEN_ENV)
+    if not logging.getLogger().handlers:
+        # What the libraries log would reach stderr through logging's last resort handler;
+        # the cause of a failure is in the one line below.
+        logging.getLogger().addHandler(logging.NullHandler())
     url = args.url.rstrip("/") + "/search" if args.check == "search" else args.url
     try:
         line = asyncio.run(run(args, secret))
