@@ -24,7 +24,7 @@ the gate calls the service it runs next to.
 
 Exit status: 0 passed (one JSON line on stdout: the check, the URL, what was seen and the
 milliseconds taken); 1 failed (one line on stderr naming the check, the URL and the cause);
-2 usage error.
+2 usage error, or a secret variable that cannot be sent (the variable named, not its value).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import httpx2
@@ -75,7 +76,11 @@ class SmokeFailed(Exception):
 
 
 def _secret(name: str) -> str | None:
+    """The secret in the environment variable ``name`` (None when unset or blank); one that
+    cannot be sent in a header is a refusal that names the variable, never the value."""
     value = os.environ.get(name, "").strip()
+    if value and not (value.isascii() and value.isprintable() and " " not in value):
+        raise startup.Refused(f"{name} must be printable ASCII without spaces")
     return value or None
 
 
@@ -187,6 +192,8 @@ async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
             hint = ""
             if failed[0] == 401:
                 hint = f" (set {TOKEN_ENV})" if token is None else f" (check {TOKEN_ENV})"
+            elif failed[0] in (404, 405):
+                hint = " (is the URL the MCP endpoint, such as http://127.0.0.1:8601/mcp?)"
             raise SmokeFailed(f"HTTP {failed[0]}{hint}") from None
         leaves = _leaves(exc)
         if any(isinstance(leaf, httpx2.TimeoutException | TimeoutError) for leaf in leaves):
@@ -225,8 +232,13 @@ async def run(args: argparse.Namespace, secret: str | None) -> dict[str, Any]:
 
 
 def _url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) < 9:
-        raise argparse.ArgumentTypeError(f"not an http(s) URL: {value!r}")
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        ok = False
+    if not ok or not value.isprintable():
+        raise argparse.ArgumentTypeError(f"not an http(s) URL with a host: {value!r}")
     return value
 
 

@@ -396,6 +396,16 @@ async def test_tools_without_the_right_token_fails_on_the_401(
         assert token not in err
 
 
+async def test_tools_on_a_url_that_is_not_the_endpoint_says_so(
+    mcp_server: Mcp, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, mcp_server.token)
+    url = mcp_server.url.removesuffix("/mcp") + "/nope"
+    code, _, err = await smoke(capsys, "tools", "--url", url)
+    assert code == 1
+    assert f"tools {url}: failed: HTTP 404 (is the URL the MCP endpoint" in one_line(err)
+
+
 async def test_tools_refused_connection(capsys: pytest.CaptureFixture[str]) -> None:
     url = closed_port_url("/mcp")
     code, out, err = await smoke(capsys, "tools", "--url", url, "--timeout", "5")
@@ -426,6 +436,9 @@ async def test_tools_on_a_server_that_never_answers_times_out_when_told(
         [],
         ["search"],
         ["search", "--url", "127.0.0.1:8600"],
+        ["search", "--url", "http://[127.0.0.1"],
+        ["search", "--url", "http://:8600"],
+        ["tools", "--url", "ftp://127.0.0.1:8601/mcp"],
         ["search", "--url", "http://127.0.0.1:8600", "--timeout", "0"],
         ["search", "--url", "http://127.0.0.1:8600", "--timeout", "soon"],
         ["search", "--url", "http://127.0.0.1:8600", "--query", "   "],
@@ -439,6 +452,20 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
         main(argv)
     assert exit_.value.code == 2
     assert "usage: shield-smoke" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable", [API_KEY_ENV, TOKEN_ENV])
+def test_a_secret_that_cannot_be_sent_is_refused_without_showing_it(
+    variable: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = secret(8)
+    monkeypatch.setenv(variable, f"pass word\n{token}")
+    check = "search" if variable == API_KEY_ENV else "tools"
+    assert main([check, "--url", closed_port_url("/mcp")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert one_line(err) == f"shield-smoke: {variable} must be printable ASCII without spaces"
+    assert "pass" not in err and token not in err
 
 
 async def test_the_installed_command_runs_the_checks(
