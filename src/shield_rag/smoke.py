@@ -150,6 +150,28 @@ async def search(url: str, query: str, api_key: str | None, seconds: float) -> d
     }
 
 
+def _refusal(status: int, text: str) -> str:
+    """An MCP server's HTTP error: the status and its message (an OAuth ``error`` and
+    ``error_description``, a JSON-RPC ``error.message``, or the start of the body)."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):  # JSON-RPC
+            message = str(error.get("message", ""))
+        else:
+            # The first sentence: FastMCP goes on about OAuth clients re-registering.
+            described = str(body.get("error_description") or body.get("detail") or "")
+            parts = (error, described.split(". ")[0].removesuffix("."))
+            message = ": ".join(str(part) for part in parts if part)
+    else:
+        message = text
+    message = " ".join(message.split())[:_MAX_DETAIL]
+    return f"HTTP {status}" + (f": {message}" if message else "")
+
+
 def _leaves(exc: BaseException) -> list[BaseException]:
     """The exceptions inside (nested) exception groups, or ``exc`` itself."""
     if isinstance(exc, BaseExceptionGroup):
@@ -159,10 +181,12 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
     """The tool names of the MCP server at ``url``, over one initialized session."""
-    statuses: list[int] = []
+    refusals: list[str] = []  # the HTTP errors the server answered, with what they say
 
     async def record(response: httpx2.Response) -> None:
-        statuses.append(response.status_code)
+        if response.status_code >= 400:
+            await response.aread()  # kept: the SDK reads the same content after this hook
+            refusals.append(_refusal(response.status_code, response.text))
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     names: list[str] = []
@@ -187,14 +211,13 @@ async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
                 if not cursor:
                     break
     except Exception as exc:  # noqa: BLE001 - every failure is the check's, said in one line
-        failed = [s for s in statuses if s >= 400]
-        if failed:
+        if refusals:
             hint = ""
-            if failed[0] == 401:
+            if refusals[0].startswith("HTTP 401"):
                 hint = f" (set {TOKEN_ENV})" if token is None else f" (check {TOKEN_ENV})"
-            elif failed[0] in (404, 405):
+            elif refusals[0].startswith(("HTTP 404", "HTTP 405")):
                 hint = " (is the URL the MCP endpoint, such as http://127.0.0.1:8601/mcp?)"
-            raise SmokeFailed(f"HTTP {failed[0]}{hint}") from None
+            raise SmokeFailed(refusals[0] + hint) from None
         leaves = _leaves(exc)
         if any(isinstance(leaf, httpx2.TimeoutException | TimeoutError) for leaf in leaves):
             raise TimeoutError from None

@@ -390,7 +390,9 @@ async def test_tools_without_the_right_token_fails_on_the_401(
     assert (code, out) == (1, "")
     message = one_line(err)
     assert f"tools {mcp_server.url}: failed: HTTP 401" in message
-    assert f"{'check' if token else 'set'} {TOKEN_ENV}" in message
+    assert message.endswith(f"({'check' if token else 'set'} {TOKEN_ENV})")
+    if token is not None:
+        assert "HTTP 401: invalid_token: Authentication failed (" in message
     assert mcp_server.token not in err
     if token is not None:
         assert token not in err
@@ -403,7 +405,7 @@ async def test_tools_on_a_url_that_is_not_the_endpoint_says_so(
     url = mcp_server.url.removesuffix("/mcp") + "/nope"
     code, _, err = await smoke(capsys, "tools", "--url", url)
     assert code == 1
-    assert f"tools {url}: failed: HTTP 404 (is the URL the MCP endpoint" in one_line(err)
+    assert f"tools {url}: failed: HTTP 404: Not Found (is the URL the MCP endpoint" in one_line(err)
 
 
 async def test_tools_refused_connection(capsys: pytest.CaptureFixture[str]) -> None:
@@ -492,7 +494,7 @@ async def test_the_installed_command_runs_the_checks(
     assert (search_code, search_err) == (0, ""), search_err
     assert json.loads(one_line(search_out))["status"] == 200
     assert (tools_code, tools_out) == (1, "")
-    assert "HTTP 401 (check SHIELD_SMOKE_TOKEN)" in one_line(tools_err)  # nothing logged besides
+    assert "HTTP 401: invalid_token" in one_line(tools_err)  # nothing logged besides
     for _, out, err in runs:
         assert orchestrator.api_key not in out + err
         assert "wrong-token-0123456789" not in out + err
