@@ -493,6 +493,8 @@ class Restorer:
         if self.module.check_mode:
             self.module.exit_json(changed=True, collections={})
         try:
+            # the key and the connection, before the first copy
+            self.api.call("GET", "/collections", "listing the collections")
             for entry in entries:
                 self.restore(entry, uid, gid)
         except QdrantCallError as exc:
