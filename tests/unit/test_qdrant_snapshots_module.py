@@ -10,7 +10,6 @@ printed, the files it left and Qdrant's state afterwards are what is checked.
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import json
 import stat
