@@ -63,7 +63,8 @@ options:
   dest:
     description:
       - With O(state=saved), the directory the files C(<collection>.snapshot) are written to;
-        created with mode C(0700) when missing. A file of the same name is replaced.
+        created with mode C(0700) when missing. The files get mode C(0600); a file of the same
+        name is replaced.
       - Required with O(state=saved).
     type: path
   keep_on_server:
@@ -452,12 +453,12 @@ class Restorer:
         name, src, checksum = entry["collection"], entry["path"], entry["sha256"].strip().lower()
         what = f"collection {name}"
         folder = os.path.join(self.snapshots_dir, name)
-        made = not os.path.isdir(folder)
-        if made:
-            os.mkdir(folder, 0o750)
-            os.chown(folder, uid, gid)
         copy = os.path.join(folder, COPY_PREFIX + os.path.basename(src))
+        made = not os.path.isdir(folder)
         try:
+            if made:
+                os.mkdir(folder, 0o750)
+                os.chown(folder, uid, gid)
             self.copy(src, copy, uid, gid)
             body = {
                 "location": "file://" + urllib.parse.quote(copy),

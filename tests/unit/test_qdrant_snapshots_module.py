@@ -387,3 +387,23 @@ def test_documentation_matches_the_argument_spec() -> None:
     compare(doc["options"], spec, "")
     assert doc["module"] == MODULE.stem
     json.dumps(doc)  # plain data
+
+
+def test_ansible_packs_the_module_with_its_module_utils(
+    modules: Modules, client: QdrantClient, qdrant: QdrantServer, names, tmp_path: Path
+) -> None:
+    """Through ``ansible -m``: AnsiballZ finds qdrant_api and the http_probe it imports."""
+    name = names("adhoc")
+    plain_collection(client, name)
+    args = {
+        "url": qdrant.url,
+        "api_key": qdrant.api_key,
+        "state": "saved",
+        "dest": str(tmp_path / "adhoc"),
+        "collections": [name],
+    }
+    result = modules.adhoc("qdrant_snapshots", args, check=True)
+    assert not result.get("failed"), result
+    assert result["collections"][name]["points_count"] == 30
+    assert qdrant.api_key not in result["_stdout"]
+    assert not (tmp_path / "adhoc").exists()
