@@ -142,6 +142,7 @@ def test_saved_writes_checked_files_and_leaves_no_snapshot_on_the_server(
         path = dest / f"{name}.snapshot"
         data = path.read_bytes()
         assert entry["file"] == str(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["size"] == len(data)
         assert entry["points_count"] == count == client.count(name).count
