@@ -299,6 +299,7 @@ class Saver:
 
     def describe(self, name):
         info = self.api.call("GET", f"/collections/{quoted(name)}", f"collection {name}")
+        info = info if isinstance(info, dict) else {}
         params = ((info.get("config") or {}).get("params")) or {}
         return {
             "points_count": info.get("points_count"),
@@ -312,6 +313,7 @@ class Saver:
         what = f"collection {name}"
         base = f"/collections/{quoted(name)}/snapshots"
         created = self.api.call("POST", f"{base}?wait=true", what)
+        created = created if isinstance(created, dict) else {}
         snap = str(created.get("name") or "")
         if not snap:
             raise QdrantCallError(f"{what}: POST {base}?wait=true answered no snapshot name")
@@ -475,7 +477,7 @@ class Restorer:
                     os.rmdir(folder)
         info = self.api.call("GET", f"/collections/{quoted(name)}", what)
         self.results[name] = {
-            "points_count": info.get("points_count"),
+            "points_count": info.get("points_count") if isinstance(info, dict) else None,
             "path": src,
             "sha256": checksum,
         }
