@@ -169,6 +169,12 @@ collections:
     points_count:
       description: The collection's points count (before the snapshot; after the recovery).
       type: int
+    points_count_after:
+      description:
+        - The collection's points count right after the snapshot was taken. When writes went on
+          meanwhile, the snapshot holds a count between RV(collections.points_count) and this.
+        - Only with O(state=saved), not in check mode.
+      type: int
     vectors:
       description:
         - The collection's dense vectors configuration as Qdrant returns it
@@ -317,6 +323,10 @@ class Saver:
         snap = str(created.get("name") or "")
         if not snap:
             raise QdrantCallError(f"{what}: POST {base}?wait=true answered no snapshot name")
+        # Writes may go on while the snapshot is taken: the snapshot holds a count between
+        # the one read before it and the one read right after it.
+        after = self.api.call("GET", f"/collections/{quoted(name)}", what)
+        entry["points_count_after"] = after.get("points_count") if isinstance(after, dict) else None
         checksum = str(created.get("checksum") or "").strip().lower()
         failed = True
         try:

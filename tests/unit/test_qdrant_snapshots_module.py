@@ -146,6 +146,7 @@ def test_saved_writes_checked_files_and_leaves_no_snapshot_on_the_server(
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["size"] == len(data)
         assert entry["points_count"] == count == client.count(name).count
+        assert entry["points_count_after"] == count
         assert entry["snapshot"].startswith(f"{name}-")
         assert client.list_snapshots(name) == []
         assert not (snapshots_dir(qdrant) / name / entry["snapshot"]).exists()
