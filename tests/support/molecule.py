@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 SECRET_VARIABLES = [
@@ -87,3 +89,19 @@ def figure(check: str, **values: float | int | str) -> None:
         f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
     )
     print(f"FIGURE {check}: {shown}")
+
+
+class HonourRetryAfter(httpx.HTTPTransport):
+    """Waits out admission control's 429 as a well-behaved client does (Retry-After, at most
+    60 s per request): the checks poll many jobs at once, faster than one client's rate limit
+    (orchestrator_fastapi_client_requests_per_second), and measure jobs, not the limits."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = time.monotonic() + 60
+        while True:
+            response = super().handle_request(request)
+            if response.status_code != 429 or time.monotonic() >= deadline:
+                return response
+            response.read()
+            response.close()
+            time.sleep(min(5.0, float(response.headers.get("retry-after") or 1)))

@@ -5,7 +5,6 @@ and Qdrant's (with its key, to count what was stored)."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 import warnings
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import yaml
 from qdrant_client import QdrantClient, models
-from tests.support.molecule import run_secrets
+from tests.support.molecule import HonourRetryAfter, run_secrets
 from tests.support.wait import wait_until
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
@@ -40,22 +39,6 @@ _SENTENCES = [
 def headers(**extra: str) -> dict[str, str]:
     key = run_secrets()["SHIELD_MOLECULE_ORCHESTRATOR_API_KEY"]
     return {"Authorization": f"Bearer {key}", **extra}
-
-
-class HonourRetryAfter(httpx.HTTPTransport):
-    """Waits out admission control's 429 as a well-behaved client does (Retry-After, at most
-    60 s per request): the checks poll 50 jobs at once, faster than one client's rate limit
-    (orchestrator_fastapi_client_requests_per_second), and measure jobs, not the limits."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        deadline = time.monotonic() + 60
-        while True:
-            response = super().handle_request(request)
-            if response.status_code != 429 or time.monotonic() >= deadline:
-                return response
-            response.read()
-            response.close()
-            time.sleep(min(5.0, float(response.headers.get("retry-after") or 1)))
 
 
 def client() -> httpx.Client:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.molecule import run_secrets
+from tests.support.molecule import HonourRetryAfter, run_secrets
 from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,10 +37,14 @@ _SENTENCES = [
 ]
 
 
-def client(host: str = "shield-life-1", timeout: float = 15) -> httpx.Client:
+def client(host: str = "shield-life-1", timeout: float = 15, polite: bool = True) -> httpx.Client:
+    """A client of one orchestrator; ``polite`` waits out 429s (the checks poll many jobs)."""
     key = run_secrets()["SHIELD_MOLECULE_ORCHESTRATOR_API_KEY"]
     return httpx.Client(
-        base_url=APIS[host], headers={"Authorization": f"Bearer {key}"}, timeout=timeout
+        base_url=APIS[host],
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=timeout,
+        transport=HonourRetryAfter() if polite else None,
     )
 
 
@@ -62,16 +66,18 @@ def submit(http: httpx.Client, body: dict[str, Any]) -> str:
 
 
 def wait_terminal(http: httpx.Client, ids: list[str], timeout: float) -> dict[str, Any]:
-    """Every job's record once all are terminal; AssertionError naming the others at the
-    deadline (5xx and transport errors count as "not yet")."""
+    """Every job's record once all are terminal, asking again only for those that are not;
+    AssertionError naming them at the deadline (5xx and transport errors count as "not yet")."""
+    records: dict[str, Any] = {}
 
     def done() -> dict[str, Any]:
-        records = {}
         for job_id in ids:
+            if records.get(job_id, {}).get("status") in TERMINAL:
+                continue
             response = http.get(f"/jobs/{job_id}")
             assert response.status_code == 200, f"{job_id}: HTTP {response.status_code}"
             records[job_id] = response.json()
-        pending = {i: r["status"] for i, r in records.items() if r["status"] not in TERMINAL}
+        pending = {i: records[i]["status"] for i in ids if records[i]["status"] not in TERMINAL}
         assert not pending, f"{len(pending)} jobs not finished: {pending}"
         return records
 
@@ -181,7 +187,7 @@ class Load:
             self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        clients = {host: client(host, timeout=5) for host in APIS}
+        clients = {host: client(host, timeout=5, polite=False) for host in APIS}
         start = time.monotonic()
         try:
             for n in range(self.limit):

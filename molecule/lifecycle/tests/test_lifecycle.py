@@ -39,7 +39,8 @@ def freeze(node: Any) -> str:
 
 def processes_from(node: Any, release: str) -> list[str]:
     """Command lines of the processes that run a Python from ``release``'s virtualenv."""
-    out = node.run(f"pgrep -af '/opt/shield-rag/releases/{release}/venv/bin/python'").stdout
+    # [/]: the pattern does not match pgrep's own shell.
+    out = node.run(f"pgrep -af '[/]opt/shield-rag/releases/{release}/venv/bin/python'").stdout
     return [line for line in out.splitlines() if line.strip()]
 
 
