@@ -28,6 +28,30 @@ _ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
 # The share of a job's progress its vector phase reports when a graph stage may follow.
 VECTOR_SHARE = 0.8
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+# A job whose call an open breaker refused waits at least this long (never a hot loop).
+BREAKER_WAIT_FLOOR_SECONDS = 0.5
+
+
+def breaker_refusal(exc: BaseException) -> DependencyUnavailable | None:
+    """``exc`` when a dependency's open breaker refused the call without sending it: the
+    dependency is known to be down and never saw the job, so that is not one of its attempts."""
+    if isinstance(exc, DependencyUnavailable) and not exc.sent:
+        return exc
+    return None
+
+
+def breaker_wait(exc: DependencyUnavailable, attempts: int, cfg: WorkerSettings) -> float:
+    """How long a job refused by ``exc`` waits: the breaker's own ``retry_after`` (else the
+    backoff of attempt ``attempts``), at least :data:`BREAKER_WAIT_FLOOR_SECONDS`."""
+    wait = exc.retry_after
+    if wait is None:
+        wait = backoff_delay(attempts, cfg.backoff_base_seconds, cfg.backoff_max_seconds)
+    return max(wait, BREAKER_WAIT_FLOOR_SECONDS)
+
+
+def deferral_note(exc: DependencyUnavailable, delay: float) -> str:
+    """The message of a retry that does not count as an attempt."""
+    return f"{exc.dependency} circuit open: waiting {delay:.1f}s, attempt not counted ({exc})"
 
 
 class _Abandon(Exception):
@@ -208,6 +232,10 @@ class JobExecution:
                 mine,
             )
         except Exception as exc:
+            refused = breaker_refusal(exc)
+            if refused is not None:
+                await self._defer(d, attempts, refused, mine)
+                return
             log.warning(
                 "job %s attempt %d failed: %s",
                 d.job_id,
@@ -286,8 +314,27 @@ class JobExecution:
         await self._retry(d, attempts, error, delay, fence=fence)
         JOBS.labels("retried").inc()
 
+    async def _defer(
+        self, d: Delivery, attempts: int, exc: DependencyUnavailable, fence: dict[str, str]
+    ) -> None:
+        """Re-queue the job like a retry, with attempt ``attempts`` not counted: an open
+        breaker refused the call, so the job waits for the breaker and is never dead-lettered
+        by such refusals."""
+        delay = breaker_wait(exc, attempts, self.cfg)
+        note = deferral_note(exc, delay)
+        log.info("job %s attempt %d: %s", d.job_id, attempts, note)
+        await self._retry(d, attempts - 1, str(exc), delay, fence=fence, message=note)
+        JOBS.labels("retried").inc()
+
     async def _retry(
-        self, d: Delivery, attempts: int, error: str, delay: float, *, fence: dict[str, str]
+        self,
+        d: Delivery,
+        attempts: int,
+        error: str,
+        delay: float,
+        *,
+        fence: dict[str, str],
+        message: str | None = None,
     ) -> None:
         due = time.time() + delay
         code, _ = await self.store.transition(
@@ -296,7 +343,7 @@ class JobExecution:
             status=JobStatus.QUEUED,
             event="job.retrying",
             stage="retry-wait",
-            message=f"retrying in {delay:.1f}s: {error}",
+            message=message or f"retrying in {delay:.1f}s: {error}",
             fields={"error": error, "next_attempt_at": repr(due), "attempts": str(attempts)},
             fence=fence,
         )

@@ -4,7 +4,8 @@ The stage has its own Redis stream (``<prefix>:graph:queue``), retry set, leases
 count and slots (``worker.graph_concurrency``) and reuses the vector phase's queue mechanics
 (:class:`~shield_rag.jobs.queue.WorkQueue`): a killed worker's entry is claimed by another
 after ``claim_idle_seconds``, failures are retried with backoff and, after
-``worker.graph_max_attempts``, the job is dead-lettered. The job stays ``running`` (with
+``worker.graph_max_attempts``, the job is dead-lettered (a call LightRAG's open breaker
+refused is not an attempt: the stage waits for the breaker). The job stays ``running`` (with
 ``phases.vectors: succeeded``) while the stage is queued or runs, and ends with it.
 """
 
@@ -22,7 +23,15 @@ from shield_rag.errors import DependencyUnavailable, JobCancelled, PermanentJobE
 from shield_rag.jobs.graphdocs import GraphDocs
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED
-from shield_rag.worker.execution import REDIS_ERRORS, VECTOR_SHARE, JobExecution, _Abandon
+from shield_rag.worker.execution import (
+    REDIS_ERRORS,
+    VECTOR_SHARE,
+    JobExecution,
+    _Abandon,
+    breaker_refusal,
+    breaker_wait,
+    deferral_note,
+)
 from shield_rag.worker.metrics import GRAPH_BUSY, GRAPH_JOBS, GRAPH_SECONDS
 from shield_rag.worker.pipeline import STAGE_SECONDS
 
@@ -155,6 +164,10 @@ class GraphExecution(JobExecution):
             await self._graph_end(d, JobStatus.FAILED, str(exc), str(exc), mine)
             GRAPH_JOBS.labels("failed").inc()
         except Exception as exc:
+            refused = breaker_refusal(exc)
+            if refused is not None:
+                await self._graph_defer(d, attempts, refused, mine)
+                return
             log.warning(
                 "job %s graph attempt %d failed: %s",
                 d.job_id,
@@ -193,8 +206,26 @@ class GraphExecution(JobExecution):
         await self._graph_retry(d, attempts, error, delay, fence)
         GRAPH_JOBS.labels("retried").inc()
 
+    async def _graph_defer(
+        self, d: Delivery, attempts: int, exc: DependencyUnavailable, fence: dict[str, str]
+    ) -> None:
+        """Re-queue the graph stage like a retry, with attempt ``attempts`` not counted: the
+        LightRAG breaker refused the call, so the stage waits for the breaker and is never
+        dead-lettered by such refusals."""
+        delay = breaker_wait(exc, attempts, self.cfg)
+        note = deferral_note(exc, delay)
+        log.info("job %s graph attempt %d: %s", d.job_id, attempts, note)
+        await self._graph_retry(d, attempts - 1, str(exc), delay, fence, f"graph stage: {note}")
+        GRAPH_JOBS.labels("retried").inc()
+
     async def _graph_retry(
-        self, d: Delivery, attempts: int, error: str, delay: float, fence: dict[str, str]
+        self,
+        d: Delivery,
+        attempts: int,
+        error: str,
+        delay: float,
+        fence: dict[str, str],
+        message: str | None = None,
     ) -> None:
         due = time.time() + delay
         code, _ = await self.store.transition(
@@ -202,7 +233,7 @@ class GraphExecution(JobExecution):
             allowed=_RUNNING,
             event="job.graph_retrying",
             stage="graph-retry-wait",
-            message=f"graph stage retrying in {delay:.1f}s: {error}",
+            message=message or f"graph stage retrying in {delay:.1f}s: {error}",
             fields={
                 "graph_status": "queued",
                 "graph_attempts": str(attempts),

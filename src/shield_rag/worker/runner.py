@@ -71,8 +71,8 @@ class Worker(GraphExecution):
         self.graph_queue = WorkQueue(self.redis, prefix, self.name, self.lease_ms, GRAPH_STAGE)
         self.graph_docs = GraphDocs(self.redis, prefix, self.cfg.job_ttl_seconds)
         # One breaker per dependency, with the orchestrator's thresholds: while one is open
-        # the worker's calls to it fail fast and the job is retried with backoff (a transient
-        # error), at the earliest when the breaker lets a probe through.
+        # the worker's calls to it fail fast and the job waits for the breaker (re-queued
+        # until it lets a probe through); a refused call is not one of the job's attempts.
         limits: BreakerLimits = {
             "failure_threshold": settings.orchestrator.breaker_failure_threshold,
             "reset_seconds": settings.orchestrator.breaker_reset_seconds,
