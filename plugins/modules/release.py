@@ -14,7 +14,8 @@ description:
     own release directory, C(<home>/releases/<version>-<digest>/), holding C(venv/), the
     C(manifest.json) written last (version, archive digest, settings schema, install time),
     C(freeze.txt) (C(pip freeze --all) right after the install) and C(settings/) (a copy of every
-    settings file the roles rendered while the release was current, at its path below C(/)).
+    settings file, environment file and unit the roles rendered while the release was current,
+    at its path below C(/)).
     C(<home>/current) links to the release the services run from; C(<home>/previous) to the one
     that was current before it.
   - With O(release) set, makes that release current in one step, atomically (the links are
