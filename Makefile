@@ -89,7 +89,7 @@ pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra
 
 ## molecule: Molecule scenarios on Debian 12 and 13 systemd containers (tests/molecule.sh)
-MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs
+MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs lifecycle
 molecule: deps venv
 	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
 
