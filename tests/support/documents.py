@@ -2,7 +2,8 @@
 
 - ``make_pdf``, ``make_docx``, ``make_txt``: the sample documents with one known fact each
   (the ingest tests, the MCP tests and the demos);
-- ``pdf_with``, ``docx_with``: a document of given content (the extraction and fetch tests)."""
+- ``pdf_with``, ``docx_with``: a document of given content (the extraction and fetch tests);
+- ``REPORT_SENTENCES``: the sentences of the Molecule scenarios' text jobs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ from fpdf import FPDF
 PDF_FACT = "The Halvorsen lighthouse keeps a brass lens weighing 812 kilograms."
 DOCX_FACT = "Project Nimbus trains carrier pigeons to deliver seed packets to Tromsø."
 TXT_FACT = "The Vellichor bakery sells cardamom buns every Thursday at dawn."
+
+# Plain sentences the Molecule scenarios build their text jobs from (async_jobs, lifecycle).
+REPORT_SENTENCES = [
+    "The relay station logs every handover between the northern and southern valleys.",
+    "Operators rotate the cooling pumps each week so that no bearing wears out first.",
+    "A storm in early spring flooded the lower tunnel and the crews rerouted the cables.",
+    "Each archive box is labelled with the year, the district and the surveyor's initials.",
+    "The ferry schedule changes twice a year, and the harbour office posts it on paper.",
+]
 
 
 def make_pdf(text: str = PDF_FACT) -> bytes:

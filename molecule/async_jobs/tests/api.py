@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import yaml
 from qdrant_client import QdrantClient, models
+from tests.support.documents import REPORT_SENTENCES
 from tests.support.molecule import HonourRetryAfter, run_secrets
 from tests.support.wait import wait_until
 
@@ -27,14 +28,6 @@ TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 WORKER_HOSTS = ("shield-jobs-1", "shield-jobs-2")
 INSTANCES = (1, 2)
 
-_SENTENCES = [
-    "The relay station logs every handover between the northern and southern valleys.",
-    "Operators rotate the cooling pumps each week so that no bearing wears out first.",
-    "A storm in early spring flooded the lower tunnel and the crews rerouted the cables.",
-    "Each archive box is labelled with the year, the district and the surveyor's initials.",
-    "The ferry schedule changes twice a year, and the harbour office posts it on paper.",
-]
-
 
 def headers(**extra: str) -> dict[str, str]:
     key = run_secrets()["SHIELD_MOLECULE_ORCHESTRATOR_API_KEY"]
@@ -48,7 +41,8 @@ def client() -> httpx.Client:
 def document(batch: str, n: int) -> dict[str, Any]:
     """Text job n of a batch: a few chunks long, its own source, tagged with the batch."""
     body = " ".join(
-        f"{_SENTENCES[(n + i) % len(_SENTENCES)]} (section {i}, note {n})" for i in range(40)
+        f"{REPORT_SENTENCES[(n + i) % len(REPORT_SENTENCES)]} (section {i}, note {n})"
+        for i in range(40)
     )
     return {
         "type": "text",

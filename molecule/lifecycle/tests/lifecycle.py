@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.documents import REPORT_SENTENCES
 from tests.support.molecule import HonourRetryAfter, run_secrets
 from tests.support.wait import wait_until
 
@@ -28,13 +29,6 @@ QUERIES = [
     "flooded tunnel cables",
     "ferry schedule harbour office",
 ]
-_SENTENCES = [
-    "The relay station logs every handover between the northern and southern valleys.",
-    "Operators rotate the cooling pumps each week so that no bearing wears out first.",
-    "A storm in early spring flooded the lower tunnel and the crews rerouted the cables.",
-    "Each archive box is labelled with the year, the district and the surveyor's initials.",
-    "The ferry schedule changes twice a year, and the harbour office posts it on paper.",
-]
 
 
 def client(host: str = "shield-life-1", timeout: float = 15, polite: bool = True) -> httpx.Client:
@@ -49,7 +43,9 @@ def client(host: str = "shield-life-1", timeout: float = 15, polite: bool = True
 
 
 def document(tag: str, n: int) -> dict[str, Any]:
-    body = " ".join(f"{_SENTENCES[(n + i) % len(_SENTENCES)]} (part {i})" for i in range(12))
+    body = " ".join(
+        f"{REPORT_SENTENCES[(n + i) % len(REPORT_SENTENCES)]} (part {i})" for i in range(12)
+    )
     return {
         "type": "text",
         "text": f"Station report {n} ({tag}). {body}",
