@@ -113,6 +113,51 @@ class Modules:
         result["_stdout"] = proc.stdout
         return dict(result)
 
+    def playbook(
+        self, play: str, host_vars: dict, *, check: bool = False, extra_vars: dict | None = None
+    ) -> tuple[int, str]:
+        """``ansible-playbook`` of the YAML text `play` on the one host ``localhost`` (local
+        connection, this Python, `host_vars` as its inventory variables): its exit code and its
+        whole output (stdout then stderr)."""
+        home = self.workdir / "ansible-home"
+        inventory = self.workdir / "inventory.yml"
+        playbook = self.workdir / "play.yml"
+        hostvars = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            **host_vars,
+        }
+        inventory.write_text(
+            json.dumps({"all": {"hosts": {"localhost": hostvars}}}), encoding="utf-8"
+        )
+        playbook.write_text(play, encoding="utf-8")
+        environ = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
+            "ANSIBLE_HOME": str(home),
+            "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+            "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        }
+        environ.pop("ANSIBLE_CONFIG", None)
+        command = [str(Path(sys.executable).with_name("ansible-playbook"))]
+        command += ["-i", str(inventory), str(playbook)]
+        if extra_vars:
+            command.append(f"--extra-vars={json.dumps(extra_vars)}")
+        if check:
+            command.append("--check")
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environ,
+            cwd=self.workdir,
+            check=False,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
 
 class Endpoint(BaseHTTPRequestHandler):
     """A request handler for :func:`serving`: subclasses answer with :meth:`answer`; nothing

@@ -22,7 +22,7 @@ ROLES_DIR = ROOT / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
 
 # The no_log rule: an option is no_log exactly when its name says it holds a secret ...
-SECRET_NAME = re.compile(r"(password|api_key|token|secrets?)$")
+SECRET_NAME = re.compile(r"(password|api_key|access_key|secret_key|token|secrets?)$")
 # ... or when it carries secrets under another name. _common_config_env is the SHIELD_*
 # environment of a service, which holds its Redis password and API keys.
 SECRET_CARRIERS: dict[str, set[str]] = {"common": {"_common_config_env"}}
