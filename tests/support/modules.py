@@ -76,9 +76,9 @@ class Modules:
         result["_stdout"] = proc.stdout
         return result
 
-    def adhoc(self, name: str, args: dict, *, check: bool = False) -> dict:
-        """The result of ``ansible localhost -m shield.rag.<name>`` for `args` (local
-        connection, this Python on the "host"), with Ansible's whole output as `_stdout`."""
+    def _ansible_environ(self, **extra: str) -> dict[str, str]:
+        """This process's environment for an Ansible command: this checkout as shield.rag,
+        Ansible's own files below the work directory, no ansible.cfg of the caller's."""
         home = self.workdir / "ansible-home"
         environ = {
             **os.environ,
@@ -86,11 +86,18 @@ class Modules:
             "ANSIBLE_HOME": str(home),
             "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
             "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
-            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
             "ANSIBLE_NOCOLOR": "1",
+            **extra,
         }
         environ.pop("ANSIBLE_CONFIG", None)
+        return environ
+
+    def adhoc(self, name: str, args: dict, *, check: bool = False) -> dict:
+        """The result of ``ansible localhost -m shield.rag.<name>`` for `args` (local
+        connection, this Python on the "host"), with Ansible's whole output as `_stdout`."""
+        environ = self._ansible_environ(
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json"
+        )
         command = [
             str(Path(sys.executable).with_name("ansible")),
             "localhost",
@@ -119,7 +126,6 @@ class Modules:
         """``ansible-playbook`` of the YAML text `play` on the one host ``localhost`` (local
         connection, this Python, `host_vars` as its inventory variables): its exit code and its
         whole output (stdout then stderr)."""
-        home = self.workdir / "ansible-home"
         inventory = self.workdir / "inventory.yml"
         playbook = self.workdir / "play.yml"
         hostvars = {
@@ -131,16 +137,7 @@ class Modules:
             json.dumps({"all": {"hosts": {"localhost": hostvars}}}), encoding="utf-8"
         )
         playbook.write_text(play, encoding="utf-8")
-        environ = {
-            **os.environ,
-            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
-            "ANSIBLE_HOME": str(home),
-            "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-            "ANSIBLE_REMOTE_TMP": str(home / "remote-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        }
-        environ.pop("ANSIBLE_CONFIG", None)
+        environ = self._ansible_environ(ANSIBLE_RETRY_FILES_ENABLED="0")
         command = [str(Path(sys.executable).with_name("ansible-playbook"))]
         command += ["-i", str(inventory), str(playbook)]
         if extra_vars:
