@@ -9,6 +9,7 @@ so the tests check both what the module printed and what it asked.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.support.modules import Endpoint, Modules, serving
+from tests.support.modules import ROOT, Endpoint, Modules, serving
 from tests.support.procs import free_port
 
 RunModule = Callable[..., dict]
+MODULE = ROOT / "plugins" / "modules" / "ollama_models.py"
 
 NEVER = "2318-03-12T04:05:06.123456789Z"  # what Ollama shows for keep_alive -1
 SOON = "2026-12-06T03:00:00Z"
@@ -468,3 +471,43 @@ def test_through_ansible(modules: Modules, ollama) -> None:
     again = modules.adhoc("ollama_models", args)
     assert not again.get("failed"), again
     assert again["changed"] is False
+
+
+def test_documentation_matches_the_argument_spec() -> None:
+    """Every option documented as the argument spec declares it, every result documented, and
+    the docs are YAML."""
+    tree = ast.parse(MODULE.read_text(encoding="utf-8"))
+    values = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    doc = yaml.safe_load(ast.literal_eval(values["DOCUMENTATION"]))
+    assert yaml.safe_load(ast.literal_eval(values["EXAMPLES"]))
+    returned = yaml.safe_load(ast.literal_eval(values["RETURN"]))
+    spec = ast.literal_eval(values["ARGUMENT_SPEC"])
+
+    def compare(documented: dict[str, Any], declared: dict[str, Any], where: str) -> None:
+        assert set(documented) == set(declared), where
+        for name, option in declared.items():
+            docs = documented[name]
+            for key in ("type", "elements", "default", "choices"):
+                assert docs.get(key) == option.get(key), f"{where}{name}.{key}"
+            assert bool(docs.get("required")) == bool(option.get("required")), f"{where}{name}"
+            assert docs.get("description"), f"{where}{name}"
+            if "options" in option:
+                compare(docs["suboptions"], option["options"], f"{where}{name}.")
+
+    compare(doc["options"], spec, "")
+    assert doc["module"] == MODULE.stem
+    assert set(returned) == {
+        "installed",
+        "pulled",
+        "created",
+        "deleted",
+        "loaded",
+        "embedding_dimension",
+        "msg",
+    }
