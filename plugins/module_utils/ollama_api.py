@@ -23,6 +23,9 @@ from ansible_collections.shield.rag.plugins.module_utils.http_probe import conte
 CHUNK = 1024 * 1024
 # Error bodies are read up to this size for Ollama's message.
 MAX_ERROR_BODY = 64 * 1024
+# An expiry in /api/ps further away than this many years is Ollama's "never" (keep_alive -1:
+# Ollama keeps the model for the longest Go duration, about 292 years).
+NEVER_YEARS = 100
 
 
 class OllamaError(Exception):
@@ -46,6 +49,15 @@ def sha256_file(path):
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def never_expires(expires_at):
+    """Whether /api/ps's ``expires_at`` (RFC 3339) is Ollama's "never"."""
+    try:
+        year = int(str(expires_at)[:4])
+    except ValueError:
+        return False
+    return year - time.gmtime().tm_year >= NEVER_YEARS
 
 
 def _error_text(body):
@@ -157,3 +169,37 @@ class Ollama:
         headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
         with open(path, "rb") as handle:
             self._open("POST", f"/api/blobs/sha256:{digest}", data=handle, headers=headers).close()
+
+    def kept_loaded(self):
+        """The names of the models GET /api/ps lists with a "never" expiry."""
+        running = self.call("GET", "/api/ps").get("models") or []
+        return {
+            str(m.get("name") or m.get("model"))
+            for m in running
+            if isinstance(m, dict) and never_expires(m.get("expires_at"))
+        }
+
+    def capabilities(self, name):
+        """The capabilities POST /api/show gives ``name`` (None when it gives none)."""
+        try:
+            capabilities = self.call("POST", "/api/show", {"model": name}).get("capabilities")
+        except OllamaError:
+            return None
+        return capabilities if isinstance(capabilities, list) else None
+
+    def load(self, name):
+        """Load ``name`` to stay loaded (keep_alive -1): an embedding model with an empty
+        /api/embed, another with an empty /api/generate; without capabilities from /api/show,
+        /api/embed is tried first."""
+        embed = {"model": name, "input": [], "keep_alive": -1}
+        generate = {"model": name, "prompt": "", "keep_alive": -1, "stream": False}
+        capabilities = self.capabilities(name)
+        if capabilities is None:
+            try:
+                self.call("POST", "/api/embed", embed)
+            except OllamaError:
+                self.call("POST", "/api/generate", generate)
+        elif "embedding" in capabilities:
+            self.call("POST", "/api/embed", embed)
+        else:
+            self.call("POST", "/api/generate", generate)

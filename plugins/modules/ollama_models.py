@@ -180,7 +180,6 @@ msg:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shield.rag.plugins.module_utils.ollama_api import (
@@ -219,17 +218,6 @@ ARGUMENT_SPEC = {
 }
 
 EMBED_CHECK_TEXT = "Shield RAG checks the dimension of this embedding."
-# An expiry further away than this many years is Ollama's "never" (keep_alive -1).
-NEVER_YEARS = 100
-
-
-def _never_expires(expires_at):
-    """Whether /api/ps's ``expires_at`` (RFC 3339) is Ollama's "never"."""
-    try:
-        year = int(str(expires_at)[:4])
-    except ValueError:
-        return False
-    return year - time.gmtime().tm_year >= NEVER_YEARS
 
 
 class Models:
@@ -307,41 +295,14 @@ class Models:
             self.fail(f"Deleting {name} failed: {exc}")
 
     def kept_loaded(self):
-        """The models /api/ps lists with a "never" expiry."""
         try:
-            running = self.api.call("GET", "/api/ps")
+            return self.api.kept_loaded()
         except OllamaError as exc:
             self.fail(f"Listing the loaded models of Ollama at {self.api.url} failed: {exc}")
-        return {
-            str(m.get("name") or m.get("model"))
-            for m in running.get("models") or []
-            if _never_expires(m.get("expires_at"))
-        }
-
-    def embeds(self, name):
-        """Whether ``name`` is an embedding model by /api/show's capabilities; None when
-        Ollama gives none."""
-        try:
-            shown = self.api.call("POST", "/api/show", {"model": name})
-        except OllamaError:
-            return None
-        capabilities = shown.get("capabilities")
-        return "embedding" in capabilities if isinstance(capabilities, list) else None
 
     def load(self, name):
-        embed = {"model": name, "input": [], "keep_alive": -1}
-        generate = {"model": name, "prompt": "", "keep_alive": -1, "stream": False}
-        kind = self.embeds(name)
         try:
-            if kind is None:
-                try:
-                    self.api.call("POST", "/api/embed", embed)
-                except OllamaError:
-                    self.api.call("POST", "/api/generate", generate)
-            elif kind:
-                self.api.call("POST", "/api/embed", embed)
-            else:
-                self.api.call("POST", "/api/generate", generate)
+            self.api.load(name)
         except OllamaError as exc:
             self.fail(f"Loading {name} to keep it loaded failed: {exc}")
 

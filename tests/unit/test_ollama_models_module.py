@@ -61,7 +61,7 @@ class FakeOllama(Endpoint):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def missing(self, name: str) -> None:
-        self.json(404, {"error": f'model "{name}" not found, try pulling it first'})
+        self.json(404, {"error": f"model '{name}' not found"})
 
     def do_HEAD(self) -> None:
         self.state.requests.append(("HEAD", self.path, None))
@@ -343,9 +343,17 @@ def test_embed_check_names_model_and_both_dimensions(run_module: RunModule, olla
     assert "expected 768" in result["msg"]
     assert result["embedding_dimension"] == 384
 
-    silent = run_module({"embed_check": {"model": "qwen2.5:0.5b", "dimension": 384}})
-    assert silent["failed"] is True
-    assert silent["msg"] == (
+    absent = run_module({"embed_check": {"model": "nomic-embed-text", "dimension": 768}})
+    assert absent["failed"] is True
+    assert absent["msg"] == (
+        "embed_check: nomic-embed-text:latest gave no embedding: "
+        "model 'nomic-embed-text:latest' not found"
+    )
+    assert absent["embedding_dimension"] is None
+
+    chat = run_module({"embed_check": {"model": "qwen2.5:0.5b", "dimension": 384}})
+    assert chat["failed"] is True
+    assert chat["msg"] == (
         'embed_check: qwen2.5:0.5b gave no embedding: "qwen2.5:0.5b" does not support embeddings'
     )
 
