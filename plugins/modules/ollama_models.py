@@ -89,8 +89,10 @@ options:
     description:
       - After everything else, C(POST /api/embed) a short text to O(embed_check.model) and fail
         with a message naming the model, the expected and the received dimension when they
-        differ, or Ollama's error when the model does not answer. A model of O(models) with
-        O(models[].keep_loaded) is asked with C(keep_alive=-1), so it stays loaded.
+        differ, or Ollama's error when the model does not answer.
+      - A model kept loaded for good (by O(models[].keep_loaded), or already before the run) is
+        asked with C(keep_alive=-1), so that it stays so; another is loaded by Ollama for its
+        usual C(keep_alive), also in check mode.
     type: dict
     suboptions:
       model:
@@ -306,10 +308,12 @@ class Models:
         except OllamaError as exc:
             self.fail(f"Loading {name} to keep it loaded failed: {exc}")
 
-    def embed_check(self, spec, keep):
+    def embed_check(self, spec, forever):
+        """The check; a model kept loaded for good is asked with keep_alive -1, so that the
+        check does not cut that short."""
         name, expected = full_name(spec["model"]), spec["dimension"]
         body = {"model": name, "input": EMBED_CHECK_TEXT}
-        if name in keep:
+        if name in forever:
             body["keep_alive"] = -1
         try:
             answer = self.api.call("POST", "/api/embed", body)
@@ -355,21 +359,22 @@ class Models:
                 self.result["deleted"].append(name)
                 self.installed.discard(name)
         keep = [name for name, spec in specs.items() if spec["keep_loaded"]]
-        if keep:
-            already = self.kept_loaded()
-            for name in keep:
-                if name in already:
-                    continue
+        # kept loaded for good: by this run (not in check mode), or before it
+        forever = self.kept_loaded() if keep or check_spec else set()
+        for name in keep:
+            if name not in forever:
                 if not self.check:
                     self.load(name)
                 self.result["loaded"].append(name)
+        if not self.check:
+            forever.update(keep)
         extra = {}
         if check_spec:
             name = full_name(check_spec["model"])
             if self.check and name not in self.before:
                 extra["msg"] = f"embed_check skipped: {name} is not installed yet (check mode)"
             else:
-                self.embed_check(check_spec, keep)
+                self.embed_check(check_spec, forever)
         self.module.exit_json(**self.done(**extra))
 
 

@@ -405,6 +405,28 @@ def test_check_mode_runs_the_embed_check_of_an_installed_model(
     assert "dimension 384, expected 1024" in result["msg"]
 
 
+def test_check_mode_embed_check_leaves_the_keep_alive_alone(run_module: RunModule, ollama) -> None:
+    _, state = ollama
+    state.installed = {"all-minilm:latest": dict(EMBED), "bge:latest": dict(EMBED, dimension=8)}
+    state.loaded = {"bge:latest": NEVER}  # kept loaded by someone else, not declared so here
+    declared = {"models": [{"name": "all-minilm", "keep_loaded": True}, {"name": "bge"}]}
+
+    result = ok(
+        run_module(
+            {**declared, "embed_check": {"model": "all-minilm", "dimension": 384}}, check=True
+        )
+    )
+    assert result["loaded"] == ["all-minilm:latest"]
+    assert result["embedding_dimension"] == 384
+    assert "keep_alive" not in state.calls("POST", "/api/embed")[-1]  # not loaded for good
+    assert state.loaded["all-minilm:latest"] == SOON  # by Ollama, for its usual time
+
+    kept = ok(run_module({**declared, "embed_check": {"model": "bge", "dimension": 8}}))
+    assert kept["embedding_dimension"] == 8
+    assert state.calls("POST", "/api/embed")[-1]["keep_alive"] == -1
+    assert state.loaded["bge:latest"] == NEVER
+
+
 def test_an_unknown_model_fails_with_ollamas_error(run_module: RunModule, ollama) -> None:
     _, state = ollama
     state.registry = {"all-minilm:latest": dict(EMBED)}
