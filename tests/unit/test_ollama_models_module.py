@@ -136,8 +136,12 @@ class FakeOllama(Endpoint):
 
     def create(self, body: dict) -> None:
         for digest in body["files"].values():
-            if digest.removeprefix("sha256:") not in self.state.blobs:
+            blob = self.state.blobs.get(digest.removeprefix("sha256:"))
+            if blob is None:
                 self.json(400, {"error": f"blob {digest} not found"})
+                return
+            if not blob.startswith(b"GGUF"):
+                self.json(400, {"error": "invalid file magic"})
                 return
         self.state.installed[body["model"]] = dict(CHAT, created=body)
         self.json(200, {"status": "success"})
@@ -282,6 +286,28 @@ def test_a_gguf_file_is_uploaded_once_then_created(
     assert state.calls("POST", "/api/blobs/") == []
     assert [c["model"] for c in state.calls("POST", "/api/create")] == ["tiny:copy"]
     assert state.calls("POST", "/api/pull") == []
+
+
+def test_a_gguf_model_that_cannot_be_created_fails_naming_it(
+    run_module: RunModule, ollama, tmp_path: Path
+) -> None:
+    _, state = ollama
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"<html>a download that went wrong</html>")
+
+    result = run_module({"models": [{"name": "broken", "gguf": str(bad)}]})
+
+    assert result["failed"] is True
+    assert result["msg"] == f"Creating broken:latest from {bad} failed: invalid file magic"
+    assert (result["created"], result["installed"]) == ([], [])
+    assert state.installed == {}
+
+    missing = tmp_path / "missing.gguf"
+    state.requests.clear()
+    result = run_module({"models": [{"name": "gone", "gguf": str(missing)}]})
+    assert result["failed"] is True
+    assert result["msg"] == f"Creating gone:latest from {missing} failed: no such file"
+    assert state.changing() == []
 
 
 def test_keep_loaded_loads_what_is_not_kept_loaded_already(run_module: RunModule, ollama) -> None:
