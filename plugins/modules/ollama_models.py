@@ -77,7 +77,7 @@ options:
             C(POST /api/embed) and an empty input, the others with C(POST /api/generate) and an
             empty prompt; when Ollama gives no capabilities, C(/api/embed) is tried first.
           - Changed only when the model was not in C(GET /api/ps) with an expiry more than a
-            century away already.
+            century away already. V(false) does not unload a loaded model.
         type: bool
         default: false
   prune:
@@ -269,8 +269,6 @@ class Models:
     def create(self, spec):
         name, path = spec["name"], spec["gguf"]
         what = f"Creating {name} from {path} failed"
-        if not os.path.isfile(path):
-            self.fail(f"{what}: no such file")
         try:
             digest = sha256_file(path)
             if not self.api.has_blob(digest):
@@ -348,9 +346,14 @@ class Models:
         for name, spec in specs.items():
             if name in self.installed:
                 continue
-            if not self.check:
-                self.create(spec) if spec.get("gguf") else self.pull(name)
-            self.result["created" if spec.get("gguf") else "pulled"].append(name)
+            gguf = spec.get("gguf")
+            if gguf and not os.path.isfile(gguf):  # also in check mode
+                self.fail(f"Creating {name} from {gguf} failed: no such file")
+            if not self.check and gguf:
+                self.create(spec)
+            elif not self.check:
+                self.pull(name)
+            self.result["created" if gguf else "pulled"].append(name)
             self.installed.add(name)
         if params["prune"]:
             for name in sorted(self.installed - set(specs)):

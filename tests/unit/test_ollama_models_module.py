@@ -304,9 +304,10 @@ def test_a_gguf_model_that_cannot_be_created_fails_naming_it(
 
     missing = tmp_path / "missing.gguf"
     state.requests.clear()
-    result = run_module({"models": [{"name": "gone", "gguf": str(missing)}]})
-    assert result["failed"] is True
-    assert result["msg"] == f"Creating gone:latest from {missing} failed: no such file"
+    for check in (False, True):
+        result = run_module({"models": [{"name": "gone", "gguf": str(missing)}]}, check=check)
+        assert result["failed"] is True
+        assert result["msg"] == f"Creating gone:latest from {missing} failed: no such file"
     assert state.changing() == []
 
 
