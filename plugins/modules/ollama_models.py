@@ -61,14 +61,15 @@ options:
             when the file changes (delete it, or give the new file a new name).
         type: path
       template:
-        description: With O(models[].gguf), the model's prompt template (Go template syntax).
+        description:
+          - With O(models[].gguf) only, the model's prompt template (Go template syntax).
         type: str
       system:
-        description: With O(models[].gguf), the model's system prompt.
+        description: With O(models[].gguf) only, the model's system prompt.
         type: str
       parameters:
         description:
-          - With O(models[].gguf), the model's parameters, such as C(num_ctx) or C(stop).
+          - With O(models[].gguf) only, the model's parameters, such as C(num_ctx) or C(stop).
         type: dict
       keep_loaded:
         description:
@@ -83,6 +84,7 @@ options:
   prune:
     description:
       - Delete every model Ollama lists that O(models) does not declare (never a declared one).
+      - With O(embed_check), its model must be one of O(models).
     type: bool
     default: false
   embed_check:
