@@ -98,7 +98,8 @@ def start_ollama_serve(
     full = dict.fromkeys(SERVE_ENV_NAMES, "") | {"OLLAMA_HOST": f"127.0.0.1:{port}"}
     full |= env or {}
     argv = [str(executable), "serve"] if executable else [PYTHON, "-m", "ollama_standin", "serve"]
-    proc = ManagedProcess(name, argv, tmp_dir, env=full, cwd=STANDIN_DIR).start()
+    cwd = tmp_dir if executable else STANDIN_DIR
+    proc = ManagedProcess(name, argv, tmp_dir, env=full, cwd=cwd).start()
     host, port = parse_host(full["OLLAMA_HOST"])
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = f"http://{host}:{port}"
