@@ -3,7 +3,9 @@ keep_alive, ``/api/ps`` and OLLAMA_MAX_LOADED_MODELS, used as Ollama's API is us
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,5 +180,26 @@ def test_least_recently_used_model_is_unloaded_past_the_limit(tmp_path: Path) ->
         assert set(_loaded(client)) == {f"{EMBED}:latest", "bge-m3:latest"}
         client.delete("bge-m3")
         assert set(_loaded(client)) == {f"{EMBED}:latest"}
+    finally:
+        proc.stop()
+
+
+def test_num_parallel_limits_concurrent_requests_to_a_model(tmp_path: Path) -> None:
+    latency = 0.3
+    proc, url = _serve(
+        tmp_path,
+        {"OLLAMA_NUM_PARALLEL": "1", "SHIELD_OLLAMA_STANDIN_EMBED_LATENCY": str(latency)},
+    )
+    try:
+        ollama.Client(host=url).pull(EMBED)
+
+        async def three_at_once() -> float:
+            client = ollama.AsyncClient(host=url)
+            started = time.monotonic()
+            await asyncio.gather(*(client.embed(model=EMBED, input=f"t{i}") for i in range(3)))
+            return time.monotonic() - started
+
+        # one at a time: three requests take three compute times, not one
+        assert asyncio.run(three_at_once()) >= 3 * latency
     finally:
         proc.stop()

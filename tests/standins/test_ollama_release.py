@@ -38,6 +38,17 @@ def _version_run(ollama_bin: Path, host: str) -> subprocess.CompletedProcess[str
     )
 
 
+def _cli(
+    prefix: Path, url: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "OLLAMA_HOST": url}
+    run = subprocess.run(
+        [str(prefix / "bin/ollama"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0 or not check, run.stderr
+    return run
+
+
 def test_archive_has_ollamas_layout(tmp_path: Path) -> None:
     archive = build_release_archive(tmp_path)
     assert archive.name == ARCHIVE_NAME == "ollama-linux-amd64.tgz"
@@ -107,6 +118,18 @@ def test_bin_ollama_serve_runs_from_the_environment(unpacked: Path, tmp_path: Pa
         run = _version_run(unpacked / "bin/ollama", url.removeprefix("http://"))
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == f"ollama version is {VERSION}"
+        assert _cli(unpacked, url, "pull", "nomic-embed-text").stderr.endswith("success\n")
+        listed = _cli(unpacked, url, "list").stdout.splitlines()
+        assert listed[0].split() == ["NAME", "ID", "SIZE", "MODIFIED"]
+        assert sorted(line.split()[0] for line in listed[1:]) == [
+            "all-minilm:latest",
+            "nomic-embed-text:latest",
+        ]
+        removed = _cli(unpacked, url, "rm", "nomic-embed-text").stdout
+        assert removed == "deleted 'nomic-embed-text'\n"
+        missing = _cli(unpacked, url, "pull", "no-such-model", check=False)
+        assert missing.returncode == 1
+        assert missing.stderr.endswith("Error: pull model manifest: file does not exist\n")
     finally:
         assert proc.stop() == 0
     assert (models / "manifests/registry.ollama.ai/library/all-minilm/latest").is_file()

@@ -193,6 +193,17 @@ def test_without_ollama_models_every_catalog_model_is_installed(tmp_path: Path) 
         proc.stop()
 
 
+def test_installed_all_knob_fills_ollama_models_with_the_catalog(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    env = {"OLLAMA_MODELS": str(models), "SHIELD_OLLAMA_STANDIN_INSTALLED": "all"}
+    proc, url = start_ollama_serve(tmp_path, env, name="preinstalled")
+    try:
+        assert {f"{EMBED}:latest", LLM} <= _names(ollama.Client(host=url))
+        assert (models / "manifests/registry.ollama.ai/library/qwen2.5/0.5b").is_file()
+    finally:
+        proc.stop()
+
+
 def test_version_endpoint_and_the_standin_version_knob(tmp_path: Path) -> None:
     proc, url = start_ollama_serve(tmp_path, {"SHIELD_OLLAMA_STANDIN_VERSION": "0.12.9"})
     try:

@@ -1,8 +1,8 @@
 """Ollama's environment as ``ollama serve`` reads it (envconfig), plus the stand-in's knobs.
 
 Ollama's: ``OLLAMA_HOST``, ``OLLAMA_MODELS``, ``OLLAMA_KEEP_ALIVE``, ``OLLAMA_NUM_PARALLEL``,
-``OLLAMA_MAX_LOADED_MODELS``. The stand-in's own (tests only) are named
-``SHIELD_OLLAMA_STANDIN_*``: see :class:`ServeConfig`.
+``OLLAMA_MAX_LOADED_MODELS``, ``OLLAMA_DEBUG`` (turns the access log on). The stand-in's own
+(tests only) are named ``SHIELD_OLLAMA_STANDIN_*``: see :class:`ServeConfig`.
 """
 
 from __future__ import annotations
@@ -97,6 +97,11 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return number if number > 0 else default
 
 
+def _debug_level(env: Mapping[str, str]) -> str:
+    debug = env.get("OLLAMA_DEBUG", "").strip().lower()
+    return "warning" if debug in ("", "0", "false") else "info"
+
+
 @dataclass
 class ServeConfig:
     """What ``serve`` runs with. ``models_dir`` None: everything in the catalog is installed
@@ -139,7 +144,7 @@ def serve_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         embed_models=_names(env.get(PREFIX + "EMBED_MODELS", "")),
         llm_models=_names(env.get(PREFIX + "LLM_MODELS", "")),
         preinstalled=env.get(PREFIX + "INSTALLED", "").strip().lower() == "all",
-        log_level=env.get(PREFIX + "LOG_LEVEL", "").strip() or "warning",
+        log_level=env.get(PREFIX + "LOG_LEVEL", "").strip() or _debug_level(env),
     )
     if cfg.embed_backend not in ("lexical", "minilm"):
         raise ValueError(f"{PREFIX}EMBED_BACKEND must be lexical or minilm")

@@ -18,6 +18,7 @@ from types import FrameType
 
 import uvicorn
 
+from . import cli
 from .app import build_app
 from .catalog import DEFAULT_EMBED_MODELS, DEFAULT_LLM_MODELS, NAME, StandIn
 from .embed import Embedder
@@ -31,6 +32,7 @@ USAGE = """Ollama STAND-IN (tests only; not Ollama)
 Usage:
   ollama serve          Start the stand-in server (configured by OLLAMA_* variables)
   ollama --version      Show version information
+  ollama list | ps | pull MODEL | rm MODEL...   client commands (over OLLAMA_HOST)
   ollama [--host H] [--port P] [--embed-dim N] ...   the stand-in's option style
 """
 
@@ -114,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_version()
     if args[:1] == ["serve"]:
         return serve()
+    if args[:1] in (["list"], ["ls"], ["ps"], ["pull"], ["rm"]):
+        return cli.run(args)
     if args[:1] == ["help"]:
         print(USAGE)
         return 0
