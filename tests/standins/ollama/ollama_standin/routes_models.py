@@ -66,7 +66,10 @@ def register(app: FastAPI, state: StandIn) -> None:
 
     @app.post("/api/show")
     async def show(request: Request) -> Response:
-        req = parse_body(ShowRequest, await body_of(request))
+        body = await body_of(request)
+        if isinstance(body, dict) and "model" not in body and "name" in body:
+            body = {**body, "model": body["name"]}  # the older field name
+        req = parse_body(ShowRequest, body)
         if isinstance(req, JSONResponse):
             return req
         assert isinstance(req, ShowRequest)
