@@ -159,6 +159,11 @@ def test_unknown_model_pull_fails_as_ollama_does(
     assert last == {"error": "pull model manifest: file does not exist"}
     with pytest.raises(ollama.ResponseError):
         list(ollama.Client(host=url).pull("no-such-model", stream=True))
+    for name in ("../../escape", "a/b/c/d/e", "-dash"):
+        bad = httpx.post(url + "/api/pull", json={"model": name, "stream": False})
+        assert bad.status_code == 400, name
+        assert bad.json() == {"error": "invalid model name"}
+        assert httpx.post(url + "/api/embed", json={"model": name, "input": "x"}).status_code == 404
 
 
 def test_installed_models_survive_a_restart(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ from ollama._types import PullRequest
 
 from .catalog import EMBEDDING, LLM, StandIn, placeholder_weights
 from .protocol import body_of, dump, error_response, parse_body
-from .store import canonical, valid_digest
+from .store import canonical, valid_digest, valid_name
+
+INVALID_NAME = "invalid model name"
 
 NO_MANIFEST = "pull model manifest: file does not exist"
 
@@ -64,6 +66,8 @@ def register(app: FastAPI, state: StandIn) -> None:
         if isinstance(req, JSONResponse):
             return req
         assert isinstance(req, PullRequest)
+        if not valid_name(req.model):
+            return error_response(400, INVALID_NAME)
         steps = install(req.model)
         if steps is None:
             return _progress([_status("pulling manifest"), {"error": NO_MANIFEST}], req.stream)
@@ -87,6 +91,8 @@ def register(app: FastAPI, state: StandIn) -> None:
         body = await body_of(request)
         if not isinstance(body, Mapping) or not body.get("source") or not body.get("destination"):
             return error_response(400, "source and destination are required")
+        if not valid_name(str(body["destination"])):
+            return error_response(400, INVALID_NAME)
         if not state.store.copy(str(body["source"]), str(body["destination"])):
             return error_response(404, f"model '{body['source']}' not found")
         return Response(status_code=200)
@@ -119,6 +125,8 @@ def register(app: FastAPI, state: StandIn) -> None:
         model = str(body.get("model") or body.get("name") or "")
         if not model:
             return error_response(400, "model is required")
+        if not valid_name(model):
+            return error_response(400, INVALID_NAME)
         stream = body.get("stream")
         files = body.get("files") or {}
         source = body.get("from")

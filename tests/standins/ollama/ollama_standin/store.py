@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +44,16 @@ def valid_digest(digest: str) -> bool:
         and len(hexpart) == DIGEST_HEX
         and all(c in "0123456789abcdefABCDEF" for c in hexpart)
     )
+
+
+_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+def valid_name(model: str) -> bool:
+    """Whether every part of the name is one Ollama accepts (no path tricks either)."""
+    if not model or (model.count(":") > 1 and "/" not in model):
+        return False
+    return all(_PART_RE.fullmatch(part) for part in split_name(model))
 
 
 def split_name(model: str) -> tuple[str, str, str, str]:
@@ -179,6 +190,9 @@ class Store:
     # -- manifests ----------------------------------------------------------------------------
     @staticmethod
     def manifest_rel(model: str) -> str:
+        """The manifest's path in the store; ValueError for a name Ollama would refuse."""
+        if not valid_name(model):
+            raise ValueError(f"invalid model name {model!r}")
         return "manifests/" + "/".join(split_name(model))
 
     def write_model(
@@ -222,6 +236,8 @@ class Store:
         return [(entry["digest"], entry["size"]) for entry in layers]
 
     def get(self, model: str) -> Installed | None:
+        if not valid_name(model):
+            return None
         rel = self.manifest_rel(model)
         raw = self._get(rel)
         if raw is None:
@@ -256,6 +272,8 @@ class Store:
 
     def weights_digest(self, model: str) -> str | None:
         """The digest of the model layer of an installed model."""
+        if not valid_name(model):
+            return None
         try:
             manifest = json.loads(self._get(self.manifest_rel(model)) or b"{}")
             return next(
@@ -265,6 +283,8 @@ class Store:
             return None
 
     def copy(self, source: str, destination: str) -> bool:
+        if not valid_name(source):
+            return False
         raw = self._get(self.manifest_rel(source))
         if raw is None:
             return False
@@ -273,6 +293,8 @@ class Store:
 
     def delete(self, model: str) -> bool:
         """Remove the manifest and the blobs no other manifest uses (as Ollama prunes)."""
+        if not valid_name(model):
+            return False
         rel = self.manifest_rel(model)
         raw = self._get(rel)
         if raw is None:
