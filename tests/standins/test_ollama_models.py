@@ -97,7 +97,7 @@ def test_create_from_an_uploaded_gguf_with_the_client(url: str, tmp_path: Path) 
 def test_create_refuses_what_ollama_refuses(url: str) -> None:
     not_gguf = b"not a gguf file"
     assert httpx.post(f"{url}/api/blobs/{_digest(not_gguf)}", content=not_gguf).is_success
-    cases = [
+    cases: list[tuple[dict[str, object], int, str]] = [
         ({"model": "m"}, 400, "neither 'from' or 'files' was specified"),
         ({"model": "m", "files": {"m.gguf": _digest(b"absent")}}, 400, "not found"),
         ({"model": "m", "files": {"m.gguf": _digest(not_gguf)}}, 400, "invalid file magic"),

@@ -130,7 +130,11 @@ def serve_config(env: Mapping[str, str] | None = None) -> ServeConfig:
     env = os.environ if env is None else env
     host, port = parse_host(env.get("OLLAMA_HOST"))
     models = env.get("OLLAMA_MODELS", "").strip()
-    keep_alive = keep_alive_seconds(env.get("OLLAMA_KEEP_ALIVE", "").strip(), DEFAULT_KEEP_ALIVE)
+    try:
+        raw = env.get("OLLAMA_KEEP_ALIVE", "").strip()
+        keep_alive = keep_alive_seconds(raw, DEFAULT_KEEP_ALIVE)
+    except ValueError:  # Ollama keeps its default on a value it cannot read
+        keep_alive = DEFAULT_KEEP_ALIVE
     cfg = ServeConfig(
         host=host,
         port=port,

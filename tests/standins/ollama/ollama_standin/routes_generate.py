@@ -128,5 +128,5 @@ def register(app: FastAPI, state: StandIn) -> None:
         assert isinstance(req, GenerateRequest)
         if not req.prompt:  # Ollama: an empty prompt only loads (or unloads) the model
             return load_only(req, chat=False)
-        msgs = [{"role": "user", "content": req.prompt}]
+        msgs: list[Mapping[str, Any]] = [{"role": "user", "content": req.prompt}]
         return generation(req.model, req.system or "", msgs, req, chat=False)
