@@ -133,3 +133,6 @@ def test_bin_ollama_serve_runs_from_the_environment(unpacked: Path, tmp_path: Pa
     finally:
         assert proc.stop() == 0
     assert (models / "manifests/registry.ollama.ai/library/all-minilm/latest").is_file()
+    assert f"Listening on 127.0.0.1:{url.rsplit(':', 1)[1]} (version {VERSION})" in (
+        proc.log_path.read_text()
+    )

@@ -88,10 +88,10 @@ def serve() -> int:
         state.install_all(store)
     where = cfg.models_dir or "memory (every catalog model installed)"
     print(
-        f"{NAME}: Ollama STAND-IN for tests, version {version()} (no model; deterministic "
-        f"{cfg.embed_backend} embeddings, dim {embedder.native_dim()}) listening on "
-        f"{cfg.host}:{cfg.port}; models in {where}; keep_alive {cfg.keep_alive}, "
-        f"max loaded {cfg.max_loaded}, parallel {cfg.num_parallel}",
+        f"{NAME}: Ollama STAND-IN for tests (no model; deterministic {cfg.embed_backend} "
+        f"embeddings, dim {embedder.native_dim()}); models in {where}; keep_alive "
+        f"{cfg.keep_alive}, max loaded {cfg.max_loaded}, parallel {cfg.num_parallel}; "
+        f"Listening on {cfg.host}:{cfg.port} (version {version()})",
         flush=True,
     )
     config = uvicorn.Config(build_app(state), host=cfg.host, port=cfg.port, log_level=cfg.log_level)
