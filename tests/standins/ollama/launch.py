@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.standins.ollama.ollama_standin.envconfig import parse_host
 from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
 from tests.support.wait import wait_until
 
@@ -58,4 +59,56 @@ def start_ollama(
     except AssertionError as exc:
         proc.stop()
         raise AssertionError(f"{exc}\n--- ollama-standin log ---\n{proc.log_tail()}") from exc
+    return proc, url
+
+
+# Ollama's variables and the stand-in's knobs: every one is set for a serve-mode process
+# (empty: the default) so that none leaks in from the environment running the tests.
+SERVE_ENV_NAMES = (
+    "OLLAMA_HOST",
+    "OLLAMA_MODELS",
+    "OLLAMA_KEEP_ALIVE",
+    "OLLAMA_NUM_PARALLEL",
+    "OLLAMA_MAX_LOADED_MODELS",
+    "SHIELD_OLLAMA_STANDIN_EMBED_DIM",
+    "SHIELD_OLLAMA_STANDIN_EMBED_BACKEND",
+    "SHIELD_OLLAMA_STANDIN_EMBED_LATENCY",
+    "SHIELD_OLLAMA_STANDIN_EMBED_MODELS",
+    "SHIELD_OLLAMA_STANDIN_LLM_MODELS",
+    "SHIELD_OLLAMA_STANDIN_INSTALLED",
+    "SHIELD_OLLAMA_STANDIN_VERSION",
+)
+
+
+def start_ollama_serve(
+    tmp_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    executable: Path | None = None,
+    port: int | None = None,
+    name: str = "ollama-serve",
+    timeout: float = 30.0,
+) -> tuple[ManagedProcess, str]:
+    """Start ``ollama serve`` (the stand-in) configured only by the environment, as a
+    systemd unit would: ``executable`` (e.g. an unpacked release's bin/ollama), default
+    ``python -m ollama_standin``. ``OLLAMA_HOST`` defaults to 127.0.0.1 and a free port;
+    ``env`` adds or overrides variables. Returns ``(process, base_url)``; the caller stops it.
+    """
+    port = port or free_port()
+    full = dict.fromkeys(SERVE_ENV_NAMES, "") | {"OLLAMA_HOST": f"127.0.0.1:{port}"}
+    full |= env or {}
+    argv = [str(executable), "serve"] if executable else [PYTHON, "-m", "ollama_standin", "serve"]
+    cwd = tmp_dir if executable else STANDIN_DIR
+    proc = ManagedProcess(name, argv, tmp_dir, env=full, cwd=cwd).start()
+    host, port = parse_host(full["OLLAMA_HOST"])
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = f"http://{host}:{port}"
+    answers = http_ok(f"{url}/api/version")
+    try:
+        wait_until(lambda: not proc.alive() or answers(), timeout, f"{name} to answer")
+        if not proc.alive():
+            raise AssertionError(f"{name} exited with code {proc.stop()}")
+    except AssertionError as exc:
+        proc.stop()
+        raise AssertionError(f"{exc}\n--- {name} log ---\n{proc.log_tail()}") from exc
     return proc, url

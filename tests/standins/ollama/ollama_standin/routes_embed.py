@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -17,11 +19,28 @@ from ollama._types import (
 )
 
 from .catalog import StandIn, canonical
-from .protocol import body_of, dump, error_response, parse_body
+from .protocol import body_of, dump, error_response, keep_alive_of, not_found, parse_body
 from .text import count_words
 
 
 def register(app: FastAPI, state: StandIn) -> None:
+    slots: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def computing(model: str) -> AsyncIterator[None]:
+        """The model's compute time (``embed_latency``), at most OLLAMA_NUM_PARALLEL at once."""
+        if not state.embed_latency:
+            yield
+            return
+        if not state.num_parallel:
+            await asyncio.sleep(state.embed_latency)
+            yield
+            return
+        slot = slots.setdefault(model, asyncio.Semaphore(state.num_parallel))
+        async with slot:
+            await asyncio.sleep(state.embed_latency)
+            yield
+
     @app.post("/api/embed")
     async def embed(request: Request) -> Response:
         req = parse_body(EmbedRequest, await body_of(request))
@@ -29,16 +48,23 @@ def register(app: FastAPI, state: StandIn) -> None:
             return req
         assert isinstance(req, EmbedRequest)
         if not state.known(req.model):
-            return error_response(404, f"model '{req.model}' not found")
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
-        started = time.perf_counter_ns()
+            return not_found(req.model)
         try:
-            vectors = state.embedder.embed(texts, req.dimensions)
+            keep_alive = keep_alive_of(req)
         except ValueError as exc:
             return error_response(400, str(exc))
-        if state.embed_latency:
-            await asyncio.sleep(state.embed_latency)
-        state.loaded[canonical(req.model)] = time.time() + 300
+        # Ollama: an empty input only loads the model (with keep_alive: preloading)
+        texts = ([req.input] if req.input else []) if isinstance(req.input, str) else req.input
+        texts = list(texts)
+        started = time.perf_counter_ns()
+        try:
+            vectors = state.embedder.embed(texts, req.dimensions) if texts else []
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        if texts:
+            async with computing(canonical(req.model)):
+                pass
+        state.scheduler.touch(canonical(req.model), keep_alive)
         resp = EmbedResponse(
             model=req.model,
             embeddings=vectors,
@@ -55,8 +81,14 @@ def register(app: FastAPI, state: StandIn) -> None:
             return req
         assert isinstance(req, EmbeddingsRequest)
         if not state.known(req.model):
-            return error_response(404, f"model '{req.model}' not found")
+            return not_found(req.model)
+        try:
+            keep_alive = keep_alive_of(req)
+        except ValueError as exc:
+            return error_response(400, str(exc))
         vector = state.embedder.embed([req.prompt], None)[0] if req.prompt else []
-        if state.embed_latency:
-            await asyncio.sleep(state.embed_latency)
+        if req.prompt:
+            async with computing(canonical(req.model)):
+                pass
+        state.scheduler.touch(canonical(req.model), keep_alive)
         return JSONResponse(dump(EmbeddingsResponse(embedding=vector)))

@@ -21,8 +21,18 @@ from ollama._types import (
 from pydantic import BaseModel
 
 from .answers import content_of, reply, role_of
-from .catalog import StandIn, canonical
-from .protocol import body_of, chunks, cut, dump, error_response, now, parse_body
+from .catalog import EMBEDDING, StandIn, canonical
+from .protocol import (
+    body_of,
+    chunks,
+    cut,
+    dump,
+    error_response,
+    keep_alive_of,
+    not_found,
+    now,
+    parse_body,
+)
 from .text import count_words
 
 
@@ -30,16 +40,21 @@ def register(app: FastAPI, state: StandIn) -> None:
     def generation(
         model: str, system: str, messages: list[Mapping[str, Any]], req: Any, chat: bool
     ) -> Response:
-        if not state.known(model):
-            return error_response(404, f"model '{model}' not found")
-        if canonical(model) in state.embed_models and canonical(model) not in state.llm_models:
+        kind = state.kind(model)
+        if kind is None:
+            return not_found(model)
+        try:
+            keep_alive = keep_alive_of(req)
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        if kind == EMBEDDING:
             return error_response(
                 400, f'"{model}" does not support {"chat" if chat else "generate"}'
             )
         started = time.perf_counter_ns()
         text = reply(system, messages, as_json=req.format not in (None, ""))
         text, reason = cut(text, req.options)
-        state.loaded[canonical(model)] = time.time() + 300
+        state.scheduler.touch(canonical(model), keep_alive)
         prompt_count = count_words(system, *(content_of(m) for m in messages))
         final: dict[str, Any] = {
             "model": model,
@@ -72,6 +87,26 @@ def register(app: FastAPI, state: StandIn) -> None:
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
+    def load_only(req: Any, chat: bool) -> Response:
+        if not state.known(req.model):
+            return not_found(req.model)
+        try:
+            keep_alive = keep_alive_of(req)
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        state.scheduler.touch(canonical(req.model), keep_alive)
+        reason = "unload" if keep_alive == 0 else "load"
+        common: dict[str, Any] = {
+            "model": req.model,
+            "created_at": now(),
+            "done": True,
+            "done_reason": reason,
+        }
+        if chat:
+            message = Message(role="assistant", content="")
+            return JSONResponse(dump(ChatResponse(message=message, **common)))
+        return JSONResponse(dump(GenerateResponse(response="", **common)))
+
     @app.post("/api/chat")
     async def chat(request: Request) -> Response:
         req = parse_body(ChatRequest, await body_of(request))
@@ -81,6 +116,8 @@ def register(app: FastAPI, state: StandIn) -> None:
         msgs = [m if isinstance(m, Mapping) else dump(m) for m in (req.messages or [])]
         system = "\n".join(content_of(m) for m in msgs if role_of(m) == "system")
         rest = [m for m in msgs if role_of(m) != "system"]
+        if not msgs:  # Ollama: no messages only loads (or, keep_alive 0, unloads) the model
+            return load_only(req, chat=True)
         return generation(req.model, system, rest, req, chat=True)
 
     @app.post("/api/generate")
@@ -89,20 +126,7 @@ def register(app: FastAPI, state: StandIn) -> None:
         if isinstance(req, JSONResponse):
             return req
         assert isinstance(req, GenerateRequest)
-        if not req.prompt:  # Ollama: an empty prompt just loads the model
-            if not state.known(req.model):
-                return error_response(404, f"model '{req.model}' not found")
-            state.loaded[canonical(req.model)] = time.time() + 300
-            return JSONResponse(
-                dump(
-                    GenerateResponse(
-                        model=req.model,
-                        created_at=now(),
-                        response="",
-                        done=True,
-                        done_reason="load",
-                    )
-                )
-            )
-        msgs = [{"role": "user", "content": req.prompt}]
+        if not req.prompt:  # Ollama: an empty prompt only loads (or unloads) the model
+            return load_only(req, chat=False)
+        msgs: list[Mapping[str, Any]] = [{"role": "user", "content": req.prompt}]
         return generation(req.model, req.system or "", msgs, req, chat=False)

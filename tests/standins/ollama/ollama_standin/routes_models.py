@@ -1,4 +1,4 @@
-"""Service and model endpoints: ``/``, version, tags, ps, show, pull."""
+"""Service and model-information endpoints: ``/``, version, tags, ps, show."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ollama import (
     ProcessResponse,
-    ProgressResponse,
     ShowResponse,
 )
 from ollama._types import (
-    PullRequest,
     ShowRequest,
 )
+from pydantic import ByteSize
 
-from .catalog import NAME, VERSION, StandIn, canonical
-from .protocol import body_of, digest, dump, error_response, parse_body
+from .catalog import EMBEDDING, NAME, StandIn
+from .protocol import body_of, dump, error_response, parse_body
+from .version import version as current_version
 
 
 def register(app: FastAPI, state: StandIn) -> None:
@@ -29,27 +29,35 @@ def register(app: FastAPI, state: StandIn) -> None:
         return PlainTextResponse("Ollama is running")
 
     @app.get("/api/version")
+    @app.head("/api/version")
     async def version() -> dict[str, str]:
-        return {"version": VERSION}
+        return {"version": current_version()}
 
     @app.get("/api/tags")
+    @app.head("/api/tags")
     async def tags() -> dict[str, Any]:
-        models = sorted(state.embed_models | state.llm_models)
-        return {"models": [state.model_entry(m) for m in models]}
+        entries = []
+        for model in state.store.names():
+            try:
+                entries.append(state.model_entry(model))
+            except KeyError:  # deleted meanwhile
+                continue
+        return {"models": entries}
 
     @app.get("/api/ps")
     async def ps() -> dict[str, Any]:
         models = []
-        for model, until in sorted(state.loaded.items()):
+        for model, until in state.scheduler.loaded().items():
+            found = state.installed(model)
             entry = dump(
                 ProcessResponse.Model(
                     model=model,
                     name=model,
-                    digest=digest(model),
+                    digest=found.digest if found else "",
                     expires_at=datetime.fromtimestamp(until, UTC),
-                    size=1,
-                    size_vram=0,
-                    details=state.details(model),
+                    size=ByteSize(found.size if found else 0),
+                    size_vram=ByteSize(0),
+                    details=state.details(model, found.kind if found else None),
                     context_length=8192,
                 )
             )
@@ -58,38 +66,42 @@ def register(app: FastAPI, state: StandIn) -> None:
 
     @app.post("/api/show")
     async def show(request: Request) -> Response:
-        req = parse_body(ShowRequest, await body_of(request))
+        body = await body_of(request)
+        if isinstance(body, dict) and "model" not in body and "name" in body:
+            body = {**body, "model": body["name"]}  # the older field name
+        req = parse_body(ShowRequest, body)
         if isinstance(req, JSONResponse):
             return req
         assert isinstance(req, ShowRequest)
-        if not state.known(req.model):
+        found = state.installed(req.model)
+        if found is None:
             return error_response(404, f"model '{req.model}' not found")
-        is_embed = canonical(req.model) in state.embed_models
+        is_embed = found.kind == EMBEDDING
         dim = state.embedder.native_dim()
-        info = {"general.architecture": "bert" if is_embed else "standin"}
+        info: dict[str, Any] = {"general.architecture": "bert" if is_embed else "standin"}
         if is_embed:
             info["bert.embedding_length"] = dim
+        template = found.layers.get("template", b"{{ .Prompt }}").decode()
+        system = found.layers.get("system", b"").decode()
+        params = json.loads(found.layers.get("params", b"{}") or b"{}")
+        parameters = "\n".join(
+            f"{k} {json.dumps(v) if isinstance(v, str) else v}"
+            for k, vs in sorted(params.items())
+            for v in (vs if isinstance(vs, list) else [vs])
+        )
+        modelfile = f"# {NAME}: no model file\nFROM {found.name}\n"
+        if system:
+            modelfile += f'SYSTEM """{system}"""\n'
         resp = ShowResponse(
-            modified_at=datetime(2026, 1, 1, tzinfo=UTC),
-            modelfile=f"# {NAME}: no model file\nFROM {req.model}\n",
-            template="{{ .Prompt }}",
-            parameters="",
-            details=state.details(req.model),
+            modified_at=found.modified_at,
+            modelfile=modelfile,
+            template=template,
+            parameters=parameters,
+            details=state.details(req.model, found.kind),
             model_info=info,
             capabilities=["embedding"] if is_embed else ["completion"],
         )
-        return JSONResponse(dump(resp))
-
-    @app.post("/api/pull")
-    async def pull(request: Request) -> Response:
-        req = parse_body(PullRequest, await body_of(request))
-        if isinstance(req, JSONResponse):
-            return req
-        assert isinstance(req, PullRequest)
-        if not state.known(req.model):
-            return error_response(404, f"pull model manifest: model '{req.model}' not found")
-        steps = [ProgressResponse(status="pulling manifest"), ProgressResponse(status="success")]
-        if req.stream is False:
-            return JSONResponse(dump(steps[-1]))
-        lines = (json.dumps(dump(s)) + "\n" for s in steps)
-        return StreamingResponse(lines, media_type="application/x-ndjson")
+        out = dump(resp)
+        if system:
+            out["system"] = system
+        return JSONResponse(out)
