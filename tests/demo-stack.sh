@@ -224,7 +224,7 @@ changed_tasks() {
          /^changed: / { print "      " task }' "$1"
 }
 
-say "4/5 stand-ins: the Ollama stand-in and the Qdrant stand-in's Python (tests/playbooks)"
+say "4/5 stand-ins: the Python the Qdrant and Ollama stand-in archives run with (tests/playbooks)"
 playbook standins tests/playbooks/standins.yml
 echo "    standins.yml: $(recap "$logs/standins.log")"
 
@@ -234,7 +234,10 @@ converge_start=$SECONDS
 playbook site playbooks/site.yml -e @"$secrets" \
     -e qdrant_archive_local_path="$SHIELD_QDRANT_ARCHIVE" \
     -e qdrant_version="$SHIELD_QDRANT_VERSION" \
-    -e qdrant_archive_sha256="$SHIELD_QDRANT_SHA256"
+    -e qdrant_archive_sha256="$SHIELD_QDRANT_SHA256" \
+    -e ollama_archive_local_path="$SHIELD_OLLAMA_ARCHIVE" \
+    -e ollama_version="$SHIELD_OLLAMA_VERSION" \
+    -e ollama_archive_sha256="$SHIELD_OLLAMA_SHA256"
 converge_done=$SECONDS
 site_recap=$(recap "$logs/site.log")
 echo "    site.yml in $((converge_done - converge_start)) s: $site_recap (log $logs/site.log)"

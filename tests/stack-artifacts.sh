@@ -7,7 +7,9 @@
 #     cached by a hash of what it is built from (pyproject.toml, requirements/services.lock,
 #     src/ and the wheelhouse playbook) under ${SHIELD_CACHE_DIR:-~/.cache/shield-rag};
 #   - SHIELD_QDRANT_ARCHIVE, SHIELD_QDRANT_VERSION, SHIELD_QDRANT_SHA256: a "Qdrant release
-#     archive" whose qdrant is the Qdrant stand-in (tests/standins), written under $1.
+#     archive" whose qdrant is the Qdrant stand-in (tests/standins), written under $1;
+#   - SHIELD_OLLAMA_ARCHIVE, SHIELD_OLLAMA_VERSION, SHIELD_OLLAMA_SHA256: an "Ollama release
+#     archive" whose ollama is the Ollama stand-in, written under $1.
 # Needs: the project's virtualenv on PATH, CONTAINERS_CONF (tests/images/podman-env.sh).
 
 shield_stack_artifacts() {
@@ -67,4 +69,17 @@ print(build_release_archive(Path(sys.argv[1]), version=sys.argv[2],
     export SHIELD_QDRANT_SHA256
     SHIELD_QDRANT_SHA256=$(sha256sum "$SHIELD_QDRANT_ARCHIVE" | cut -d' ' -f1)
     echo "qdrant: stand-in release archive $SHIELD_QDRANT_VERSION ($SHIELD_QDRANT_SHA256)"
+
+    # The same for Ollama: an "Ollama release archive" (bin/ollama, lib/ollama/) whose ollama
+    # is the Ollama stand-in, for the ollama role's real install, unit and model management.
+    export SHIELD_OLLAMA_VERSION=0.12.6
+    export SHIELD_OLLAMA_ARCHIVE
+    SHIELD_OLLAMA_ARCHIVE=$(python -c 'import sys; from pathlib import Path
+from tests.standins.ollama.release import build_release_archive
+print(build_release_archive(Path(sys.argv[1]), version=sys.argv[2],
+                            interpreter="/opt/shield-standins/venv/bin/python"))' \
+        "$out/ollama" "$SHIELD_OLLAMA_VERSION")
+    export SHIELD_OLLAMA_SHA256
+    SHIELD_OLLAMA_SHA256=$(sha256sum "$SHIELD_OLLAMA_ARCHIVE" | cut -d' ' -f1)
+    echo "ollama: stand-in release archive $SHIELD_OLLAMA_VERSION ($SHIELD_OLLAMA_SHA256)"
 }

@@ -214,6 +214,9 @@ def run(ctx: BenchContext) -> list[Figure]:
     args += ["-e", f"qdrant_archive_local_path={env['SHIELD_QDRANT_ARCHIVE']}"]
     args += ["-e", f"qdrant_version={env['SHIELD_QDRANT_VERSION']}"]
     args += ["-e", f"qdrant_archive_sha256={env['SHIELD_QDRANT_SHA256']}"]
+    args += ["-e", f"ollama_archive_local_path={env['SHIELD_OLLAMA_ARCHIVE']}"]
+    args += ["-e", f"ollama_version={env['SHIELD_OLLAMA_VERSION']}"]
+    args += ["-e", f"ollama_archive_sha256={env['SHIELD_OLLAMA_SHA256']}"]
     ansible_playbook = str(Path(sys.executable).parent / "ansible-playbook")
     env["ANSIBLE_NOCOLOR"] = "1"
 

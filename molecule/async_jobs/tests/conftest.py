@@ -13,7 +13,7 @@ import testinfra
 from tests.support.molecule import journal_on_failure
 
 pytest_runtest_makereport = journal_on_failure(
-    "redis-server shield-orchestrator shield-worker@* qdrant ollama-standin",
+    "redis-server shield-orchestrator shield-worker@* qdrant ollama",
     fixtures=("node1", "node2"),
 )
 

@@ -249,13 +249,13 @@ def test_no_service_process_is_left_after_stopping_every_unit(node1: Any, node2:
         node2: "shield-worker@1 shield-worker@2",
     }
     for node, names in units.items():
-        assert node.run(f"systemctl stop {names} ollama-standin.service").rc == 0
+        assert node.run(f"systemctl stop {names} ollama.service").rc == 0
         for name in names.split():
             assert node.service(name).is_running is False
         left = node.check_output("ps -eo user=,args=")
         services = [
             line
             for line in left.splitlines()
-            if re.search(r"shield-(worker|orchestrator)|qdrant|redis-server|ollama_standin", line)
+            if re.search(r"shield-(worker|orchestrator)|qdrant|redis-server|ollama serve", line)
         ]
         assert not services, services

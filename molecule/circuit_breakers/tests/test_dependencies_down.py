@@ -62,7 +62,7 @@ def retry_delays(records: list[dict[str, Any]]) -> dict[int, float]:
     ("unit", "check", "name"),
     [
         ("qdrant.service", "qdrant", "Qdrant"),
-        ("ollama-standin.service", "ollama", "Ollama"),
+        ("ollama.service", "ollama", "Ollama"),
     ],
     ids=["qdrant", "ollama"],
 )

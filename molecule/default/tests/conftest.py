@@ -6,5 +6,5 @@ from tests.support.molecule import journal_on_failure
 
 pytest_runtest_makereport = journal_on_failure(
     "redis-server qdrant shield-lightrag shield-orchestrator shield-worker@* shield-mcp "
-    "ollama-standin"
+    "ollama"
 )

@@ -23,6 +23,7 @@ WORKERS = ("1", "2")
 UNITS = [
     "redis-server.service",
     "qdrant.service",
+    "ollama.service",
     "shield-lightrag.service",
     "shield-orchestrator.service",
     *(f"shield-worker@{i}.service" for i in WORKERS),
@@ -36,6 +37,7 @@ MARKER = "#\n# Ansible managed"
 LISTENERS = [
     ("127.0.0.1", 6379),  # Redis
     ("127.0.0.1", 6333),  # Qdrant REST
+    ("127.0.0.1", 11434),  # Ollama (the ollama role; its archive holds the stand-in)
     # Qdrant's gRPC port (6334) is left out: the Qdrant stand-in speaks REST only.
     ("127.0.0.1", 9621),  # LightRAG service
     ("127.0.0.1", 9613),  # LightRAG metrics
@@ -91,7 +93,7 @@ def test_settings_readable_by_the_service_only(host: Any, name: str, user: str) 
 
 
 def test_service_users_have_no_login(host: Any) -> None:
-    for user in [*SERVICES.values(), "qdrant"]:
+    for user in [*SERVICES.values(), "qdrant", "ollama"]:
         account = host.user(user)
         assert account.exists, user
         assert account.shell in {"/usr/sbin/nologin", "/bin/false"}, (user, account.shell)
@@ -164,6 +166,8 @@ def test_unit_sandbox_basics(host: Any, unit: str) -> None:
     "path",
     [
         "/etc/systemd/system/qdrant.service",
+        "/etc/systemd/system/ollama.service",
+        "/etc/ollama/ollama.env",
         "/etc/systemd/system/shield-orchestrator.service",
         "/etc/systemd/system/shield-worker@.service",
         "/etc/systemd/system/shield-mcp.service",
@@ -177,7 +181,11 @@ def test_rendered_files_carry_the_managed_marker(host: Any, path: str) -> None:
 
 
 def test_readiness_endpoints_report_ready(host: Any) -> None:
-    for url in ("http://127.0.0.1:8600/readyz", "http://127.0.0.1:6333/readyz"):
+    for url in (
+        "http://127.0.0.1:8600/readyz",
+        "http://127.0.0.1:6333/readyz",
+        "http://127.0.0.1:11434/api/version",
+    ):
         assert host.run("python3 -c %s", _status_of(url)).stdout.strip() == "200", url
 
 
