@@ -5,6 +5,5 @@ from __future__ import annotations
 from tests.support.molecule import journal_on_failure
 
 pytest_runtest_makereport = journal_on_failure(
-    "redis-server qdrant shield-lightrag shield-orchestrator shield-worker@* shield-mcp "
-    "ollama"
+    "redis-server qdrant shield-lightrag shield-orchestrator shield-worker@* shield-mcp ollama"
 )
