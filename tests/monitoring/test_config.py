@@ -201,3 +201,66 @@ def test_blackbox_config_passes_its_check(rendered_defaults: Rendered) -> None:
     config = rendered_defaults.path("blackbox.yml")
     result = run([blackbox, "--config.check", f"--config.file={config}"])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- The edge (HAProxy's own exporter, roles/edge) -------------------------------------------
+
+
+def _with_edge(inventory: dict[str, Any], edge: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the inventory with an `edge` group."""
+    inventory = yaml.safe_load(yaml.safe_dump(inventory))
+    inventory["all"]["children"]["edge"] = edge
+    return inventory
+
+
+def _rule_files(rendered: Rendered) -> list[str]:
+    return [p.rsplit("/", 1)[1] for p in rendered.yaml("prometheus.yml")["rule_files"]]
+
+
+def test_no_edge_group_no_edge_job_and_no_edge_rules(render: Render) -> None:
+    rendered = render(SINGLE_HOST, _local_paths())
+    assert "shield-edge" not in _jobs(rendered)
+    assert _rule_files(rendered) == ["shield-alerts.yml", "shield-slo.yml"]
+
+
+def test_single_host_edge_is_scraped_on_loopback(render: Render) -> None:
+    inventory = _with_edge(SINGLE_HOST, {"hosts": {"monitoring": {}}})
+    rendered = render(inventory, _local_paths())
+    _check_prometheus_config(rendered)
+    edge = _jobs(rendered)["shield-edge"]
+    assert _targets(edge) == ["127.0.0.1:9614"]
+    assert edge["static_configs"][0]["labels"] == {"host": "monitoring", "service": "edge"}
+    assert "metrics_path" not in edge  # /metrics, Prometheus's default
+    assert _rule_files(rendered) == ["shield-alerts.yml", "shield-slo.yml", "shield-edge.yml"]
+
+
+def test_production_edge_targets_follow_the_inventory(render: Render) -> None:
+    inventory = _with_edge(
+        PRODUCTION,
+        {
+            "hosts": {
+                "edge-1": {"ansible_host": "10.20.1.70"},
+                "edge-2": {"ansible_host": "10.20.1.71", "edge_metrics_port": 9714},
+            },
+            "vars": {"edge_metrics_host": "{{ ansible_host }}"},
+        },
+    )
+    rendered = render(inventory, _local_paths(), host="mon-1")
+    _check_prometheus_config(rendered)
+    jobs = _jobs(rendered)
+    assert _targets(jobs["shield-edge"]) == ["10.20.1.70:9614", "10.20.1.71:9714"]
+    assert [g["labels"]["host"] for g in jobs["shield-edge"]["static_configs"]] == [
+        "edge-1",
+        "edge-2",
+    ]
+    # The exporters play deploys no node exporter on the edge hosts: no node target there.
+    assert len(_targets(jobs["node"])) == 10
+    assert "shield-edge.yml" in _rule_files(rendered)
+    assert not [t for t in rendered.targets if t["loopback_remote"]]
+
+
+def test_edge_metrics_on_loopback_of_another_host_are_flagged(render: Render) -> None:
+    inventory = _with_edge(PRODUCTION, {"hosts": {"edge-1": {"ansible_host": "10.20.1.70"}}})
+    rendered = render(inventory, _local_paths(), host="mon-1")
+    flagged = [t for t in rendered.targets if t["loopback_remote"]]
+    assert [(t["job"], t["host"]) for t in flagged] == [("shield-edge", "edge-1")]

@@ -17,7 +17,8 @@ import yaml
 from tests.monitoring.conftest import RULE_TESTS_DIR, Render, run, tool
 from tests.monitoring.rendering import SINGLE_HOST, Rendered
 
-RULE_FILES = ("shield-alerts.yml", "shield-slo.yml")
+# shield-edge.yml: the role writes it only with an `edge` group, the tests always render it.
+RULE_FILES = ("shield-alerts.yml", "shield-slo.yml", "shield-edge.yml")
 TEST_FILES = sorted(RULE_TESTS_DIR.glob("*_test.yml"))
 
 
