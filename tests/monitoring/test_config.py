@@ -264,3 +264,18 @@ def test_edge_metrics_on_loopback_of_another_host_are_flagged(render: Render) ->
     rendered = render(inventory, _local_paths(), host="mon-1")
     flagged = [t for t in rendered.targets if t["loopback_remote"]]
     assert [(t["job"], t["host"]) for t in flagged] == [("shield-edge", "edge-1")]
+
+
+def test_edge_alerts_inhibit_the_generic_ones_they_cover(rendered_defaults: Rendered) -> None:
+    """One page for one fault: the edge down holds back ShieldTargetDown of its target, and a
+    backend with no server up the ShieldEdgeServerDown of its servers on the same edge host."""
+    inhibit = rendered_defaults.yaml("alertmanager.yml")["inhibit_rules"]
+    pairs = {(r["source_matchers"][0], r["target_matchers"][0]): r["equal"] for r in inhibit}
+    assert pairs[('alertname="ShieldEdgeDown"', 'alertname="ShieldTargetDown"')] == [
+        "job",
+        "instance",
+    ]
+    assert pairs[('alertname="ShieldEdgeBackendDown"', 'alertname="ShieldEdgeServerDown"')] == [
+        "host",
+        "proxy",
+    ]
