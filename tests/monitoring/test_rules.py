@@ -99,9 +99,15 @@ def test_thresholds_and_durations_follow_the_variables(render: Render) -> None:
             "monitoring_alert_graph_queue_stalled_window": "45m",
             "monitoring_slo_orchestrator_availability_objective": 0.999,
             "monitoring_slo_mcp_latency_seconds": 30,
+            "monitoring_alert_edge_server_down_for": "3m",
+            "monitoring_alert_target_down_for": "4m",
         },
     )
     alerts = _alerts(rendered)
+    assert alerts["ShieldEdgeServerDown"][0]["for"] == "3m"
+    assert alerts["ShieldEdgeBackendDown"][0]["for"] == "3m"
+    assert alerts["ShieldEdgeDown"][0]["for"] == "4m"
+    assert alerts["ShieldTargetDown"][0]["for"] == "4m"
     assert alerts["ShieldCircuitBreakerOpen"][0]["for"] == "7m"
     assert "> 250" in alerts["ShieldQueueDepthHigh"][0]["expr"]
     graph_stalled = alerts["ShieldGraphQueueStalled"][0]
