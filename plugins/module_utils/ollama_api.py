@@ -9,20 +9,21 @@ it naming the URL.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 
-from ansible_collections.shield.rag.plugins.module_utils.http_probe import context
+from ansible_collections.shield.rag.plugins.module_utils.direct_http import (
+    CHUNK,
+    READ_ERRORS,
+    HTTPFailure,
+    Server,
+    Unreachable,
+    body_text,
+    sha256_file,
+)
 
-# Files are read and hashed in blocks of this size (GGUF files are many GB).
-CHUNK = 1024 * 1024
-# Error bodies are read up to this size for Ollama's message.
-MAX_ERROR_BODY = 64 * 1024
+__all__ = ["CHUNK", "Ollama", "OllamaError", "full_name", "never_expires", "sha256_file"]
 # An expiry in /api/ps further away than this many years is Ollama's "never" (keep_alive -1:
 # Ollama keeps the model for the longest Go duration, about 292 years).
 NEVER_YEARS = 100
@@ -32,23 +33,9 @@ class OllamaError(Exception):
     """A call that failed: ``str()`` is Ollama's error text, or why there was no answer."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 def full_name(name):
     """``name`` as Ollama lists it: ``all-minilm`` is ``all-minilm:latest``."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
-
-
-def sha256_file(path):
-    """The SHA-256 (hex) of the file at ``path``, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def never_expires(expires_at):
@@ -62,11 +49,7 @@ def never_expires(expires_at):
 
 def _error_text(body):
     """Ollama's ``error`` from an error body, else the body's text (shortened)."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    text, data = body_text(body)
     if isinstance(data, dict) and data.get("error"):
         return str(data["error"])
     return text[:500] or "(no message)"
@@ -79,42 +62,25 @@ class Ollama:
     def __init__(self, url, validate_certs, ca_path, timeout):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        handlers = [urllib.request.ProxyHandler({}), _NoRedirect()]
-        if self.url.startswith("https://"):
-            handlers.append(urllib.request.HTTPSHandler(context=context(validate_certs, ca_path)))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._server = Server(url, validate_certs, ca_path, timeout)
 
     def _open(self, method, path, body=None, data=None, headers=None):
         """The open answer to ``method path``; OllamaError unless it is 2xx."""
-        headers = dict(headers or {})
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        target = self.url + path
-        # the module accepts http and https URLs only
-        request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            return self._opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            try:
-                text = _error_text(exc.read(MAX_ERROR_BODY))
-            except OSError:
-                text = "(no message)"
-            finally:
-                exc.close()
-            error = OllamaError(text)
-            error.status = exc.code
+            return self._server.open(method, path, body=body, data=data, headers=headers)
+        except HTTPFailure as exc:
+            error = OllamaError(_error_text(exc.body))
+            error.status = exc.status
             raise error from None
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise OllamaError(f"cannot reach Ollama at {target}: {reason}") from None
+        except Unreachable as exc:
+            raise OllamaError(f"cannot reach Ollama at {self.url + path}: {exc}") from None
 
     def call(self, method, path, body=None):
         """Ollama's JSON answer to ``method path`` (a dict; {} for an empty answer)."""
         with self._open(method, path, body) as answer:
             try:
                 raw = answer.read()
-            except (OSError, ValueError, http.client.HTTPException) as exc:
+            except READ_ERRORS as exc:
                 raise OllamaError(f"{method} {path}: the answer broke off: {exc}") from None
         if not raw.strip():
             return {}
@@ -136,7 +102,7 @@ class Ollama:
             while True:
                 try:
                     line = answer.readline()
-                except (OSError, ValueError, http.client.HTTPException) as exc:
+                except READ_ERRORS as exc:
                     raise OllamaError(f"the answer broke off after {status!r}: {exc}") from None
                 if not line:
                     return status

@@ -11,28 +11,25 @@ naming the URL. The API key never appears in a message.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 
-from ansible_collections.shield.rag.plugins.module_utils.http_probe import context
+from ansible_collections.shield.rag.plugins.module_utils.direct_http import (
+    CHUNK,
+    READ_ERRORS,
+    HTTPFailure,
+    Server,
+    Unreachable,
+    body_text,
+    sha256_file,
+)
 
-# Files are read, hashed and written in blocks of this size (snapshots can be many GB).
-CHUNK = 1024 * 1024
-# Error bodies are read up to this size for Qdrant's message.
-MAX_ERROR_BODY = 64 * 1024
+__all__ = ["CHUNK", "Qdrant", "QdrantCallError", "quoted", "sha256_file"]
 
 
 class QdrantCallError(Exception):
     """A call that failed: ``str()`` is the message for the operator."""
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # a 3xx answer is an error (the API key stays with the server asked)
 
 
 def quoted(name):
@@ -40,22 +37,9 @@ def quoted(name):
     return urllib.parse.quote(name, safe="")
 
 
-def sha256_file(path):
-    """The SHA-256 (hex) of the file at ``path``, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _error_text(body):
     """Qdrant's ``status.error`` from an error body, else the body's text (shortened)."""
-    text = body.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
+    text, data = body_text(body)
     if isinstance(data, dict):
         status = data.get("status")
         if isinstance(status, dict) and status.get("error"):
@@ -74,36 +58,20 @@ class Qdrant:
         self._headers = {"Accept": "application/json"}
         if api_key:
             self._headers["api-key"] = api_key
-        handlers = [urllib.request.ProxyHandler({}), _NoRedirect()]
-        if self.url.startswith("https://"):
-            handlers.append(urllib.request.HTTPSHandler(context=context(validate_certs, ca_path)))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._server = Server(url, validate_certs, ca_path, timeout)
 
     def _open(self, method, path, body, what):
         """The open answer to ``method path``; QdrantCallError unless it is 2xx."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        target = self.url + path
         call = f"{method} {path}"
-        # the module accepts http and https URLs only
-        request = urllib.request.Request(target, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            return self._opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            try:
-                text = _error_text(exc.read(MAX_ERROR_BODY))
-            except OSError:
-                text = "(no message)"
-            finally:
-                exc.close()
-            raise QdrantCallError(f"{what}: {call} answered HTTP {exc.code}: {text}") from None
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", None) or exc
+            return self._server.open(method, path, body=body, headers=self._headers)
+        except HTTPFailure as exc:
             raise QdrantCallError(
-                f"{what}: {call}: cannot reach Qdrant at {target}: {reason}"
+                f"{what}: {call} answered HTTP {exc.status}: {_error_text(exc.body)}"
+            ) from None
+        except Unreachable as exc:
+            raise QdrantCallError(
+                f"{what}: {call}: cannot reach Qdrant at {self.url + path}: {exc}"
             ) from None
 
     def call(self, method, path, what, body=None):
@@ -112,7 +80,7 @@ class Qdrant:
             status = answer.status
             try:
                 raw = answer.read()
-            except (OSError, ValueError, http.client.HTTPException) as exc:
+            except READ_ERRORS as exc:
                 raise QdrantCallError(
                     f"{what}: {method} {path}: the answer broke off: {exc}"
                 ) from None
@@ -134,7 +102,7 @@ class Qdrant:
             while True:
                 try:
                     block = answer.read(CHUNK)
-                except (OSError, ValueError, http.client.HTTPException) as exc:
+                except READ_ERRORS as exc:
                     raise QdrantCallError(
                         f"{what}: GET {path}: the download broke off after {size} bytes: {exc}"
                     ) from None
