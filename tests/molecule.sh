@@ -48,6 +48,10 @@ chmod 0644 "$work/ssh/authorized_keys"
 export SHIELD_MOLECULE_SSH_KEY=$work/ssh/id_ed25519
 export SHIELD_MOLECULE_SSH_AUTHORIZED_KEYS=$work/ssh/authorized_keys
 
+# A scenario whose edge makes a lab CA (edge_tls_mode: lab_ca) keeps it here for this run; its
+# checks read ca.crt from the same place to verify the edge.
+export SHIELD_MOLECULE_LAB_CA_DIR=$work/lab-ca
+
 # The scenarios' checks append each failure to this file (tests/support/molecule.py); it is
 # printed last, after Molecule's own summary, so the end of the log names what failed.
 export SHIELD_MOLECULE_FAILURES=$work/failures.txt
@@ -55,7 +59,9 @@ export SHIELD_MOLECULE_FAILURES=$work/failures.txt
 for scenario in "$@"; do
     start=$(date +%s)
     : >"$SHIELD_MOLECULE_FAILURES"
-    if ! molecule test -s "$scenario"; then
+    # SHIELD_MOLECULE_DESTROY=never keeps the hosts after a failure, to look at them (then
+    # `molecule destroy -s <scenario>`).
+    if ! molecule test -s "$scenario" --destroy "${SHIELD_MOLECULE_DESTROY:-always}"; then
         echo "molecule scenario $scenario: FAILED after $(($(date +%s) - start)) s" >&2
         cat "$SHIELD_MOLECULE_FAILURES" >&2
         exit 1

@@ -253,8 +253,10 @@ def test_production_edge_targets_follow_the_inventory(render: Render) -> None:
         "edge-1",
         "edge-2",
     ]
-    # The exporters play deploys no node exporter on the edge hosts: no node target there.
-    assert len(_targets(jobs["node"])) == 10
+    # The exporters play deploys the node exporter on the edge hosts too: 10 + 2 node targets.
+    node = _targets(jobs["node"])
+    assert len(node) == 12
+    assert {"10.20.1.70:9100", "10.20.1.71:9100"} <= set(node)
     assert "shield-edge.yml" in _rule_files(rendered)
     assert not [t for t in rendered.targets if t["loopback_remote"]]
 

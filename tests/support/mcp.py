@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx2
@@ -21,11 +22,13 @@ async def session(
     statuses: list[int] | None = None,
     framing: list[tuple[str, str]] | None = None,
     logging_callback: LoggingFnT | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> AsyncIterator[ClientSession]:
     """An initialized MCP SDK session over streamable HTTP; ``statuses`` collects the HTTP
     status of every response the SDK receives, ``framing`` the JSON-RPC method and the
     media type of the answer of every request the SDK POSTs (``application/json`` or
-    ``text/event-stream``); ``logging_callback`` gets the server's log notifications."""
+    ``text/event-stream``); ``logging_callback`` gets the server's log notifications;
+    ``verify`` is the TLS trust for an https URL (an SSL context to trust a private CA)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     async def record(response: httpx2.Response) -> None:
@@ -42,6 +45,7 @@ async def session(
             headers=headers,
             timeout=httpx2.Timeout(30.0, read=300.0),
             event_hooks={"response": [record]},
+            verify=verify,
         ) as http,
         streamable_http_client(url, http_client=http) as (read, write),
         ClientSession(read, write, logging_callback=logging_callback) as s,

@@ -29,6 +29,9 @@ UNITS = [
     *(f"shield-worker@{i}.service" for i in WORKERS),
     "shield-mcp.service",
 ]
+# Debian's haproxy.service with the edge role's drop-in: it starts as root and HAProxy drops
+# to its own user itself, so it is scored, not checked for a User= of its own.
+EDGE_UNIT = "haproxy.service"
 MAX_EXPOSURE = 2.5
 # First line of every file the roles render ({{ ansible_managed | comment }}).
 MARKER = "#\n# Ansible managed"
@@ -47,6 +50,9 @@ LISTENERS = [
     ("127.0.0.1", 9631),  # worker 2 metrics
     ("0.0.0.0", 8601),  # MCP server (published to the controller)
     ("127.0.0.1", 9611),  # MCP metrics
+    ("0.0.0.0", 80),  # the edge: HTTP, redirected to HTTPS
+    ("0.0.0.0", 443),  # the edge: HTTPS
+    ("127.0.0.1", 9614),  # the edge's Prometheus exporter
 ]
 
 SERVICES = {  # settings name -> the service's system user
@@ -57,7 +63,7 @@ SERVICES = {  # settings name -> the service's system user
 }
 
 
-@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("unit", [*UNITS, EDGE_UNIT])
 def test_unit_is_enabled_and_running(host: Any, unit: str) -> None:
     service = host.service(unit)
     assert service.is_enabled, f"{unit} is not enabled"
@@ -71,14 +77,15 @@ def test_service_listens(host: Any, address: str, port: int) -> None:
 
 
 def test_nothing_else_listens_on_public_addresses(host: Any) -> None:
-    """Only the MCP endpoint is bound beyond loopback; everything else stays on 127.0.0.1.
-    (The host's own sshd, which Ansible reaches it through, is not part of the stack.)"""
+    """Only the MCP endpoint and the edge's HTTP and HTTPS frontends are bound beyond
+    loopback; everything else stays on 127.0.0.1. (The host's own sshd, which Ansible reaches
+    it through, is not part of the stack.)"""
     public = [
         s
         for s in host.socket.get_listening_sockets()
         if s.startswith("tcp://")
         and not s.startswith(("tcp://127.0.0.1:", "tcp://::1:"))
-        and not s.endswith((":8601", ":22"))
+        and not s.endswith((":8601", ":22", ":80", ":443"))
     ]
     assert public == []
 
@@ -142,7 +149,7 @@ def _status_of(url: str, headers: dict[str, str] | None = None) -> str:
 
 
 @pytest.mark.parametrize("offline", [False, True], ids=["loaded", "offline"])
-@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("unit", [*UNITS, EDGE_UNIT])
 def test_unit_exposure_is_at_most_the_limit(host: Any, unit: str, offline: bool) -> None:
     """systemd-analyze security scores each unit we render (for Redis: Debian's unit with our
     drop-in) at or below MAX_EXPOSURE, as loaded by systemd and from the files alone."""
@@ -174,6 +181,8 @@ def test_unit_sandbox_basics(host: Any, unit: str) -> None:
         "/etc/systemd/system/shield-lightrag.service",
         "/etc/qdrant/config.yaml",
         "/etc/redis/redis.conf",
+        "/etc/haproxy/haproxy.cfg",
+        "/etc/systemd/system/haproxy.service.d/shield-rag.conf",
     ],
 )
 def test_rendered_files_carry_the_managed_marker(host: Any, path: str) -> None:
