@@ -24,31 +24,37 @@ from pathlib import Path
 
 import certifi
 
-PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
-
-
-def _read(path: Path) -> str:
-    """The text of ``path``; OSError/UnicodeDecodeError when it cannot be read as text."""
-    return path.read_text(encoding="ascii")
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 
 
 def bundle_problem(path: Path) -> str | None:
     """Why ``path`` cannot serve as a CA bundle, in words (None when it can)."""
     try:
-        text = _read(path)
+        data = path.read_bytes()
     except FileNotFoundError:
         return f"{path} does not exist"
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror}"
-    except UnicodeDecodeError:
-        return f"{path} is not a PEM file (it holds binary data)"
-    if PEM_CERTIFICATE not in text:
-        return f"{path} holds no PEM certificate ({PEM_CERTIFICATE} ...)"
+    if PEM_CERTIFICATE not in data:
+        if b"\x00" in data:
+            return (
+                f"{path} is not a PEM file (it holds binary data; a DER certificate converts "
+                "with: openssl x509 -inform der -in FILE -out FILE.pem)"
+            )
+        return f"{path} holds no PEM certificate ({PEM_CERTIFICATE.decode()} ...)"
     try:
-        ssl.create_default_context(cadata=text)
-    except (ssl.SSLError, ValueError) as exc:
-        return f"{path} holds a certificate that cannot be read: {exc}"
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except ssl.SSLError as exc:
+        return f"{path} holds a certificate that cannot be read: {exc.reason or exc}"
     return None
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase() -> bytes:
+    raise _EncryptedKey
 
 
 def listener_problem(certfile: Path, keyfile: Path) -> str | None:
@@ -61,7 +67,10 @@ def listener_problem(certfile: Path, keyfile: Path) -> str | None:
             return f"the {what} file {path} is not readable"
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(certfile, keyfile)
+        # An encrypted key would make OpenSSL ask for its passphrase on the terminal.
+        context.load_cert_chain(certfile, keyfile, password=_no_passphrase)
+    except _EncryptedKey:
+        return f"the key {keyfile} is encrypted: the service needs it unencrypted"
     except (ssl.SSLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc)
         return (
@@ -88,11 +97,10 @@ def client_context(bundle: Path | str | None = None) -> ssl.SSLContext:
 
 def combined_bundle(bundle: Path, dest: Path) -> Path:
     """Write certifi's CAs followed by ``bundle``'s into ``dest`` (mode 0644) and return it."""
-    text = Path(certifi.where()).read_text(encoding="ascii").rstrip("\n")
-    extra = _read(bundle).strip("\n")
+    data = Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + bundle.read_bytes()
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".new")
-    partial.write_text(f"{text}\n{extra}\n", encoding="ascii")
+    partial.write_bytes(data if data.endswith(b"\n") else data + b"\n")
     partial.chmod(0o644)
     partial.replace(dest)
     return dest

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -85,6 +87,13 @@ def test_a_bundle_without_a_certificate_is_refused(
     assert said in message and str(bundle) in message
 
 
+def test_a_system_style_bundle_with_comments_is_taken(tmp_path: Path, pki: Pki) -> None:
+    # certifi's own file carries UTF-8 comments and ~150 certificates; the private CA follows.
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes() + pki.ca.read_bytes())
+    assert McpSettings(ca_bundle=bundle).ca_bundle == bundle
+
+
 def test_an_unreadable_bundle_is_refused(tmp_path: Path) -> None:
     message = refusal(tmp_path, orchestrator={"ca_bundle": str(tmp_path)})  # a directory
     assert "orchestrator.ca_bundle" in message and f"cannot read {tmp_path}" in message
@@ -129,6 +138,22 @@ def test_a_listener_takes_a_matching_pair(tmp_path: Path, pki: Pki, other: Pki) 
         orchestrator={"tls_certfile": str(tmp_path / "c.pem"), "tls_keyfile": str(pki.key)},
     )
     assert f"the certificate file {tmp_path / 'c.pem'} does not exist" in message
+
+
+def test_an_encrypted_key_is_refused_without_a_prompt(tmp_path: Path, pki: Pki) -> None:
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"a passphrase"),
+        )
+    )
+    message = refusal(
+        tmp_path, "mcp", mcp={"tls_certfile": str(pki.cert), "tls_keyfile": str(encrypted)}
+    )
+    assert f"the key {encrypted} is encrypted" in message
 
 
 def test_the_mcp_transport_serves_tls_with_its_files(pki: Pki) -> None:
