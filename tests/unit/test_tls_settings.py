@@ -5,12 +5,14 @@ address uvicorn resolved from a trusted proxy's X-Forwarded-For."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import certifi
 import httpx
 import pytest
+import uvicorn
 from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,13 +20,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shield_rag import check_config
+from shield_rag import check_config, tls
 from shield_rag.mcp.main import uvicorn_config
 from shield_rag.orchestrator import main as orchestrator_main
 from shield_rag.orchestrator.admission import client_id
 from shield_rag.settings import ConfigError, McpSettings, OrchestratorSettings, load_settings
+from tests.support.procs import free_port
 from tests.support.settings import config_with, write_file
 from tests.support.tls import Pki, make_pki
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.usefixtures("clean_shield_env")
 
@@ -161,6 +165,31 @@ def test_the_mcp_transport_serves_tls_with_its_files(pki: Pki) -> None:
     assert (config["ssl_certfile"], config["ssl_keyfile"]) == (pki.cert, pki.key)
     plain = uvicorn_config(McpSettings())
     assert (plain["ssl_certfile"], plain["ssl_keyfile"]) == (None, None)
+
+
+async def test_the_mcp_options_make_a_real_https_listener(pki: Pki) -> None:
+    """uvicorn with the MCP transport's options serves HTTPS that the private CA vouches for."""
+
+    async def ok(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.url.scheme)
+
+    port = free_port()
+    options = uvicorn_config(McpSettings(tls_certfile=pki.cert, tls_keyfile=pki.key))
+    config = uvicorn.Config(Starlette(routes=[Route("/", ok)]), "127.0.0.1", port, **options)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started, 20, "uvicorn to listen")
+        url = f"https://127.0.0.1:{port}/"
+        async with httpx.AsyncClient(verify=tls.client_context(pki.ca)) as client:
+            answer = await client.get(url)
+        assert (answer.status_code, answer.text) == (200, "https")
+        async with httpx.AsyncClient(verify=tls.client_context()) as client:
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.get(url)
+    finally:
+        server.should_exit = True
+        await serving
 
 
 def test_the_orchestrator_hands_tls_and_its_proxies_to_uvicorn(
