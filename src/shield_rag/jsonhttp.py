@@ -16,6 +16,7 @@ every request, two thread hops per call.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,7 @@ class JsonHttp:
         *,
         json_headers: bool = True,
         limit: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.proxy, self.proxy_auth = env_proxy(self.base_url)
@@ -84,13 +86,18 @@ class JsonHttp:
         # json_headers: every request says it sends and accepts JSON (else only one with a body)
         self.headers = {**(_JSON if json_headers else {}), **(headers or {})}
         self.limit = limit  # connections at most; 0: no cap
+        # whom https servers are checked against (None: aiohttp's default, the system's CAs)
+        self.ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self.limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
+                limit=self.limit,
+                limit_per_host=0,
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                ssl=self.ssl,
             )
             session = self._session = aiohttp.ClientSession(
                 connector=connector, headers=self.headers, timeout=self.timeout

@@ -20,7 +20,8 @@ run without one on loopback).
 Secrets are read from the environment only, never from the command line (which ``ps`` and the
 Ansible log show), and never printed. Each check is one request or one session, bounded by
 ``--timeout`` seconds overall (default 10). Proxy variables (``HTTP_PROXY``...) are ignored:
-the gate calls the service it runs next to.
+the gate calls the service it runs next to. An https URL is checked against certifi's CAs and
+those of ``--ca-bundle`` (or ``SHIELD_SMOKE_CA_BUNDLE``), a PEM file naming a private CA.
 
 Exit status: 0 passed (one JSON line on stdout: the check, the URL, what was seen and the
 milliseconds taken); 1 failed (one line on stderr naming the check, the URL and the cause);
@@ -34,9 +35,11 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,10 +53,12 @@ from pydantic import ValidationError
 from shield_rag import startup
 from shield_rag.api.errors import ErrorBody
 from shield_rag.api.search import SearchRequest, SearchResponse
+from shield_rag.tls import bundle_problem, client_context
 
 PROG = "shield-smoke"
 API_KEY_ENV = "SHIELD_SMOKE_API_KEY"
 TOKEN_ENV = "SHIELD_SMOKE_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+CA_BUNDLE_ENV = "SHIELD_SMOKE_CA_BUNDLE"
 DEFAULT_QUERY = "shield smoke test"
 DEFAULT_TIMEOUT = 10.0
 # The tools of a read-write Shield MCP server the gate checks by default (wait_for_job too
@@ -115,14 +120,22 @@ def _connection_error(exc: BaseException) -> str:
     return "connection refused" if "refused" in text.lower() else f"cannot connect: {text}"
 
 
-async def search(url: str, query: str, api_key: str | None, seconds: float) -> dict[str, Any]:
+async def search(
+    url: str,
+    query: str,
+    api_key: str | None,
+    seconds: float,
+    verify: ssl.SSLContext | bool = True,
+) -> dict[str, Any]:
     """One ``POST <url>/search``; the result line of a 200 with a well-formed answer."""
     endpoint = url.rstrip("/") + "/search"
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = SearchRequest(query=query, limit=1).model_dump(mode="json", exclude_none=True)
     start = time.monotonic()
     # The caller bounds the whole call; httpx's own timeout bounds each phase the same.
-    async with httpx.AsyncClient(timeout=seconds, trust_env=False, headers=headers) as client:
+    async with httpx.AsyncClient(
+        timeout=seconds, trust_env=False, headers=headers, verify=verify
+    ) as client:
         try:
             response = await client.post(endpoint, json=body)
         except httpx.TimeoutException:
@@ -179,7 +192,9 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
+async def list_tools(
+    url: str, token: str | None, seconds: float, verify: ssl.SSLContext | bool = True
+) -> list[str]:
     """The tool names of the MCP server at ``url``, over one initialized session."""
     refusals: list[str] = []  # the HTTP errors the server answered, with what they say
 
@@ -196,6 +211,7 @@ async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
                 headers=headers,
                 timeout=seconds,
                 trust_env=False,
+                verify=verify,
                 event_hooks={"response": [record]},
             ) as http,
             streamable_http_client(url, http_client=http) as (read, write),
@@ -230,11 +246,15 @@ async def list_tools(url: str, token: str | None, seconds: float) -> list[str]:
 
 
 async def tools(
-    url: str, expect: Sequence[str], token: str | None, seconds: float
+    url: str,
+    expect: Sequence[str],
+    token: str | None,
+    seconds: float,
+    verify: ssl.SSLContext | bool = True,
 ) -> dict[str, Any]:
     """The result line of a session that lists every tool of ``expect``."""
     start = time.monotonic()
-    names = await list_tools(url, token, seconds)
+    names = await list_tools(url, token, seconds, verify)
     missing = [name for name in expect if name not in names]
     if missing:
         raise SmokeFailed(
@@ -245,11 +265,12 @@ async def tools(
 
 async def run(args: argparse.Namespace, secret: str | None) -> dict[str, Any]:
     """The check ``args`` name, within ``args.timeout`` seconds overall."""
+    verify = client_context(getattr(args, "ca_bundle", None) or None)
     try:
         async with asyncio.timeout(args.timeout):
             if args.check == "search":
-                return await search(args.url, args.query, secret, args.timeout)
-            return await tools(args.url, args.expect, secret, args.timeout)
+                return await search(args.url, args.query, secret, args.timeout, verify)
+            return await tools(args.url, args.expect, secret, args.timeout, verify)
     except TimeoutError:
         raise SmokeFailed(f"timed out after {args.timeout:g} s") from None
 
@@ -294,6 +315,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"seconds for the whole check (default {DEFAULT_TIMEOUT:g})",
     )
+    timeout.add_argument(
+        "--ca-bundle",
+        default=os.environ.get(CA_BUNDLE_ENV) or None,
+        help=f"PEM file of private CAs trusted besides certifi's for an https URL "
+        f"(default: ${CA_BUNDLE_ENV})",
+    )
     found = checks.add_parser(
         "search",
         parents=[timeout],
@@ -325,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         if not query or len(query) > 8192:
             parser.error("--query: 1 to 8192 characters that are not all blank")
         args.query = query
+    if args.ca_bundle:
+        problem = bundle_problem(Path(args.ca_bundle))
+        if problem:
+            parser.error(f"--ca-bundle ({CA_BUNDLE_ENV}): CA bundle {problem}")
     secret = _secret(API_KEY_ENV if args.check == "search" else TOKEN_ENV)
     if not logging.getLogger().handlers:
         # What the libraries log would reach stderr through logging's last resort handler;

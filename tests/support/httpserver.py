@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -70,15 +71,19 @@ class JsonServer(Server):
 
 
 @asynccontextmanager
-async def serving(kind: type[Server] = Server) -> AsyncIterator[Callable[..., Any]]:
-    """``start(answer)`` → ``(server, url)``: servers of ``kind``, closed on exit."""
+async def serving(
+    kind: type[Server] = Server, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Callable[..., Any]]:
+    """``start(answer)`` → ``(server, url)``: servers of ``kind``, closed on exit; over
+    https with ``tls`` (a server context, tests/support/tls.py)."""
     listeners: list[asyncio.Server] = []
 
     async def start(answer: Callable[..., Any]) -> tuple[Server, str]:
         server = kind(answer)
-        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
         listeners.append(listener)
-        return server, f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+        scheme = "https" if tls is not None else "http"
+        return server, f"{scheme}://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
 
     try:
         yield start

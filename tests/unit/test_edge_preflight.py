@@ -97,3 +97,16 @@ def test_a_backend_on_the_edges_own_loopback_passes(modules: Modules, base: dict
     }
     rc, output = modules.playbook(PLAY, {**base, **local}, check=True)
     assert rc == 0, output
+
+
+@pytest.mark.parametrize(
+    "variable", ["orchestrator_fastapi_tls_certificate_path", "fastmcp_server_tls_certificate_path"]
+)
+def test_a_backend_serving_native_tls_stops_the_play(
+    modules: Modules, base: dict, variable: str
+) -> None:
+    local = [{"name": "localhost", "address": "127.0.0.1", "port": 1}]
+    change = {"edge_orchestrator_servers": local, "edge_mcp_servers": local, variable: "/x.crt"}
+    rc, output = modules.playbook(PLAY, {**base, **change}, check=True)
+    assert rc != 0, output
+    assert "localhost serve HTTPS themselves" in " ".join(output.split()), output

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -21,6 +22,7 @@ from shield_rag.breaker import DependencyGuard
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.jsonhttp import JsonHttp
 from shield_rag.settings import OllamaSettings
+from shield_rag.tls import client_context
 
 
 class EmbeddingError(DependencyUnavailable):
@@ -40,8 +42,10 @@ class OllamaHttp:
     answer raises ``ollama.ResponseError`` (its ``error`` field, else the body, and the
     status), a refused connection ``ConnectionError``; the rest is aiohttp's own errors."""
 
-    def __init__(self, url: str, timeout: float) -> None:
-        self.http = JsonHttp(url, timeout, {"User-Agent": "shield-rag"})
+    def __init__(self, url: str, timeout: float, ca_bundle: Path | None = None) -> None:
+        self.http = JsonHttp(
+            url, timeout, {"User-Agent": "shield-rag"}, ssl_context=client_context(ca_bundle)
+        )
 
     async def _json(self, method: str, path: str, body: object = None) -> dict[str, object]:
         try:
@@ -79,12 +83,18 @@ class OllamaHttp:
 
 class Embedder:
     def __init__(
-        self, settings: OllamaSettings, dimension: int, guard: DependencyGuard | None = None
+        self,
+        settings: OllamaSettings,
+        dimension: int,
+        guard: DependencyGuard | None = None,
+        *,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.settings = settings
         self.dimension = dimension
         self.guard = guard or DependencyGuard("ollama")
-        self.client = OllamaHttp(str(settings.url), settings.timeout)
+        # ca_bundle: private CAs trusted besides certifi's (<service>.ca_bundle)
+        self.client = OllamaHttp(str(settings.url), settings.timeout, ca_bundle)
 
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         try:

@@ -8,6 +8,7 @@ one guards the client); its 4xx (e.g. 422 "query too short") is the caller's mis
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from shield_rag.api.query import QueryMode
 from shield_rag.breaker import DependencyGuard
 from shield_rag.errors import DependencyRejected, DependencyUnavailable
 from shield_rag.settings import LightRAGSettings
+from shield_rag.tls import client_context
 
 
 class LightRAGError(DependencyUnavailable):
@@ -36,14 +38,23 @@ def _detail(resp: httpx.Response) -> str:
 
 
 class LightRAGClient:
-    def __init__(self, settings: LightRAGSettings, guard: DependencyGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: LightRAGSettings,
+        guard: DependencyGuard | None = None,
+        *,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.guard = guard or DependencyGuard("lightrag")
         headers = {}
         if settings.api_key is not None:
             headers["X-API-Key"] = settings.api_key.get_secret_value()
         self.http = httpx.AsyncClient(
-            base_url=str(settings.url).rstrip("/"), headers=headers, timeout=settings.timeout
+            base_url=str(settings.url).rstrip("/"),
+            headers=headers,
+            timeout=settings.timeout,
+            verify=client_context(ca_bundle),  # certifi's CAs and <service>.ca_bundle's
         )
 
     async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

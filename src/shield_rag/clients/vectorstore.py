@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from shield_rag.documents import point_id as point_id
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.jsonhttp import JsonHttp
 from shield_rag.settings import QdrantSettings
+from shield_rag.tls import client_context
 
 KEYWORD_INDEXES = ("doc_id", "source", "content_type", "job_id", "kind")
 # Connections to Qdrant are kept open between requests. qdrant-client turns keep-alive off
@@ -123,11 +125,19 @@ def document_batch(
 
 
 class VectorStore:
-    def __init__(self, settings: QdrantSettings, guard: DependencyGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: QdrantSettings,
+        guard: DependencyGuard | None = None,
+        *,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.guard = guard or DependencyGuard("qdrant")
         self.collection = settings.collection
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        # Whom https is checked against: certifi's CAs and <service>.ca_bundle's.
+        tls = client_context(ca_bundle)
         self.client = AsyncQdrantClient(
             url=str(settings.url),
             api_key=api_key,
@@ -135,11 +145,15 @@ class VectorStore:
             prefer_grpc=False,
             check_compatibility=False,
             limits=QDRANT_HTTP_LIMITS,
+            verify=tls,  # handed to its httpx client
         )
         # Searches and a document's write go over aiohttp (see shield_rag/jsonhttp.py),
         # everything else over qdrant-client.
         self.http = JsonHttp(
-            str(settings.url), settings.timeout, {"api-key": api_key} if api_key else None
+            str(settings.url),
+            settings.timeout,
+            {"api-key": api_key} if api_key else None,
+            ssl_context=tls,
         )
         points = f"/collections/{quote(self.collection, safe='')}/points"
         self._query_path = f"{points}/query"

@@ -23,6 +23,7 @@ from lightrag.utils import EmbeddingFunc, compute_mdhash_id, sanitize_text_for_e
 from lightrag.utils_pipeline import compute_text_content_hash
 
 from shield_rag.settings import ConfigError, Settings
+from shield_rag.tls import combined_bundle
 
 from .tokenizer import make_tokenizer
 
@@ -65,6 +66,22 @@ def _base_url(url: object) -> str:
     return str(url).rstrip("/")
 
 
+def trust_private_ca(settings: Settings) -> None:
+    """Make LightRAG's own clients (its Qdrant storage, its Ollama calls: httpx clients it
+    builds without ``verify``) trust lightrag_service.ca_bundle besides certifi's CAs: httpx
+    reads ``SSL_CERT_FILE``, here one file of both in the working directory."""
+    svc = settings.lightrag_service
+    if svc.ca_bundle is None:
+        return
+    dest = svc.working_dir / "tls" / "ca-bundle.pem"
+    try:
+        os.environ["SSL_CERT_FILE"] = str(combined_bundle(svc.ca_bundle, dest))
+    except OSError as exc:
+        raise ConfigError(
+            f"lightrag_service.ca_bundle: cannot write the combined bundle {dest}: {exc.strerror}"
+        ) from exc
+
+
 def build_rag(settings: Settings) -> LightRAG:
     """Construct (not yet initialise) the LightRAG instance. Raises ConfigError."""
     svc = settings.lightrag_service
@@ -82,6 +99,7 @@ def build_rag(settings: Settings) -> LightRAG:
     else:
         os.environ.pop("QDRANT_API_KEY", None)
     os.environ.pop("QDRANT_WORKSPACE", None)  # would override lightrag_service.workspace
+    trust_private_ca(settings)
 
     ollama_url = _base_url(settings.ollama.url)
     timeout = settings.ollama.timeout

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         port=svc.port,
         log_level=settings.logging.level.lower(),
         access_log=settings.logging.level == "DEBUG",
+        # native TLS when lightrag_service.tls_certfile is set (None: plain HTTP)
+        ssl_certfile=svc.tls_certfile,
+        ssl_keyfile=svc.tls_keyfile,
     )
     server = uvicorn.Server(config)
     server.run()

@@ -16,6 +16,7 @@ proxy read once, one attempt per request).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,8 +55,21 @@ class FastHttp:
     loop), closed by :meth:`aclose`. ``timeout`` bounds the connect and each wait for data, as
     an httpx timeout does. Raises aiohttp's errors (``aiohttp.ClientError``, ``TimeoutError``)."""
 
-    def __init__(self, base_url: str, timeout: float, headers: Mapping[str, str]) -> None:
-        self.http = JsonHttp(base_url, timeout, headers, json_headers=False, limit=MAX_CONNECTIONS)
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.http = JsonHttp(
+            base_url,
+            timeout,
+            headers,
+            json_headers=False,
+            limit=MAX_CONNECTIONS,
+            ssl_context=ssl_context,
+        )
 
     async def send(
         self,

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import anyio
 import fastmcp
@@ -21,7 +22,7 @@ from shield_rag.logs import setup_logging
 from shield_rag.mcp.http import ExplainTooLarge
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.single import SingleResultAsJson
-from shield_rag.settings import McpServiceSettings
+from shield_rag.settings import McpServiceSettings, McpSettings
 
 log = logging.getLogger("shield_rag.mcp")
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if cfg.auth_token is None:
         log.warning("mcp.auth_token is not set: HTTP clients are not authenticated (loopback only)")
-    log.info("MCP endpoint http://%s:%d%s", cfg.host, cfg.port, cfg.path)
+    log.info("MCP endpoint %s://%s:%d%s", cfg.scheme, cfg.host, cfg.port, cfg.path)
     serve = functools.partial(
         shield.server.run_http_async,
         transport="http",
@@ -82,13 +83,25 @@ def main(argv: list[str] | None = None) -> int:
         path=cfg.path,
         show_banner=False,
         middleware=http_middleware(),
-        uvicorn_config={"log_config": None, "access_log": False, "timeout_graceful_shutdown": 5},
+        uvicorn_config=uvicorn_config(cfg),
     )
     # FastMCP's run() starts a plain asyncio loop, and uvicorn serves on the loop it is given;
     # uvloop (installed with uvicorn[standard], the loop the orchestrator runs on) makes every
     # socket read and write of the transport and of the orchestrator client cheaper.
     anyio.run(serve, backend_options={"use_uvloop": uses_uvloop()})
     return 0
+
+
+def uvicorn_config(cfg: McpSettings) -> dict[str, Any]:
+    """uvicorn's options for the HTTP transport: quiet, a short graceful stop, and native TLS
+    when mcp.tls_certfile and mcp.tls_keyfile are set."""
+    return {
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+        "ssl_certfile": cfg.tls_certfile,
+        "ssl_keyfile": cfg.tls_keyfile,
+    }
 
 
 def http_middleware() -> list[Middleware]:

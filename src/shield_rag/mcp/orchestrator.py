@@ -50,6 +50,7 @@ from shield_rag.mcp.refusals import (
     refusal_error,
 )
 from shield_rag.settings import McpSettings
+from shield_rag.tls import client_context
 
 __all__ = [
     "ADMISSION_CODES",
@@ -128,17 +129,20 @@ class OrchestratorClient:
         headers = {"User-Agent": "shield-mcp"}
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        # An https orchestrator is checked against certifi's CAs and mcp.ca_bundle's.
+        tls = client_context(self.settings.ca_bundle)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(self.settings.request_timeout),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=self._transport,
+            verify=tls,
         )
         # JSON requests (every tool call but uploads) go over aiohttp (see mcp/fasthttp.py);
         # a transport given by a caller (tests) takes every request.
         if self._transport is None:
-            self._fast = FastHttp(self.base_url, self.settings.request_timeout, headers)
+            self._fast = FastHttp(self.base_url, self.settings.request_timeout, headers, tls)
 
     async def aclose(self) -> None:
         if self._fast is not None:

@@ -78,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
             timeout = min(section.timeout, deadline)
             return section.model_copy(update={"timeout": timeout})
 
+        ca_bundle = settings.orchestrator.ca_bundle  # private CAs besides certifi's
         services = Services(
             settings=settings,
             redis=redis,
@@ -86,13 +87,18 @@ def create_app(settings: Settings) -> FastAPI:
                 bounded(settings.ollama),
                 settings.qdrant.vector_size,
                 DependencyGuard.counted("ollama", **limits),
+                ca_bundle=ca_bundle,
             ),
             vectors=VectorStore(
-                bounded(settings.qdrant), DependencyGuard.counted("qdrant", **limits)
+                bounded(settings.qdrant),
+                DependencyGuard.counted("qdrant", **limits),
+                ca_bundle=ca_bundle,
             ),
             lightrag=(
                 LightRAGClient(
-                    bounded(settings.lightrag), DependencyGuard.counted("lightrag", **limits)
+                    bounded(settings.lightrag),
+                    DependencyGuard.counted("lightrag", **limits),
+                    ca_bundle=ca_bundle,
                 )
                 if settings.lightrag.enabled
                 else None

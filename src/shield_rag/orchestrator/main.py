@@ -31,11 +31,17 @@ def main(argv: list[str] | None = None) -> int:
         port=cfg.port,
         log_config=None,
         access_log=False,
+        # X-Forwarded-For/-Proto are believed from these peers only (the edge proxy): the
+        # client address admission counts (request.client) is then the real client's.
         proxy_headers=True,
+        forwarded_allow_ips=cfg.forwarded_allow_ips,
         timeout_graceful_shutdown=10,
         # uvicorn has no header timeout of its own (see orchestrator/timeouts.py); the body
         # timeout is the app's BodyTimeoutMiddleware.
         http=header_timeout_protocol(cfg.header_timeout_seconds),
+        # native TLS when orchestrator.tls_certfile is set (None: plain HTTP)
+        ssl_certfile=cfg.tls_certfile,
+        ssl_keyfile=cfg.tls_keyfile,
     )
     return 0
 

@@ -9,10 +9,10 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.settings.base import _Section
+from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
 
-class LightRAGServiceSettings(_Section):
+class LightRAGServiceSettings(ClientTlsSettings, ListenerTlsSettings):
     """Settings of the LightRAG service process itself (used by shield-lightrag only).
 
     LightRAG names its Qdrant collections itself (``lightrag_vdb_<namespace>_<model>_<dim>d``)

@@ -14,7 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.base import check_secret
+from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -26,7 +27,7 @@ def _is_loopback_host(host: str) -> bool:
         return False
 
 
-class McpSettings(_Section):
+class McpSettings(ClientTlsSettings, ListenerTlsSettings):
     """The MCP server (shield-mcp): listen address, auth, orchestrator client, breaker."""
 
     transport: Literal["http", "stdio"] = Field(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -11,9 +13,10 @@ from pydantic import (
 )
 
 from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
 
-class OrchestratorSettings(_Section):
+class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
     host: str = Field(
         "127.0.0.1",
         description="Address the orchestrator API listens on; keep 127.0.0.1 behind a reverse "
@@ -35,6 +38,13 @@ class OrchestratorSettings(_Section):
         le=65535,
         description="TCP port of the orchestrator's Prometheus /metrics endpoint (it cannot "
         "be disabled).",
+    )
+    forwarded_allow_ips: list[str] = Field(
+        ["127.0.0.1"],
+        min_length=1,
+        description="Addresses (or networks) of the proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto the orchestrator trusts, so that behind the edge proxy admission "
+        "counts each client by its own address; * trusts any peer.",
     )
     public_url: AnyHttpUrl | None = Field(
         None,
@@ -131,6 +141,20 @@ class OrchestratorSettings(_Section):
     _check_key = field_validator("api_key")(
         classmethod(lambda cls, v: check_secret(v, "orchestrator.api_key"))
     )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is neither an IP address, a network (CIDR) nor *"
+                ) from None
+        return value
 
 
 class AdmissionSettings(_Section):

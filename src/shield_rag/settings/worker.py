@@ -7,10 +7,10 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.settings.base import _Section
+from shield_rag.settings.tls import ClientTlsSettings
 
 
-class WorkerSettings(_Section):
+class WorkerSettings(ClientTlsSettings):
     concurrency: int = Field(
         1,
         ge=1,

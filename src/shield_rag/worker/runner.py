@@ -77,14 +77,22 @@ class Worker(GraphExecution):
             "failure_threshold": settings.orchestrator.breaker_failure_threshold,
             "reset_seconds": settings.orchestrator.breaker_reset_seconds,
         }
+        ca_bundle = self.cfg.ca_bundle  # worker.ca_bundle: private CAs besides certifi's
         self.embedder = Embedder(
             settings.ollama,
             settings.qdrant.vector_size,
             DependencyGuard.counted("ollama", **limits),
+            ca_bundle=ca_bundle,
         )
-        self.vectors = VectorStore(settings.qdrant, DependencyGuard.counted("qdrant", **limits))
+        self.vectors = VectorStore(
+            settings.qdrant, DependencyGuard.counted("qdrant", **limits), ca_bundle=ca_bundle
+        )
         self.lightrag = (
-            LightRAGClient(settings.lightrag, DependencyGuard.counted("lightrag", **limits))
+            LightRAGClient(
+                settings.lightrag,
+                DependencyGuard.counted("lightrag", **limits),
+                ca_bundle=ca_bundle,
+            )
             if settings.lightrag.enabled
             else None
         )
