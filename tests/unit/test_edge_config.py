@@ -81,7 +81,9 @@ PLAY = """\
         content: >-
           {{{{ {{'orchestrators': edge_orchestrator_servers, 'mcp': edge_mcp_servers,
                'mcp_path': edge_mcp_path, 'max_body': edge_max_body_bytes | int,
-               'addresses': edge_server_addresses, 'sans': _edge_lab_sans}} | to_json }}}}
+               'addresses': edge_server_addresses, 'sans': _edge_lab_sans,
+               'pem': _edge_secret_files[0].content if edge_tls_certificate_path else ''}}
+             | to_json }}}}
         dest: "{out}/values.json"
         mode: "0600"
 """
@@ -315,3 +317,20 @@ def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALERT" not in done.stdout + done.stderr
+
+
+def test_the_certificate_and_key_are_joined_by_real_line_breaks(tmp_path: Path) -> None:
+    """files mode: HAProxy's PEM is the certificate, a line break, the key, a line break
+    (a literal backslash-n between them makes HAProxy refuse the file)."""
+    cert = tmp_path / "edge.crt"
+    key = tmp_path / "edge.key"
+    cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n")
+    _, values = render(
+        tmp_path / "render",
+        {"edge_tls_certificate_path": str(cert), "edge_tls_key_path": str(key)},
+    )
+    assert values["pem"] == (
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"
+    )
