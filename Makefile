@@ -85,9 +85,12 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
 
-## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1)
+## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1), on
+## PYTEST_WORKERS pytest-xdist workers; a module, or a package of tests/conftest.py's
+## WHOLE_PACKAGES, runs whole on one worker (PYTEST_WORKERS=0: all in this one process)
+PYTEST_WORKERS ?= 2
 pytest: venv
-	$(PY) -m pytest -p no:cacheprovider -ra
+	$(PY) -m pytest -p no:cacheprovider -ra -n $(PYTEST_WORKERS) --dist loadfile
 
 ## molecule: Molecule scenarios on Debian 12 and 13 systemd containers (tests/molecule.sh)
 MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs lifecycle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,12 +13,52 @@ from pathlib import Path
 
 import httpx
 
+# free_port() hands out ports below the kernel's ephemeral range (which bind to port 0 and
+# outgoing connections draw from), from a block of its own per pytest-xdist worker, in turn: a
+# port given to one test is not given again, by this process or by another worker, while its
+# server is still starting. Block 0 is a run without xdist; worker gw0 is block 1, and so on.
+PORT_BASE = 20000
+PORT_BLOCK = 1000
+_next: list[int] = []
+
+
+def _port_block() -> range | None:
+    """This process's ports, or None when they would reach into the ephemeral range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    start = PORT_BASE + index * PORT_BLOCK
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    return range(start, start + PORT_BLOCK) if start + PORT_BLOCK <= ephemeral else None
+
+
+def _bind(port: int) -> int | None:
+    """``port`` (0: one the kernel chooses) if it can be bound on 127.0.0.1 now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return int(s.getsockname()[1])
+
 
 def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """Return a TCP port that is free on 127.0.0.1 right now, and that no other free_port()
+    of this test run (this process or another xdist worker) returns soon after."""
+    block = _port_block()
+    if block is not None:
+        if not _next:  # start anywhere in the block: two runs side by side rarely meet
+            _next.append(random.randrange(len(block)))
+        for _ in range(len(block)):
+            port = block[_next[0] % len(block)]
+            _next[0] += 1
+            if _bind(port):
+                return port
+    found = _bind(0)  # no block (an unusual ephemeral range), or none of it free
+    assert found is not None
+    return found
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:

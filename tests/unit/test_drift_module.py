@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.modules import Endpoint, Modules, serving
+from tests.support.procs import free_port
 
 SECRET = "s3cret-Drift-Never-Printed-4Kp"
 KEY = "k3y-Drift-Never-Printed-8Qw"
@@ -222,9 +222,7 @@ def endpoints() -> Iterator[str]:
 def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
     modules: Modules, endpoints: str
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    closed = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on
     answers = [
         {"name": "ready", "url": f"{endpoints}/ready", "contains": "ok", "headers": {"k": KEY}},
         {"name": "starting", "url": f"{endpoints}/starting"},
