@@ -59,8 +59,12 @@ export SHIELD_MOLECULE_FAILURES=$work/failures.txt
 for scenario in "$@"; do
     start=$(date +%s)
     : >"$SHIELD_MOLECULE_FAILURES"
-    # SHIELD_MOLECULE_DESTROY=never keeps the hosts after a failure, to look at them (then
-    # `molecule destroy -s <scenario>`).
+    # SHIELD_MOLECULE_DESTROY=never keeps the hosts at the end (to look at them after a
+    # failure; `podman rm -f` them afterwards). `molecule test` then skips its first destroy
+    # too, so hosts left by an earlier run are destroyed here first.
+    if [ "${SHIELD_MOLECULE_DESTROY:-always}" = never ]; then
+        molecule destroy -s "$scenario" >/dev/null
+    fi
     if ! molecule test -s "$scenario" --destroy "${SHIELD_MOLECULE_DESTROY:-always}"; then
         echo "molecule scenario $scenario: FAILED after $(($(date +%s) - start)) s" >&2
         cat "$SHIELD_MOLECULE_FAILURES" >&2

@@ -248,6 +248,18 @@ def test_an_endpoint_that_does_not_answer_as_expected_is_drift(
     assert in_sync["in_sync"] is True, in_sync
 
 
+def test_a_ca_bundle_not_written_yet_is_drift_and_the_http_answers_still_asked(
+    modules: Modules, endpoints: str, tmp_path: Path
+) -> None:
+    """A new host: the service's CA bundle is one of the files still to write."""
+    missing = tmp_path / "tls" / "ca-bundle.pem"
+    answers = [{"name": "ready", "url": f"{endpoints}/ready", "contains": "ok"}]
+    result = modules.run("drift", {"answers": answers, "ca_path": str(missing)})
+    assert result["in_sync"] is False, result
+    assert result["drift"] == [f"{missing}: missing, the https answers are not checked against it"]
+    assert [(a["name"], a["answered"]) for a in result["answers"]] == [("ready", True)]
+
+
 def test_an_answer_url_that_is_not_http_is_refused(modules: Modules) -> None:
     result = modules.run("drift", {"answers": [{"url": "file:///etc/passwd"}]})
     assert result.get("failed") is True
