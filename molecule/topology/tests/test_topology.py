@@ -128,8 +128,8 @@ def test_load_keeps_succeeding_while_an_orchestrator_is_down(api1: Any) -> None:
     load = Load().start()
     try:
         wait_until(lambda: len(load.outcomes) >= 40, 60, "the load to run", interval=0.2)
-        api1.run_expect([0], "systemctl stop shield-orchestrator")
         stopped = time.monotonic()
+        api1.run_expect([0], "systemctl stop shield-orchestrator")
         detected = wait_edge_state("shield-topo-api-1", "DOWN")
         wait_until(
             lambda: firing("ShieldEdgeServerDown", server="shield-topo-api-1"),
@@ -138,10 +138,10 @@ def test_load_keeps_succeeding_while_an_orchestrator_is_down(api1: Any) -> None:
             interval=1,
         )
         fired = time.monotonic() - stopped
-        during = len(load.outcomes)
         api1.run_expect([0], "systemctl start shield-orchestrator")
         started = time.monotonic()
         back = wait_edge_state("shield-topo-api-1", "UP")
+        up_again = time.monotonic()
         after = len(load.outcomes)
         wait_until(lambda: len(load.outcomes) >= after + 40, 60, "load after the recovery")
     finally:
@@ -151,7 +151,7 @@ def test_load_keeps_succeeding_while_an_orchestrator_is_down(api1: Any) -> None:
     figure(
         "load through the edge, one orchestrator stopped",
         requests=len(load.outcomes),
-        during_outage=after - during,
+        during_outage=sum(1 for t, *_ in load.outcomes if stopped <= t <= up_again),
         failed=len(failures),
         down_detected_s=detected,
         alert_firing_s=fired,
@@ -240,8 +240,8 @@ def test_event_stream_resumes_across_the_replica_serving_it(api1: Any, api2: Any
         wait_until(lambda: reader.of(jobs[0]), 60, "events of the first job", interval=0.1)
         api2.run_expect([0], "systemctl start shield-orchestrator")
         wait_edge_state("shield-topo-api-2", "UP")
-        api1.run_expect([0], "systemctl stop shield-orchestrator")
         stopped = time.time()
+        api1.run_expect([0], "systemctl stop shield-orchestrator")
         for n in range(3):
             jobs.append(http.post("/ingest-async", json=document("sse-b", n, 60)).json()["job_id"])
         wait_terminal(http, jobs, timeout=300)
@@ -278,6 +278,7 @@ def test_event_stream_resumes_across_the_replica_serving_it(api1: Any, api2: Any
         latency_p50_ms=statistics.median(ordered),
         latency_p95_ms=ordered[int(0.95 * (len(ordered) - 1))],
         latency_max_ms=ordered[-1],
-        resume_after_stop_s=resumed_at - stopped,
+        stream_gap_s=resumed_at - reader.ended[0],
+        resumed_after_stop_s=resumed_at - stopped,
         reconnections=len(reader.opened) - 1,
     )
