@@ -25,7 +25,7 @@ MAX_EXPOSURE = 2.5
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
 # Scrape jobs and their targets on this one host (2 worker instances; the readiness probes:
-# orchestrator, Qdrant, LightRAG, MCP server).
+# orchestrator, Qdrant, LightRAG, MCP server; the edge's HAProxy exporter).
 JOBS = {
     "shield-mcp": 1,
     "shield-orchestrator": 1,
@@ -38,6 +38,7 @@ JOBS = {
     "prometheus": 1,
     "alertmanager": 1,
     "blackbox": 1,
+    "shield-edge": 1,
 }
 # Two scrape intervals (15 s) after the services came up, and some margin.
 SETTLE_SECONDS = 60

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 from tests.support.documents import REPORT_SENTENCES
 from tests.support.molecule import HonourRetryAfter, run_secrets
-from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 _PORTS = {"shield-life-1": ("LIFE1", "18652"), "shield-life-2": ("LIFE2", "18662")}
@@ -23,7 +22,6 @@ APIS = {
     host: f"http://127.0.0.1:{os.environ.get(f'SHIELD_MOLECULE_{name}_API_PORT', port)}"
     for host, (name, port) in _PORTS.items()
 }
-TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 QUERIES = [
     "cooling pumps rotation",
     "flooded tunnel cables",
@@ -59,26 +57,6 @@ def submit(http: httpx.Client, body: dict[str, Any]) -> str:
     response = http.post("/ingest-async", json=body)
     assert response.status_code == 202, response.text
     return str(response.json()["job_id"])
-
-
-def wait_terminal(http: httpx.Client, ids: list[str], timeout: float) -> dict[str, Any]:
-    """Every job's record once all are terminal, asking again only for those that are not;
-    AssertionError naming them at the deadline (5xx and transport errors count as "not yet")."""
-    records: dict[str, Any] = {}
-
-    def done() -> dict[str, Any]:
-        for job_id in ids:
-            if records.get(job_id, {}).get("status") in TERMINAL:
-                continue
-            response = http.get(f"/jobs/{job_id}")
-            assert response.status_code == 200, f"{job_id}: HTTP {response.status_code}"
-            records[job_id] = response.json()
-        pending = {i: records[i]["status"] for i in ids if records[i]["status"] not in TERMINAL}
-        assert not pending, f"{len(pending)} jobs not finished: {pending}"
-        return records
-
-    result: dict[str, Any] = wait_until(done, timeout, f"{len(ids)} jobs to finish", interval=1)
-    return result
 
 
 def searches(http: httpx.Client) -> dict[str, list[tuple[str, float]]]:

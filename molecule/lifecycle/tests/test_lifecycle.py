@@ -16,6 +16,7 @@ from typing import Any
 import lifecycle as lc
 import pytest
 from tests.support import release_b
+from tests.support.jobs import wait_terminal
 from tests.support.molecule import figure
 
 # A stage runs a playbook over two hosts (an upgrade installs a release on each: minutes).
@@ -62,7 +63,7 @@ def test_release_a_is_deployed_as_a_release(node1: Any, node2: Any, state: dict[
 def test_documents_are_ingested_and_backed_up(node1: Any, state: dict[str, Any]) -> None:
     with lc.client() as http:
         ids = [lc.submit(http, lc.document("before", n)) for n in range(6)]
-        records = lc.wait_terminal(http, ids, 300)
+        records = wait_terminal(http, ids, 300)
         assert {r["status"] for r in records.values()} == {"succeeded"}, records
         assert {r["phases"]["graph"] for r in records.values()} == {"succeeded"}, records
         state["jobs_before"] = ids
@@ -127,7 +128,7 @@ def test_rolling_upgrade_under_load_loses_no_job(
         by_host.setdefault(host, []).append(job_id)
     for host, ids in by_host.items():
         with lc.client(host) as http:
-            records = lc.wait_terminal(http, ids, 600)
+            records = wait_terminal(http, ids, 600)
         not_ok = {i: r["status"] for i, r in records.items() if r["status"] != "succeeded"}
         assert not not_ok, f"jobs accepted by {host} did not succeed: {not_ok}"
 
@@ -232,6 +233,6 @@ def test_destroyed_data_comes_back_from_the_backup(
             assert [i for i, _ in after[query]] == [i for i, _ in hits], query
             assert [s for _, s in after[query]] == pytest.approx([s for _, s in hits], abs=1e-6)
         assert lc.answers(http) == state["answers_before"]
-        records = lc.wait_terminal(http, state["jobs_before"], 60)
+        records = wait_terminal(http, state["jobs_before"], 60)
         assert {r["status"] for r in records.values()} == {"succeeded"}
     figure("restore", seconds=run.seconds)

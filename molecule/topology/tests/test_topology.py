@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from httpx_sse import connect_sse
+from tests.support.jobs import wait_terminal
 from tests.support.mcp import session
 from tests.support.molecule import figure, mcp_token
 from tests.support.wait import wait_until
@@ -31,7 +32,6 @@ from topology import (
     firing,
     trust,
     wait_edge_state,
-    wait_terminal,
 )
 
 UNITS = {

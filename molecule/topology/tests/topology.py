@@ -28,7 +28,6 @@ HTTP = f"http://127.0.0.1:{_port('HTTP', '18780')}"
 PROMETHEUS = f"http://127.0.0.1:{_port('PROMETHEUS', '18790')}"
 MCP_URL = f"{HTTPS}/mcp"
 ORCHESTRATORS = ("shield-topo-api-1", "shield-topo-api-2")
-TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 QUERIES = ("cooling pumps rotation", "flooded tunnel cables", "ferry schedule harbour office")
 
 
@@ -70,26 +69,6 @@ def document(tag: str, n: int, parts: int = 12) -> dict[str, Any]:
         "source": f"relay-{tag}-{n}",
         "metadata": {"tag": tag},
     }
-
-
-def wait_terminal(http: httpx.Client, ids: list[str], timeout: float) -> dict[str, Any]:
-    """Every job's record once all are terminal; AssertionError naming the others at the
-    deadline (5xx and transport errors count as "not yet")."""
-    records: dict[str, Any] = {}
-
-    def done() -> dict[str, Any]:
-        for job_id in ids:
-            if records.get(job_id, {}).get("status") in TERMINAL:
-                continue
-            response = http.get(f"/jobs/{job_id}")
-            assert response.status_code == 200, f"{job_id}: HTTP {response.status_code}"
-            records[job_id] = response.json()
-        pending = {i: records[i]["status"] for i in ids if records[i]["status"] not in TERMINAL}
-        assert not pending, f"{len(pending)} jobs not finished: {pending}"
-        return records
-
-    result: dict[str, Any] = wait_until(done, timeout, f"{len(ids)} jobs to finish", interval=1)
-    return result
 
 
 def prometheus(query: str) -> list[dict[str, Any]]:
