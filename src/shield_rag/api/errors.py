@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     MALFORMED_REQUEST = "malformed_request"
     INVALID_REQUEST = "invalid_request"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     REQUEST_TIMEOUT = "request_timeout"
@@ -44,6 +45,7 @@ class ErrorCode(StrEnum):
     REJECTED_BY_DEPENDENCY = "rejected_by_dependency"
     RATE_LIMITED = "rate_limited"
     TOO_MANY_QUEUED_JOBS = "too_many_queued_jobs"
+    BUDGET_EXCEEDED = "budget_exceeded"
     INTERNAL_ERROR = "internal_error"
     MISCONFIGURED = "misconfigured"
     FEATURE_DISABLED = "feature_disabled"
@@ -59,6 +61,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.MALFORMED_REQUEST: 400,
     ErrorCode.INVALID_REQUEST: 422,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.REQUEST_TIMEOUT: 408,
@@ -69,6 +72,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.REJECTED_BY_DEPENDENCY: 422,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.TOO_MANY_QUEUED_JOBS: 429,
+    ErrorCode.BUDGET_EXCEEDED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.MISCONFIGURED: 500,
     ErrorCode.FEATURE_DISABLED: 501,

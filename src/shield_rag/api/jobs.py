@@ -153,7 +153,9 @@ class JobRecord(BaseModel):
     source: str | None = None
     worker: str | None = Field(None, description="The worker running (or that last ran) it")
     client: str | None = Field(
-        None, description="The client that submitted it (X-Shield-Client, or ip:<address>)"
+        None,
+        description="The client that submitted it: its API client, the caller a delegate (the "
+        "MCP server) named, or on an open API X-Shield-Client or ip:<address>",
     )
     result: dict[str, Any] | None = None
     phases: JobPhases | None = Field(

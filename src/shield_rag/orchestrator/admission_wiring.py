@@ -28,6 +28,7 @@ from fastapi import FastAPI, Request
 from shield_rag.api.errors import ApiError
 from shield_rag.jobs.store import QueueFull, RateLimited, StorageNearlyFull
 from shield_rag.orchestrator.admission import Admission, client_id
+from shield_rag.orchestrator.auth import CALLER_KEY, Caller
 
 
 def _admission(app: FastAPI) -> Admission:
@@ -51,10 +52,13 @@ _DEFERRED = "shield.admission_deferred"
 
 
 def request_client(request: Request) -> str:
+    """The name admission counts ``request`` against: its authenticated caller's, else
+    :func:`client_id`'s (open API)."""
     scope = request.scope
     client: str | None = scope.get(_CLIENT)
     if client is None:
-        client = scope[_CLIENT] = client_id(request)
+        caller: Caller | None = scope.get(CALLER_KEY)
+        client = scope[_CLIENT] = caller.name if caller is not None else client_id(request)
     return client
 
 
@@ -81,9 +85,14 @@ def creates_jobs(endpoint: _E) -> _E:
     return writes(endpoint)
 
 
+def is_write_endpoint(endpoint: object) -> bool:
+    """Whether ``endpoint`` is marked with :func:`writes`."""
+    return bool(getattr(endpoint, _WRITES, False))
+
+
 def _is_write(request: Request) -> bool:
     """Whether the matched route's endpoint is marked with :func:`writes`."""
-    return getattr(getattr(request.scope.get("route"), "endpoint", None), _WRITES, False)
+    return is_write_endpoint(getattr(request.scope.get("route"), "endpoint", None))
 
 
 def _defers(request: Request, admission: Admission, key: str | None) -> bool:

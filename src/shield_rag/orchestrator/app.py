@@ -18,6 +18,7 @@ from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.store import JobStore
 from shield_rag.orchestrator import errors, openapi
+from shield_rag.orchestrator.auth import Authenticator
 from shield_rag.orchestrator.deps import Services
 from shield_rag.orchestrator.metrics import (
     ACTIVE_JOBS,
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         "over SSE, and answers vector and LightRAG queries.",
         lifespan=lifespan,
     )
+    app.state.authenticator = Authenticator(settings.orchestrator)
     errors.install(app)
     # Added last, MetricsMiddleware runs first and counts the 408s of the body timeout.
     app.add_middleware(

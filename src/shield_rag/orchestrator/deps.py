@@ -3,19 +3,19 @@ error statuses each kind of route can answer (for the OpenAPI document)."""
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from redis.asyncio import Redis
 
-from shield_rag.api.errors import ApiError, ErrorCode, error_responses
+from shield_rag.api.errors import error_responses
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.jobs.store import JobStore
-from shield_rag.orchestrator import admission_wiring
+from shield_rag.orchestrator import admission_wiring, auth
+from shield_rag.orchestrator.admission import client_id
 from shield_rag.settings import Settings
 
 
@@ -39,36 +39,39 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(request: Request) -> None:
-    """Bearer token check, active when ``orchestrator.api_key`` is set."""
-    services: Services = request.app.state.services
-    key = services.settings.orchestrator.api_key
-    if key is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        token.encode(), key.get_secret_value().encode()
-    ):
-        raise ApiError(
-            ErrorCode.UNAUTHORIZED,
-            "missing or wrong API key: send 'Authorization: Bearer <orchestrator.api_key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+def required_scope(request: Request) -> str:
+    """The scope the matched route needs: its :func:`~shield_rag.orchestrator.auth.requires`
+    mark, else write for a route admission counts as a write, else read."""
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    marked = auth.marked_scope(endpoint)
+    if marked is not None:
+        return marked
+    return "write" if admission_wiring.is_write_endpoint(endpoint) else "read"
+
+
+def authenticate(request: Request) -> auth.Caller:
+    """Who makes ``request`` (401 without a known key), kept in its scope for the route."""
+    authenticator: auth.Authenticator = request.app.state.authenticator
+    caller = authenticator.caller(request, client_id)
+    request.scope[auth.CALLER_KEY] = caller
+    return caller
 
 
 async def client_guard(request: Request) -> None:
-    """The one dependency of every client route: the API key (401), then admission — the
-    rate limit (429), and on a write route the queue caps and the memory guard (429/503).
-    One dependency rather than a chain: FastAPI solves each dependency of each request
-    anew, and that solving cost more than the checks themselves."""
-    require_api_key(request)
+    """The one dependency of every client route: who calls (401) and whether they may (403),
+    then admission — the rate limit (429), and on a write route the queue caps and the
+    memory guard (429/503). One dependency rather than a chain: FastAPI solves each
+    dependency of each request anew, and that solving cost more than the checks themselves."""
+    caller = authenticate(request)
+    if caller.authenticated:
+        auth.authorize(caller, required_scope(request), f"{request.method} {request.url.path}")
     await admission_wiring.admit(request)
 
 
 # Error statuses, by what a route does (documented with api.errors.error_responses):
-# every route behind the API key (401), admission control (429) and an unexpected error (500);
-ROUTE_ERRORS = (401, 429, 500)
+# every route behind the API key (401) and its scopes (403), admission control (429) and an
+# unexpected error (500);
+ROUTE_ERRORS = (401, 403, 429, 500)
 # a route with a JSON body: not JSON (400), body not sent in time (408), invalid (422);
 BODY_ERRORS = (400, 408, 422)
 # a route that reads or writes the job store: Redis unavailable (503);

@@ -9,8 +9,8 @@ here, so that the document describes exactly what this orchestrator accepts and 
   ``crawl.max_depth_limit``), and that a crawl ``url`` starts with ``http(s)://``;
 - FastAPI's default 422 (``HTTPValidationError``) is gone: every route documents its 422 as
   :class:`~shield_rag.api.errors.ErrorBody` where one can happen;
-- with ``orchestrator.api_key`` set, the routes behind it declare bearer authentication;
-  without it, they do not list 401.
+- with API clients configured (``orchestrator.clients`` or ``orchestrator.api_key``), the
+  routes behind them declare bearer authentication; without, they list neither 401 nor 403.
 """
 
 from __future__ import annotations
@@ -130,24 +130,27 @@ def apply_settings(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
             _constrain(props["url"], pattern=URL_PATTERN)
             _constrain(props["max_pages"], maximum=crawl.max_pages_limit)
             _constrain(props["max_depth"], maximum=crawl.max_depth_limit)
+    authenticated = orch.api_key is not None or bool(orch.clients)
     for op in _operations(doc):
         responses = op.get("responses", {})
         default_422 = responses.get("422", {}).get("content", {}).get("application/json", {})
         if default_422.get("schema", {}).get("$ref") == _DEFAULT_422:
             del responses["422"]  # FastAPI's, on a route that cannot answer 422
         if "401" in responses:
-            if orch.api_key is None:
+            if not authenticated:
                 del responses["401"]
+                responses.pop("403", None)
             else:
                 op["security"] = [{"bearer": []}]
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
-    if orch.api_key is not None:
+    if authenticated:
         doc.setdefault("components", {})["securitySchemes"] = {
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "Authorization: Bearer <orchestrator.api_key>",
+                "description": "Authorization: Bearer <key of a client in orchestrator.clients "
+                "or orchestrator.api_key>",
             }
         }
     return doc

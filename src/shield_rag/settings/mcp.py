@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -14,8 +15,11 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.settings.base import check_secret
+from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.orchestrator import CLIENT_NAME_PATTERN
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
+
+ToolScope = Literal["read", "write"]
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -25,6 +29,30 @@ def _is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class McpTokenSettings(_Section):
+    """One bearer token MCP clients may send: its SHA-256, its scopes and the orchestrator
+    client it acts as."""
+
+    token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the token, in lower-case hex (the token itself is never "
+        "written to the settings).",
+    )
+    scopes: list[ToolScope] = Field(
+        ["read", "write"],
+        min_length=1,
+        description="read: the search, query and job tools only (write tools are not listed "
+        "and refused); write: also crawl_web, ingest_doc, qdrant_store and cancelling jobs.",
+    )
+    client: str | None = Field(
+        None,
+        pattern=CLIENT_NAME_PATTERN,
+        description="The orchestrator client this token's calls are made, limited and "
+        "accounted as (sent as X-Shield-Client by the MCP server's delegate key); null: the "
+        "token's own name.",
+    )
 
 
 class McpSettings(ClientTlsSettings, ListenerTlsSettings):
@@ -70,6 +98,11 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         None,
         description="Bearer token MCP clients must send over HTTP (401 without it); required "
         "when mcp.host is not loopback, best passed as SHIELD_MCP__AUTH_TOKEN from a vault.",
+    )
+    tokens: dict[str, McpTokenSettings] = Field(
+        default_factory=dict,
+        description="Named bearer tokens, each with its SHA-256, scopes and orchestrator "
+        "client; with auth_token set too, that token is one more, with scopes read and write.",
     )
     request_timeout: float = Field(
         30.0,
@@ -129,12 +162,28 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
 
     def auth_problem(self, transport: str) -> str | None:
         """Why serving ``transport`` with these settings would be unsafe (None if it is not)."""
-        if transport == "http" and self.auth_token is None and not _is_loopback_host(self.host):
+        authenticated = self.auth_token is not None or bool(self.tokens)
+        if transport == "http" and not authenticated and not _is_loopback_host(self.host):
             return (
                 f"auth_token is required when the HTTP transport listens on {self.host!r} "
-                "(not loopback): set SHIELD_MCP__AUTH_TOKEN, or listen on 127.0.0.1"
+                "(not loopback): set SHIELD_MCP__AUTH_TOKEN or name tokens (mcp.tokens), or "
+                "listen on 127.0.0.1"
             )
         return None
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens(cls, value: dict[str, McpTokenSettings]) -> dict[str, McpTokenSettings]:
+        seen: dict[str, str] = {}
+        for name, token in value.items():
+            if not re.fullmatch(CLIENT_NAME_PATTERN, name):
+                raise ValueError(
+                    f"token name {name!r} must be 1 to 64 letters, digits or ._:@/- characters"
+                )
+            if token.token_sha256 in seen:
+                raise ValueError(f"tokens {seen[token.token_sha256]!r} and {name!r} are the same")
+            seen[token.token_sha256] = name
+        return value
 
     @model_validator(mode="after")
     def _safe(self) -> McpSettings:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
+from typing import Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -14,6 +17,34 @@ from pydantic import (
 
 from shield_rag.settings.base import _Section, check_secret
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
+
+Scope = Literal["read", "write", "admin", "delegate"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "admin", "delegate")
+CLIENT_NAME_PATTERN = r"^[A-Za-z0-9._:@/-]{1,64}$"
+# The client the single orchestrator.api_key stands for, and what it may do: everything it could
+# before clients existed (read, write, and naming the MCP server's callers), not admin.
+LEGACY_CLIENT = "default"
+LEGACY_SCOPES: tuple[Scope, ...] = ("read", "write", "delegate")
+
+
+class ClientSettings(_Section):
+    """One API client of the orchestrator: a key (kept here only as its SHA-256) and what it
+    may do."""
+
+    key_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the client's key, in lower-case hex: the key itself is never "
+        "written to the settings (the roles hash the vaulted key; by hand: printf %s KEY | "
+        "sha256sum).",
+    )
+    scopes: list[Scope] = Field(
+        ["read"],
+        min_length=1,
+        description="What the client may do: read (search, LightRAG queries, job status and "
+        "events, feature list), write (ingest, store, cancel jobs), admin (feature flags, "
+        "budgets of every client), delegate (act for the callers it names in X-Shield-Client: "
+        "the MCP server's key needs it).",
+    )
 
 
 class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
@@ -56,6 +87,13 @@ class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
         description="Token clients must send as 'Authorization: Bearer <key>' (null: no "
         "authentication; at least 16 characters, no well-known default); it is a secret, best "
         "passed as SHIELD_ORCHESTRATOR__API_KEY from a vault.",
+    )
+    clients: dict[str, ClientSettings] = Field(
+        default_factory=dict,
+        description="Named API clients, each with its key's SHA-256 and its scopes, a request "
+        "being made by the client whose key it sends as 'Authorization: Bearer <key>'; api_key, "
+        "if set, is one more client named default (scopes read, write, delegate), and with "
+        "neither the API is open (loopback development only).",
     )
     max_upload_bytes: int = Field(
         25 * 1024 * 1024,
@@ -141,6 +179,38 @@ class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
     _check_key = field_validator("api_key")(
         classmethod(lambda cls, v: check_secret(v, "orchestrator.api_key"))
     )
+
+    @field_validator("clients")
+    @classmethod
+    def _clients(cls, value: dict[str, ClientSettings]) -> dict[str, ClientSettings]:
+        pattern = re.compile(CLIENT_NAME_PATTERN)
+        seen: dict[str, str] = {}
+        for name, client in value.items():
+            if not pattern.fullmatch(name):
+                raise ValueError(
+                    f"client name {name!r} must be 1 to 64 letters, digits or ._:@/- characters"
+                )
+            if client.key_sha256 in seen:
+                raise ValueError(
+                    f"clients {seen[client.key_sha256]!r} and {name!r} have the same key: give "
+                    "each client its own"
+                )
+            seen[client.key_sha256] = name
+        return value
+
+    @model_validator(mode="after")
+    def _legacy_key(self) -> OrchestratorSettings:
+        if self.api_key is None:
+            return self
+        if LEGACY_CLIENT in self.clients:
+            raise ValueError(
+                f"clients.{LEGACY_CLIENT}: the name is taken by api_key's client; rename it"
+            )
+        digest = hashlib.sha256(self.api_key.get_secret_value().encode()).hexdigest()
+        for name, client in self.clients.items():
+            if client.key_sha256 == digest:
+                raise ValueError(f"clients.{name} has the same key as api_key: give it its own")
+        return self
 
     @field_validator("forwarded_allow_ips")
     @classmethod

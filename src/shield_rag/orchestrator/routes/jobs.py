@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import JOB_ID_PATTERN, JobRecord
+from shield_rag.orchestrator.auth import requires
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,
     ROUTE_ERRORS,
@@ -68,6 +69,7 @@ async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
         **error_responses(409),
     },
 )
+@requires("write")
 async def cancel_job(job_id: JobId, services: ServicesDep) -> JSONResponse:
     outcome, record = await services.store.request_cancel(check_job_id(job_id))
     if outcome == "missing" or record is None:
