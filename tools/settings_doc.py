@@ -47,6 +47,7 @@ SECTION_READERS: dict[str, tuple[str, ...]] = {
     "worker": ("shield-orchestrator", "shield-worker"),
     "logging": SERVICES,
     "mcp": ("shield-mcp",),
+    "features": ("shield-orchestrator", "shield-worker", "shield-mcp"),
 }
 
 _SCALARS: dict[Any, str] = {

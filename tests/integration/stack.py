@@ -52,6 +52,7 @@ class Stack:
         admission_overrides: dict[str, Any] | None = None,
         redis_maxmemory: str = REDIS_MAXMEMORY,
         redis_appendfsync: str = "always",
+        settings_overrides: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -62,6 +63,8 @@ class Stack:
         self.crawl_overrides = crawl_overrides or {}
         self.admission_overrides = admission_overrides or {}
         self.redis_maxmemory = redis_maxmemory
+        # Merged into each named section last (e.g. {"orchestrator": {"clients": {...}}}).
+        self.settings_overrides = settings_overrides or {}
         # "always" (the default here): a write is on disk before Redis answers, so that a test
         # killing Redis loses nothing; the redis role deploys redis_appendfsync (everysec).
         self.redis_appendfsync = redis_appendfsync
@@ -103,7 +106,7 @@ class Stack:
         qdrant: dict[str, Any] = {"url": self.qdrant_url, "collection": self.collection}
         if self.qdrant_api_key:
             qdrant["api_key"] = self.qdrant_api_key
-        return {
+        merged: dict[str, Any] = {
             "redis": {"url": f"redis://127.0.0.1:{self.redis_port}/0"},
             "qdrant": qdrant,
             "ollama": {"url": self.ollama_url, "timeout": 30},
@@ -132,6 +135,9 @@ class Stack:
             "worker": worker,
             "logging": {"level": "INFO"},
         }
+        for section, values in self.settings_overrides.items():
+            merged.setdefault(section, {}).update(values)
+        return merged
 
     def write_config(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.settings_dict(), sort_keys=False))

@@ -15,6 +15,7 @@ from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.features import FeatureFlags
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.store import JobStore
 from shield_rag.orchestrator import errors, openapi
@@ -27,7 +28,15 @@ from shield_rag.orchestrator.metrics import (
     QUEUE_SIZE,
     MetricsMiddleware,
 )
-from shield_rag.orchestrator.routes import events, health, ingest, jobs, lightrag, search
+from shield_rag.orchestrator.routes import (
+    events,
+    features,
+    health,
+    ingest,
+    jobs,
+    lightrag,
+    search,
+)
 from shield_rag.orchestrator.timeouts import BodyTimeoutMiddleware
 from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
@@ -104,15 +113,20 @@ def create_app(settings: Settings) -> FastAPI:
                 if settings.lightrag.enabled
                 else None
             ),
+            features=FeatureFlags(settings.features, redis, key_prefix=settings.redis.key_prefix),
         )
         app.state.services = services
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))
+        stop_flags = asyncio.Event()
+        flags = asyncio.create_task(services.features.run(stop_flags))
         try:
             yield
         finally:
+            stop_flags.set()
             gauges.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
+            await flags
             await services.embedder.close()
             await services.vectors.close()
             if services.lightrag is not None:
@@ -133,7 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         BodyTimeoutMiddleware, body_timeout=settings.orchestrator.body_timeout_seconds
     )
     app.add_middleware(MetricsMiddleware)
-    for module in (health, ingest, jobs, events, search, lightrag):
+    for module in (health, ingest, jobs, events, search, lightrag, features):
         app.include_router(module.router)
     openapi.install(app, settings)
     return app

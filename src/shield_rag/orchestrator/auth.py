@@ -133,7 +133,7 @@ class Authenticator:
         if not CLIENT_RE.fullmatch(named):
             raise ApiError(
                 ErrorCode.INVALID_REQUEST,
-                f"{CLIENT_HEADER}: {named[:80]!r} is not a client name (1 to 64 letters, "
+                f"X-Shield-Client: {named[:80]!r} is not a client name (1 to 64 letters, "
                 "digits or ._:@/- characters)",
             )
         scopes = set(delegate.scopes) - {"delegate"}

@@ -13,6 +13,7 @@ from shield_rag.api.errors import error_responses
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.features import FeatureFlags
 from shield_rag.jobs.store import JobStore
 from shield_rag.orchestrator import admission_wiring, auth
 from shield_rag.orchestrator.admission import client_id
@@ -27,6 +28,7 @@ class Services:
     embedder: Embedder
     vectors: VectorStore
     lightrag: LightRAGClient | None
+    features: FeatureFlags
 
 
 # The dependencies are coroutine functions although they never wait: FastAPI runs a plain
@@ -60,11 +62,15 @@ def authenticate(request: Request) -> auth.Caller:
 async def client_guard(request: Request) -> None:
     """The one dependency of every client route: who calls (401) and whether they may (403),
     then admission — the rate limit (429), and on a write route the queue caps and the
-    memory guard (429/503). One dependency rather than a chain: FastAPI solves each
+    memory guard (429/503); a write while features.write_tools is off is refused
+    (feature_disabled). One dependency rather than a chain: FastAPI solves each
     dependency of each request anew, and that solving cost more than the checks themselves."""
     caller = authenticate(request)
+    scope = required_scope(request)
     if caller.authenticated:
-        auth.authorize(caller, required_scope(request), f"{request.method} {request.url.path}")
+        auth.authorize(caller, scope, f"{request.method} {request.url.path}")
+    if scope == "write":
+        request.app.state.services.features.require("write_tools")
     await admission_wiring.admit(request)
 
 
@@ -74,6 +80,8 @@ async def client_guard(request: Request) -> None:
 ROUTE_ERRORS = (401, 403, 429, 500)
 # a route with a JSON body: not JSON (400), body not sent in time (408), invalid (422);
 BODY_ERRORS = (400, 408, 422)
+# a write route while features.write_tools is off (feature_disabled);
+WRITE_OFF = 501
 # a route that reads or writes the job store: Redis unavailable (503);
 REDIS_ERRORS = (503,)
 # a route calling Qdrant, Ollama or LightRAG: their input refusal (422), a deployment that

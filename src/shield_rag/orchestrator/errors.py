@@ -27,6 +27,7 @@ from shield_rag.errors import (
     PermanentJobError,
     TransientJobError,
 )
+from shield_rag.features import FeatureDisabled
 
 log = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER = 5.0
@@ -156,6 +157,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DependencyMisconfigured)
     async def _dependency(_: Request, exc: Exception) -> JSONResponse:
         return render(from_dependency(exc))
+
+    @app.exception_handler(FeatureDisabled)
+    async def _feature(_: Request, exc: FeatureDisabled) -> JSONResponse:
+        return render(ApiError(ErrorCode.FEATURE_DISABLED, str(exc)))
 
     @app.exception_handler(RedisError)
     async def _redis(_: Request, exc: RedisError) -> JSONResponse:

@@ -38,38 +38,38 @@ class FeatureSettings(_Section):
     router: bool = Field(
         False,
         description='Whether the model "auto" is served by the router, which chooses a model '
-        "per request; off by default (calls use the configured model). Changeable at runtime: "
-        "PUT /admin/features/router.",
+        "per request, off by default so that calls use the configured model (changeable at "
+        "runtime: PUT /admin/features/router).",
     )
     model_choice: bool = Field(
         True,
         description="Whether callers may name the model a call uses; when false a call that "
-        "names one is refused with feature_disabled. Changeable at runtime: "
-        "PUT /admin/features/model_choice.",
+        "names one is refused with feature_disabled (changeable at runtime: "
+        "PUT /admin/features/model_choice).",
     )
     graph_indexing: bool = Field(
         True,
         description="Whether the workers run the LightRAG graph stage of ingest jobs; when "
-        "false documents are stored as vectors only. Changeable at runtime: "
-        "PUT /admin/features/graph_indexing.",
+        "false documents are stored as vectors only (changeable at runtime: "
+        "PUT /admin/features/graph_indexing).",
     )
     crawling: bool = Field(
         True,
         description="Whether crawl jobs (URL ingest that follows links, the MCP tool "
-        "crawl_web) are accepted; when false they are refused with feature_disabled. "
-        "Changeable at runtime: PUT /admin/features/crawling.",
+        "crawl_web) are accepted; when false they are refused with feature_disabled "
+        "(changeable at runtime: PUT /admin/features/crawling).",
     )
     write_tools: bool = Field(
         True,
         description="Whether ingest, store and cancel are accepted through the MCP server and "
-        "the API; false makes the stack read-only. Changeable at runtime: "
-        "PUT /admin/features/write_tools.",
+        "the API; false makes the stack read-only (changeable at runtime: "
+        "PUT /admin/features/write_tools).",
     )
     streaming: bool = Field(
         True,
         description="Whether answers may be streamed (server-sent events); when false a "
-        "streamed request is refused with feature_disabled. Changeable at runtime: "
-        "PUT /admin/features/streaming.",
+        "streamed request is refused with feature_disabled (changeable at runtime: "
+        "PUT /admin/features/streaming).",
     )
     refresh_seconds: float = Field(
         2.0,
@@ -77,8 +77,8 @@ class FeatureSettings(_Section):
         le=60,
         description="How often (seconds) each service re-reads the runtime changes from Redis "
         "(the MCP server: from the orchestrator's GET /features); a change is applied "
-        "everywhere within about this long. A re-read that finds nothing changed costs one "
-        "Redis GET.",
+        "everywhere within about this long, and a re-read that finds nothing changed costs "
+        "one Redis GET.",
     )
 
     def default(self, name: str) -> bool:

@@ -14,6 +14,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shield_rag.settings.base import CONFIG_ENV, ConfigError
+from shield_rag.settings.features import FeatureSettings
 from shield_rag.settings.ingest import ChunkSettings, CrawlSettings
 from shield_rag.settings.lightrag_service import LightRAGServiceSettings
 from shield_rag.settings.logs import LoggingSettings
@@ -87,6 +88,12 @@ class Settings(BaseSettings):
         McpSettings(),
         description="The MCP server: transports, client authentication, how it reaches the "
         "orchestrator and its circuit breaker; read by shield-mcp only.",
+    )
+    features: FeatureSettings = Field(
+        FeatureSettings(),
+        description="Which optional features are on by default (each changeable at runtime "
+        "through the orchestrator's admin API); read by the orchestrator, the workers and "
+        "shield-mcp.",
     )
     logging: LoggingSettings = Field(
         LoggingSettings(),

@@ -24,6 +24,7 @@ from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     REDIS_ERRORS,
     ROUTE_ERRORS,
+    WRITE_OFF,
     Services,
     client_guard,
     client_router,
@@ -68,6 +69,10 @@ async def _check_url(req: UrlIngest, services: Services) -> UrlIngest:
     host name resolved now, after the cheap checks) and a start URL outside its own
     ``allowed_domains``."""
     crawl = services.settings.crawl
+    pages = req.max_pages if req.max_pages is not None else crawl.default_max_pages
+    depth = req.max_depth if req.max_depth is not None else crawl.default_max_depth
+    if pages > 1 and depth > 0:  # follows links: a crawl (one page is a document fetch)
+        services.features.require("crawling")
     try:
         url = validate_url(req.url, crawl.allowed_networks)
     except SSRFError as exc:
@@ -224,7 +229,7 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
     openapi_extra=ingest_http.OPENAPI_BODY,
     responses={
         202: {"description": "Accepted; poll track_url or stream events_url", "model": JobAccepted},
-        **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415),
+        **error_responses(*ROUTE_ERRORS, *BODY_ERRORS, *REDIS_ERRORS, 413, 415, WRITE_OFF),
     },
 )
 @admission_wiring.creates_jobs

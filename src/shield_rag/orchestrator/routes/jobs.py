@@ -14,6 +14,7 @@ from shield_rag.orchestrator.auth import requires
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,
     ROUTE_ERRORS,
+    WRITE_OFF,
     ServicesDep,
     client_router,
 )
@@ -66,7 +67,7 @@ async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
         200: {"description": "Cancelled", "model": JobRecord},
         202: {"description": "Running; it stops at its next checkpoint", "model": JobRecord},
         **JOB_ERRORS,
-        **error_responses(409),
+        **error_responses(409, WRITE_OFF),
     },
 )
 @requires("write")

@@ -16,6 +16,7 @@ from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
     DEPENDENCY_ERRORS,
     ROUTE_ERRORS,
+    WRITE_OFF,
     ServicesDep,
     client_router,
 )
@@ -64,7 +65,7 @@ async def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     "/vectors",
     response_model=StoreResponse,
     summary="Embed and store texts now",
-    responses=ERRORS,
+    responses={**ERRORS, **error_responses(WRITE_OFF)},
 )
 @admission_wiring.writes
 async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreResponse:
