@@ -14,7 +14,21 @@ and response bodies are the ``ollama`` package's pydantic models):
 counts; false: one JSON object); model management: ``POST /api/pull``, ``DELETE /api/delete``,
 ``POST /api/copy``, ``HEAD``/``POST /api/blobs/sha256:<hex>``, ``POST /api/create``
 (``routes_manage``). A model that is not installed answers 404
-``{"error": "model "x" not found, try pulling it first"}`` like Ollama does.
+``{"error": "model "x" not found, try pulling it first"}`` like Ollama does. The final frame
+of chat and generate carries real durations in nanoseconds (``perf_counter_ns``):
+``total_duration`` (the call), ``load_duration`` (the scheduler's bookkeeping),
+``prompt_eval_duration`` (composing the reply), ``eval_duration`` (producing its chunks).
+
+STAND-IN ONLY, not part of Ollama's API (a real Ollama answers 404): ``GET
+/standin/generations`` answers ``{"generations": [...]}``, the last 200 chat/generate calls
+that generate (not load-only calls, not those refused with 404 or 400), oldest first, each
+``{"id", "model", "endpoint": "chat"|"generate", "stream", "chunks_total", "chunks_sent",
+"finished", "aborted", "prompt_eval_count", "eval_count"}``: ``finished`` the final frame was
+sent; ``aborted`` a streamed reply whose client went away before it (``chunks_sent`` then
+stops short of ``chunks_total``); a non-streamed reply counts all its chunks sent once
+answered; a failing model's call has ``chunks_total`` and ``chunks_sent`` 0, ``finished``
+false. ``DELETE /standin/generations`` (204) clears it, for tests sharing one stand-in
+(``generations``; ``../introspect.py`` reads it from tests).
 
 Two ways to run it:
 
@@ -40,6 +54,21 @@ Embeddings (``--embed-backend``):
 ``--embed-latency SECONDS`` (default 0) makes each embedding request take at least that
 long, as a model's compute would; the async_jobs Molecule scenario uses it on one host so
 that a job there lasts long enough to be interrupted.
+
+LLM pace and failures (both ways of running it; model names match canonically, so
+``llama3.2`` is ``llama3.2:latest``):
+
+* ``--llm-latency MODEL=SECONDS`` (repeatable; serve: ``SHIELD_OLLAMA_STANDIN_LLM_LATENCY=
+  "model=seconds,model2=seconds"``, also read as ``OLLAMA_STANDIN_LLM_LATENCY``): the time
+  MODEL spends producing each reply chunk (the up-to-4-word pieces a streamed reply is made
+  of), 0-60, default 0. A non-streamed reply takes the same total. The wait is an
+  ``asyncio.sleep`` inside the async generator that streams the reply: a client that goes
+  away cancels it, and no further chunk is produced.
+* ``--llm-fail MODEL`` (repeatable; serve: ``SHIELD_OLLAMA_STANDIN_FAIL_MODELS="a,b"``, also
+  read as ``OLLAMA_STANDIN_FAIL_MODELS``): chat and generate of MODEL (loading it too) answer
+  500 ``{"error": "llama runner process has terminated: exit status 2 (stand-in:
+  --llm-fail)"}``, as Ollama does when its runner dies; MODEL stays installed, listed by
+  ``/api/tags``, described by ``/api/show``, and is never loaded (``/api/ps``).
 
 LLM: deterministic, no model. The prompt kind is recognised from LightRAG's prompt text
 (lightrag/prompt.py, lightrag/operate.py), checked in this order on the system prompt and
@@ -70,11 +99,12 @@ the last user message:
 Counts are words, not model tokens. ``options.num_predict`` cuts a reply to that many
 words with ``done_reason: "length"``.
 
-Modules, one concern each: ``text`` (word helpers), ``embed`` (the embedders), ``extraction``
-(entity and relation rows), ``answers`` (the other replies), ``catalog`` (the models it knows),
-``store`` (installed models: manifests and blobs), ``scheduler`` (loaded models),
-``envconfig`` (Ollama's environment), ``version``, ``protocol`` (request and response
-plumbing), ``routes_models``, ``routes_manage``, ``routes_embed``, ``routes_generate`` (the
+Modules, one concern each: ``text`` (word helpers), ``embed`` (the embedders),
+``extraction`` (entity and relation rows), ``answers`` (the other replies), ``catalog`` (the
+models it knows), ``store`` (installed models: manifests and blobs), ``scheduler`` (loaded
+models), ``envconfig`` (Ollama's environment), ``version``, ``protocol`` (request and
+response plumbing), ``routes_models``, ``routes_manage``, ``routes_embed``,
+``routes_generate`` (the endpoints), ``generations`` (the stand-in's generation log and its
 endpoints), ``app``, ``cli`` (client commands), ``server`` (``main``); ``__main__`` runs it:
 ``python -m ollama_standin --port 11434`` from this package's parent directory.
 """

