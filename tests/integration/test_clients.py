@@ -41,7 +41,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", f"/jobs/{JOB}/events", None, "read"),
     ("GET", "/events", None, "read"),
     ("GET", "/features", None, "read"),
-    ("POST", "/vectors", {"texts": ["a stored text about scopes"]}, "write"),
+    ("POST", "/vectors", {"text": "a stored text about scopes"}, "write"),
     ("POST", "/ingest-async", {"type": "text", "text": "a text about scopes"}, "write"),
     ("DELETE", f"/jobs/{JOB}", None, "write"),
     ("PUT", "/admin/features/streaming", {"enabled": True}, "admin"),
@@ -176,7 +176,7 @@ def _feature(url: str, name: str) -> dict[str, Any]:
 
 def test_a_flag_turned_off_is_refused_by_every_replica_and_restored(stack: Stack) -> None:
     other = stack.start_extra_orchestrator()
-    store = {"texts": ["flags are read by every replica"]}
+    store = {"text": "flags are read by every replica"}
     try:
         off = httpx.put(
             f"{stack.base_url}/admin/features/write_tools",
