@@ -16,9 +16,11 @@ from shield_rag.mcp.breakers import TARGET, Breakers
 from shield_rag.mcp.models import SearchResult
 from shield_rag.mcp.orchestrator import (
     CALLER,
+    McpCaller,
     OrchestratorClient,
     OrchestratorError,
     OrchestratorUnavailable,
+    client_header,
 )
 from shield_rag.settings import McpSettings
 from tests.support.httpserver import Answer, Server, serving
@@ -47,7 +49,7 @@ async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: 
     )
     server, url = await serve(lambda *_: (200, JSON, body.encode()))
     c = client(url)
-    token = CALLER.set("agent one")
+    token = CALLER.set(McpCaller(client_header("agent one"), "read write"))
     try:
         for _ in range(3):
             got = await c.search(
@@ -66,6 +68,7 @@ async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: 
     assert headers["authorization"] == "Bearer orch-key"
     assert headers["user-agent"] == "shield-mcp"
     assert headers["x-shield-client"] == "mcp:agent_one"
+    assert headers["x-shield-scopes"] == "read write"
     assert server.requests[-1][:2] == ("GET", "/jobs/j1") and server.requests[-1][3] == b""
     assert server.connections == 1 and len(server.requests) == 4
     assert c.breaker.state.label == "closed"

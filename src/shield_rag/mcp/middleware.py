@@ -1,5 +1,6 @@
 """FastMCP middleware around every tool call: metrics, argument errors an agent can act on,
-and who the caller is (sent to the orchestrator as ``X-Shield-Client``)."""
+and who the caller is (sent to the orchestrator as ``X-Shield-Client`` and
+``X-Shield-Scopes``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from fastmcp.tools.base import ToolResult
 from pydantic import ValidationError
 
 from shield_rag.mcp import errors, metrics
-from shield_rag.mcp.orchestrator import CALLER
+from shield_rag.mcp.auth import NAMED
+from shield_rag.mcp.orchestrator import CALLER, McpCaller, client_header
 
 
 class ToolCallMiddleware(Middleware):
@@ -87,18 +89,22 @@ async def _params(context: MiddlewareContext[Any], name: str) -> list[str]:
     return sorted(tool.parameters.get("properties", {}))
 
 
-def _caller(context: MiddlewareContext[Any]) -> str | None:
-    """The client id of the access token when auth is on, else the MCP client's declared
-    name (``clientInfo.name``); the orchestrator client sanitises it."""
+def _caller(context: MiddlewareContext[Any]) -> McpCaller:
+    """Who calls: with auth on, the access token's client (a named token's as it is, with its
+    scopes; the shared auth_token's as ``mcp:shield-mcp-client``), else the MCP client's
+    declared name (``clientInfo.name``) as ``mcp:<name>``."""
     access = get_access_token()
     if access is not None and access.client_id:
-        return str(access.client_id)
+        scopes = " ".join(access.scopes)
+        if access.claims.get(NAMED):
+            return McpCaller(str(access.client_id), scopes)
+        return McpCaller(client_header(str(access.client_id)), scopes)
     ctx = context.fastmcp_context
     if ctx is None:
-        return None
+        return McpCaller(client_header(None))
     try:
         params = ctx.session.client_params
     except (RuntimeError, AttributeError, ValueError):
-        return None
+        return McpCaller(client_header(None))
     info = getattr(params, "client_info", None) if params is not None else None
-    return getattr(info, "name", None)
+    return McpCaller(client_header(getattr(info, "name", None)))

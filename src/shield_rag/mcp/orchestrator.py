@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -64,6 +65,7 @@ __all__ = [
     "TARGET",
     "TARGETS",
     "Breakers",
+    "McpCaller",
     "OrchestratorClient",
     "OrchestratorError",
     "OrchestratorUnavailable",
@@ -89,8 +91,21 @@ ROUTE_NEEDS: dict[str, tuple[Dependency, ...]] = {
     "POST /lightrag/query": NEEDS_LIGHTRAG,
 }
 
-# Who called: sent as X-Shield-Client for the orchestrator's per-client limits.
-CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("shield_caller", default=None)
+
+@dataclass(frozen=True, slots=True)
+class McpCaller:
+    """Who called a tool, as the orchestrator is told: ``client`` goes in X-Shield-Client (the
+    client the call is limited, accounted and budgeted as), ``scopes`` (when the caller's
+    token has any) in X-Shield-Scopes."""
+
+    client: str
+    scopes: str | None = None
+
+
+# Who called the tool being run (set by the tool-call middleware).
+CALLER: contextvars.ContextVar[McpCaller | None] = contextvars.ContextVar(
+    "shield_caller", default=None
+)
 _CLIENT_UNSAFE = re.compile(r"[^A-Za-z0-9._:@/-]+")
 
 
@@ -179,7 +194,14 @@ class OrchestratorClient:
                 target=exc.target,
                 code=ErrorCode.CIRCUIT_OPEN.value,
             ) from None
-        headers = {**kwargs.pop("headers", {}), "X-Shield-Client": client_header(CALLER.get())}
+        caller = CALLER.get()
+        headers = kwargs.pop("headers", {})
+        if caller is None:
+            headers["X-Shield-Client"] = client_header(None)
+        else:
+            headers["X-Shield-Client"] = caller.client
+            if caller.scopes is not None:
+                headers["X-Shield-Scopes"] = caller.scopes
         fast = self._fast
         response: httpx.Response | Reply
         try:

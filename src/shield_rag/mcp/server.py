@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from shield_rag import __version__
 from shield_rag.breaker import CircuitBreaker
-from shield_rag.mcp.auth import SharedTokenVerifier
+from shield_rag.mcp.auth import scope_middleware, verifier
 from shield_rag.mcp.middleware import ToolCallMiddleware
 from shield_rag.mcp.orchestrator import Breakers, OrchestratorClient
 from shield_rag.mcp.tools import TOOL_NEEDS, Deps, register_tools
@@ -71,7 +71,7 @@ def create_server(
         finally:
             await client.aclose()
 
-    auth = SharedTokenVerifier(cfg.auth_token) if cfg.auth_token is not None else None
+    auth = verifier(cfg)
     server: FastMCP[Any] = FastMCP(
         "shield-rag",
         instructions=INSTRUCTIONS,
@@ -83,6 +83,8 @@ def create_server(
     )
     tools = register_tools(server, Deps(settings=cfg, orchestrator=client))
     server.add_middleware(ToolCallMiddleware(set(tools)))
+    if auth is not None:
+        server.add_middleware(scope_middleware())
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
     async def healthz(_: Request) -> JSONResponse:

@@ -1,0 +1,146 @@
+"""MCP tokens with scopes, through the official MCP SDK client over HTTP: a read-only token
+sees and may call the read tools only; every call names its token's orchestrator client and
+scopes to the orchestrator (here a recording double), which limits and accounts it as that
+client."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+
+from shield_rag.mcp.main import http_middleware
+from shield_rag.mcp.server import create_server
+from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
+from shield_rag.settings import Settings
+from tests.support.mcp import session
+from tests.support.procs import free_port
+from tests.support.tokens import secret
+from tests.support.wait import eventually
+
+BASE = {
+    "redis": {"url": "redis://127.0.0.1:1/0"},
+    "qdrant": {"url": "http://127.0.0.1:1"},
+    "ollama": {"url": "http://127.0.0.1:1"},
+}
+TOKENS = {name: secret(24) for name in ("reader", "writer", "legacy")}
+HIT = {"id": "p1", "score": 0.9, "text": "The ferry carries 340 bicycles.", "source": "s"}
+STORED = {"ids": ["p2"], "count": 1, "collection": "c"}
+
+
+class Orchestrator:
+    """The orchestrator double: answers search and store, and records who each call was for."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str | None]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        headers = request.headers
+        self.seen.append(
+            (request.url.path, headers.get("x-shield-client"), headers.get("x-shield-scopes"))
+        )
+        if request.url.path == "/search":
+            return httpx.Response(200, json={"results": [HIT], "limit": 1, "offset": 0})
+        return httpx.Response(200, json=STORED)
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Served:
+    def __init__(self) -> None:
+        self.orchestrator = Orchestrator()
+        mcp = {
+            "tokens": {
+                "reader": {"token_sha256": _sha(TOKENS["reader"]), "scopes": ["read"]},
+                "writer": {
+                    "token_sha256": _sha(TOKENS["writer"]),
+                    "scopes": ["read", "write"],
+                    "client": "team-writers",
+                },
+            },
+            "auth_token": TOKENS["legacy"],
+        }
+        settings = Settings(**BASE, mcp=mcp)  # type: ignore[arg-type]
+        shield = create_server(settings, transport=httpx.MockTransport(self.orchestrator))
+        app = shield.server.http_app(path="/mcp", middleware=http_middleware())
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Served:
+        self.task = asyncio.create_task(self.server.serve())
+        await eventually(lambda: self.server.started, 10, "uvicorn serving")
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+@pytest_asyncio.fixture(loop_scope="function")
+async def served() -> AsyncIterator[Served]:
+    started = await Served().start()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+async def _tools(served: Served, token: str) -> set[str]:
+    async with session(served.url, token) as s:
+        return {t.name for t in (await s.list_tools()).tools}
+
+
+async def test_a_read_token_lists_only_the_read_tools(served: Served) -> None:
+    assert await _tools(served, TOKENS["reader"]) == set(READ_TOOLS)
+    assert await _tools(served, TOKENS["writer"]) == set(READ_TOOLS | WRITE_TOOLS)
+    assert await _tools(served, TOKENS["legacy"]) == set(READ_TOOLS | WRITE_TOOLS)
+
+
+async def _call(served: Served, token: str, tool: str, args: dict[str, Any]) -> Any:
+    async with session(served.url, token) as s:
+        return await s.call_tool(tool, args)
+
+
+@pytest.mark.parametrize("tool", sorted(WRITE_TOOLS))
+async def test_a_read_token_cannot_call_a_write_tool(served: Served, tool: str) -> None:
+    args = {"url": "http://127.0.0.1:1/"} if tool == "crawl_web" else {"text": "a note"}
+    result = await _call(served, TOKENS["reader"], tool, args)
+    assert result.is_error
+    assert result.content[0].text == (
+        f"Authorization failed for tool '{tool}': insufficient scope (required: write)"
+    )
+    assert all(path not in ("/vectors", "/ingest-async") for path, *_ in served.orchestrator.seen)
+
+
+async def test_each_call_names_its_tokens_client_and_scopes(served: Served) -> None:
+    await _call(served, TOKENS["reader"], "qdrant_find", {"query": "ferry", "limit": 1})
+    await _call(served, TOKENS["writer"], "qdrant_store", {"text": "a note"})
+    await _call(served, TOKENS["legacy"], "qdrant_find", {"query": "ferry", "limit": 1})
+    assert served.orchestrator.seen == [
+        ("/search", "reader", "read"),
+        ("/vectors", "team-writers", "read write"),
+        ("/search", "mcp:shield-mcp-client", "read write"),
+    ]
+
+
+async def test_an_unknown_token_is_401(served: Served) -> None:
+    async with httpx.AsyncClient() as http:
+        resp = await http.post(
+            served.url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Authorization": f"Bearer {secret(24)}", "Accept": "application/json"},
+        )
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"].startswith("Bearer")
