@@ -46,7 +46,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("DELETE", f"/jobs/{JOB}", None, "write"),
     ("PUT", "/admin/features/streaming", {"enabled": True}, "admin"),
     ("DELETE", "/admin/features/streaming", None, "admin"),
-    ("GET", "/admin/features/history", None, "admin"),
+    ("GET", "/admin/feature-history", None, "admin"),
 ]
 
 
@@ -216,7 +216,7 @@ def test_a_flag_turned_off_is_refused_by_every_replica_and_restored(stack: Stack
             stored = httpx.post(f"{url}/vectors", json=store, headers=_auth("writer"), timeout=30)
             assert stored.status_code == 200, stored.text
         history = httpx.get(
-            f"{stack.base_url}/admin/features/history", headers=_auth("ops"), timeout=10
+            f"{stack.base_url}/admin/feature-history", headers=_auth("ops"), timeout=10
         ).json()["changes"]
         assert [(c["name"], c["action"], c["by"]) for c in history[:2]] == [
             ("write_tools", "reset", "ops"),

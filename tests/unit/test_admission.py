@@ -15,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.requests import Request
 
 from shield_rag.api.errors import ApiError, ErrorCode
+from shield_rag.features import FeatureFlags
 from shield_rag.jobs.keys import Keys
 from shield_rag.jobs.store import CreateOutcome, QueueFull, RateLimited, StorageNearlyFull
 from shield_rag.orchestrator.admission import (
@@ -224,7 +225,8 @@ def _guarded_app(store: _Store, api_key: str | None = None, **admission: Any) ->
         admission=admission,
     )
     app = create_app(settings)
-    app.state.services = SimpleNamespace(settings=settings, store=store)
+    features = FeatureFlags(settings.features, None)
+    app.state.services = SimpleNamespace(settings=settings, store=store, features=features)
     app.state.admission = Admission(store, settings.admission)  # type: ignore[arg-type]
     return TestClient(app, raise_server_exceptions=False)
 

@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shield_rag.api.errors import ErrorBody
 from shield_rag.errors import DependencyRejected, DependencyUnavailable
+from shield_rag.features import FeatureFlags
 from shield_rag.orchestrator.app import create_app
 from shield_rag.orchestrator.timeouts import BodyTimeoutMiddleware
 from shield_rag.settings import Settings
@@ -37,7 +38,8 @@ def make_settings(**orchestrator: Any) -> Settings:
 
 def client_for(settings: Settings) -> TestClient:
     app = create_app(settings)
-    app.state.services = SimpleNamespace(settings=settings, store=None)
+    features = FeatureFlags(settings.features, None)
+    app.state.services = SimpleNamespace(settings=settings, store=None, features=features)
 
     @app.get("/test/boom", include_in_schema=False)
     async def boom() -> None:

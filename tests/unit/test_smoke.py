@@ -251,7 +251,7 @@ async def test_search_without_the_right_key_fails_on_the_401(
     assert (code, out) == (1, "")
     message = one_line(err)
     assert message.startswith(f"shield-smoke: search {orchestrator.url}/search: failed: ")
-    assert "HTTP 401 unauthorized: missing or wrong API key" in message
+    assert "HTTP 401 unauthorized: missing or unknown API key" in message
     assert f"{'check' if key else 'set'} {API_KEY_ENV}" in message
     assert orchestrator.embedder.texts == []
     assert orchestrator.api_key not in err

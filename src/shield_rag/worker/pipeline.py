@@ -3,8 +3,9 @@
 Each document that goes to the knowledge graph too is handed to ``stash`` (its text and
 source, kept in Redis for the job's graph stage, :mod:`shield_rag.worker.graph`), and the
 job's result says ``"graph": "queued"``. A request with ``graph: false`` skips the graph
-(``"graph": "skipped"``): the content is searchable with vector search and the job does not
-need LightRAG, so it succeeds while LightRAG is down.
+(``"graph": "skipped"``; ``"off"`` while the feature ``graph_indexing`` is off): the content
+is searchable with vector search and the job does not need LightRAG, so it succeeds while
+LightRAG is down.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.documents import chunk_points, doc_id_for
 from shield_rag.errors import PermanentJobError
+from shield_rag.features import FeatureFlags
 from shield_rag.ingest.chunk import chunk_text
 from shield_rag.ingest.extract import extract
 from shield_rag.ingest.fetch import crawl
@@ -73,8 +75,10 @@ class Pipeline:
         lightrag: LightRAGClient | None,
         load_blob: Callable[[str], Awaitable[bytes | None]],
         stash: Stash,
+        features: FeatureFlags | None = None,
     ) -> None:
         self.settings = settings
+        self.features = features
         self.embedder = embedder
         self.vectors = vectors
         self.lightrag = lightrag
@@ -98,7 +102,11 @@ class Pipeline:
         (``queued`` becomes ``indexed`` when the graph stage is done)."""
         if not _graph(req):
             return "skipped"
-        return "queued" if self.lightrag is not None else "disabled"
+        if self.lightrag is None:
+            return "disabled"
+        if self.features is not None and not self.features.enabled("graph_indexing"):
+            return "off"  # features.graph_indexing was off when the vectors were written
+        return "queued"
 
     async def _text(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
         source = (

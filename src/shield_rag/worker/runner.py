@@ -17,6 +17,7 @@ from shield_rag.breaker import BreakerLimits, DependencyGuard
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
+from shield_rag.features import FeatureFlags
 from shield_rag.jobs.graphdocs import GraphDocs
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.queue import Delivery, WorkQueue
@@ -96,6 +97,9 @@ class Worker(GraphExecution):
             if settings.lightrag.enabled
             else None
         )
+        self.features = FeatureFlags(
+            settings.features, self.redis, key_prefix=settings.redis.key_prefix
+        )
         self.pipeline = Pipeline(
             settings,
             self.embedder,
@@ -103,6 +107,7 @@ class Worker(GraphExecution):
             self.lightrag,
             self.store.get_blob,
             self.graph_docs.stash,
+            self.features,
         )
         # Graph-stage slots only where LightRAG is enabled (others leave the stage alone).
         self.graph_slots = self.cfg.graph_concurrency if self.lightrag is not None else 0
@@ -144,6 +149,7 @@ class Worker(GraphExecution):
             for i in range(self.graph_slots)
         ]
         promoter = asyncio.create_task(self._promoter())
+        flags = asyncio.create_task(self.features.run(self.stopping))
         await self.stopping.wait()
         done, pending = await asyncio.wait(slots, timeout=self.cfg.drain_timeout_seconds)
         for task in pending:
@@ -154,6 +160,7 @@ class Worker(GraphExecution):
         promoter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await promoter
+        await flags
         await self.close()
         log.info(
             "worker %s stopped (%d slot(s) drained, %d interrupted)",
@@ -194,7 +201,11 @@ class Worker(GraphExecution):
             await asyncio.sleep(0.5)
 
     async def _graph_yields(self) -> bool:
-        """Whether a free graph slot holds back now (:mod:`shield_rag.worker.scheduling`)."""
+        """Whether a free graph slot holds back now: while features.graph_indexing is off
+        (queued graph stages wait for it to be on again), or to let vector work go first
+        (:mod:`shield_rag.worker.scheduling`)."""
+        if not self.features.enabled("graph_indexing"):
+            return True
         return await graph_should_yield(
             self.redis, self.queue.keys, self.graph_keys, self.cfg.graph_yield_seconds
         )

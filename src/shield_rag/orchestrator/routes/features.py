@@ -1,7 +1,7 @@
 """Feature flags: ``GET /features`` (scope read) lists them as every service applies them;
 ``PUT``/``DELETE /admin/features/{name}`` (scope admin) turn one on or off, or back to the
 inventory's default, for every service within ``features.refresh_seconds``; ``GET
-/admin/features/history`` shows who changed what. See :mod:`shield_rag.features`."""
+/admin/feature-history`` shows who changed what. See :mod:`shield_rag.features`."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ async def reset_feature(name: FeatureName, request: Request, services: ServicesD
 
 
 @router.get(
-    "/admin/features/history",
+    "/admin/feature-history",
     response_model=FeatureHistory,
     summary="Who changed which feature, newest first",
     responses=error_responses(*ROUTE_ERRORS, *REDIS_ERRORS),
