@@ -1,0 +1,207 @@
+"""Per-call models in shield-lightrag: the default, a named model, ``auto`` through router
+tiers with fallback and cooldown, Ollama's counts returned with every query and insert, and
+graph extraction with its own model (ollama.extract_model). Against the Ollama stand-in,
+whose counts are words (a real Ollama counts tokens)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shield_rag.clients.lightrag import LightRAGClient
+from shield_rag.errors import DependencyRejected
+from shield_rag.settings import LightRAGSettings
+from tests.lightrag.corpus import API_KEY, DOC_A, FACT_A
+from tests.lightrag.launch import LightRAGProcess, start_lightrag
+from tests.standins.qdrant.launch import QdrantServer
+from tests.support.tokens import unique
+
+pytestmark = pytest.mark.integration
+
+DEFAULT, SMALL, LARGE, EXTRACT = "qwen2.5:0.5b", "qwen2.5:0.5b", "llama3.2", "qwen2.5:1.5b"
+GHOST = "ghost-model:1b"  # not in the stand-in's catalog: it answers 404
+TIERS = [
+    {"name": "tiny", "model": GHOST, "max_prompt_tokens": 20},
+    {"name": "small", "model": SMALL, "max_prompt_tokens": 400},
+    {"name": "large", "model": LARGE, "max_prompt_tokens": None},
+]
+
+
+def fresh(question: str) -> str:
+    """The question with a marker of its own: no cached keywords or answer apply."""
+    return f"{question} ({unique('q', 3)})"
+
+
+def by_role(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["role"]: entry for entry in body["usage"]}
+
+
+def counted(entry: dict[str, Any], model: str) -> None:
+    assert entry["model"] == model
+    assert entry["prompt_tokens"] > 0 and entry["completion_tokens"] > 0
+    assert entry["calls"] >= 1 and entry["compute_seconds"] > 0
+
+
+# -- the package's service: no tiers, ollama.llm_model answers ------------------------------
+
+
+def test_the_default_model_answers_and_its_counts_come_back(
+    indexed: dict[str, dict[str, Any]], client: httpx.Client
+) -> None:
+    r = client.post("/query", json={"query": fresh("What colour does the Zorblax crystal glow?")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert FACT_A in body["response"]
+    roles = by_role(body)
+    counted(roles["keyword"], DEFAULT)
+    counted(roles["query"], DEFAULT)
+    assert body["routing"] == {
+        "tier": None,
+        "model": DEFAULT,
+        "reason": "no model requested: the default model (ollama.llm_model)",
+        "fallbacks": [],
+        "cached": False,
+    }
+
+
+def test_inserts_return_the_usage_of_extraction(indexed: dict[str, dict[str, Any]]) -> None:
+    for answer in indexed.values():
+        extract = by_role(answer)["extract"]
+        counted(extract, DEFAULT)  # ollama.extract_model unset: llm_model
+
+
+def test_a_named_model_answers_every_call_of_the_query(
+    indexed: dict[str, dict[str, Any]], client: httpx.Client
+) -> None:
+    question = fresh("What colour does the Zorblax crystal glow?")
+    r = client.post("/query", json={"query": question, "mode": "hybrid", "model": LARGE})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert FACT_A in body["response"]
+    counted(by_role(body)["keyword"], LARGE)
+    counted(by_role(body)["query"], LARGE)
+    assert body["routing"]["model"] == LARGE and body["routing"]["tier"] is None
+    # the same question again: the answer and keywords come from the cache, nothing is spent
+    again = client.post("/query", json={"query": question, "mode": "hybrid", "model": LARGE})
+    assert again.json()["response"] == body["response"]
+    assert again.json()["usage"] == [] and again.json()["routing"]["cached"] is True
+
+
+def test_an_unknown_model_is_refused_naming_the_available_ones(client: httpx.Client) -> None:
+    r = client.post("/query", json={"query": "Who built the Grendel Dam?", "model": GHOST})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert f"model '{GHOST}' is not served by Ollama; available:" in detail
+    assert DEFAULT in detail and "llama3.2:latest" in detail
+    bad = client.post("/query", json={"query": "Who built the Grendel Dam?", "model": "../x"})
+    assert bad.status_code == 422
+
+
+async def test_the_orchestrator_client_gets_the_answer_usage_and_routing(
+    service: LightRAGProcess, indexed: dict[str, dict[str, Any]]
+) -> None:
+    settings = LightRAGSettings(url=service.url, api_key=API_KEY)  # type: ignore[arg-type]
+    lightrag = LightRAGClient(settings)
+    try:
+        question = fresh("What colour does the Zorblax crystal glow?")
+        result = await lightrag.query(question, "naive", model=LARGE)
+        assert FACT_A in result.response
+        assert [(u["model"], u["role"]) for u in result.usage] == [(LARGE, "query")]
+        assert result.routing is not None and result.routing["model"] == LARGE
+        with pytest.raises(DependencyRejected) as err:
+            await lightrag.query(question, "naive", model=GHOST)
+        assert err.value.status == 422 and "available" in str(err.value)
+    finally:
+        await lightrag.close()
+
+
+# -- a service with router tiers and its own extraction model -------------------------------
+
+
+@pytest.fixture(scope="module")
+def routed(
+    tmp: Path, qdrant: QdrantServer, ollama_url: str
+) -> Iterator[tuple[LightRAGProcess, httpx.Client]]:
+    svc = start_lightrag(
+        tmp,
+        qdrant_url=qdrant.url,
+        qdrant_api_key=qdrant.api_key,
+        ollama_url=ollama_url,
+        api_key=API_KEY,
+        workspace=unique("r", 4),
+        name="lightrag-routed",
+        sections={
+            "ollama": {"extract_model": EXTRACT},
+            "router": {"tiers": TIERS, "cooldown_seconds": 600},
+        },
+    )
+    try:
+        with svc.client() as c:
+            doc_id, source, text = DOC_A
+            r = c.post("/documents/text", json={"text": text, "file_source": source, "id": doc_id})
+            assert r.status_code == 200, r.text
+            counted(by_role(r.json())["extract"], EXTRACT)
+            yield svc, c
+    finally:
+        svc.stop()
+
+
+def test_health_shows_the_tiers_and_the_extract_model(
+    routed: tuple[LightRAGProcess, httpx.Client],
+) -> None:
+    config = httpx.get(f"{routed[0].url}/health").json()["configuration"]
+    assert config["extract_model"] == EXTRACT and config["llm_model"] == DEFAULT
+    assert [t["name"] for t in config["router"]["tiers"]] == ["tiny", "small", "large"]
+    assert config["router"]["tiers"][1] == TIERS[1]
+
+
+def test_auto_falls_back_from_a_failing_model_which_then_rests(
+    routed: tuple[LightRAGProcess, httpx.Client],
+) -> None:
+    _, client = routed
+    first = client.post(
+        "/query", json={"query": fresh("Zorblax?"), "mode": "bypass", "model": "auto"}
+    )
+    assert first.status_code == 200, first.text
+    routing = first.json()["routing"]
+    assert routing["tier"] == "tiny" and routing["model"] == SMALL
+    assert [f["model"] for f in routing["fallbacks"]] == [GHOST]
+    assert "404" in routing["fallbacks"][0]["error"]
+    counted(by_role(first.json())["query"], SMALL)
+    assert (
+        GHOST in httpx.get(f"{routed[0].url}/health").json()["configuration"]["router"]["cooling"]
+    )
+    # the failed model rests: the next call does not try it
+    second = client.post(
+        "/query", json={"query": fresh("Zorblax?"), "mode": "bypass", "model": "auto"}
+    )
+    routing = second.json()["routing"]
+    assert routing["tier"] == "tiny" and routing["model"] == SMALL and routing["fallbacks"] == []
+    assert f"cooling down: {GHOST}" in routing["reason"]
+
+
+def test_auto_picks_the_tier_by_prompt_size(routed: tuple[LightRAGProcess, httpx.Client]) -> None:
+    _, client = routed
+    # bypass: the prompt is the query alone, 21 to 400 tokens: tier small
+    words = "Zorblax crystal Quentara Institute professor Hilda Marsh violet glow " * 4
+    mid = client.post("/query", json={"query": fresh(words), "mode": "bypass", "model": "auto"})
+    assert mid.json()["routing"]["tier"] == "small", mid.text
+    assert mid.json()["routing"]["reason"].startswith("prompt ")
+    assert "> tier tiny's 20" in mid.json()["routing"]["reason"]
+    # a RAG prompt (LightRAG's system prompt and the retrieved context) passes 400 tokens
+    question = fresh("What colour does the Zorblax crystal glow?")
+    rag = client.post("/query", json={"query": question, "mode": "naive", "model": "auto"})
+    assert rag.status_code == 200, rag.text
+    routing = rag.json()["routing"]
+    assert routing["tier"] == "large" and routing["model"] == LARGE, routing
+    assert "> tier small's 400" in routing["reason"]
+    assert FACT_A in rag.json()["response"]
+    counted(by_role(rag.json())["query"], LARGE)
+    # keywords (mix) go to the smallest tier whose model is not resting
+    mixed = client.post("/query", json={"query": question, "mode": "mix", "model": "auto"})
+    assert mixed.status_code == 200, mixed.text
+    assert by_role(mixed.json())["keyword"]["model"] == SMALL
