@@ -5,16 +5,23 @@ whose counts are words (a real Ollama counts tokens)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import json
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from ollama import ChatResponse, Message
 
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.errors import DependencyRejected
-from shield_rag.settings import LightRAGSettings
+from shield_rag.lightrag_service.answer import Attempts, Prepared
+from shield_rag.lightrag_service.streaming import AnswerStream
+from shield_rag.llm.router import Decision, Router
+from shield_rag.llm.usage import UsageTotals
+from shield_rag.settings import LightRAGSettings, RouterSettings
 from tests.lightrag.corpus import API_KEY, DOC_A, FACT_A
 from tests.lightrag.launch import LightRAGProcess, start_lightrag
 from tests.standins.qdrant.launch import QdrantServer
@@ -23,12 +30,15 @@ from tests.support.tokens import unique
 pytestmark = pytest.mark.integration
 
 DEFAULT, SMALL, LARGE, EXTRACT = "qwen2.5:0.5b", "qwen2.5:0.5b", "llama3.2", "qwen2.5:1.5b"
-GHOST = "ghost-model:1b"  # not in the stand-in's catalog: it answers 404
+# not in the stand-in's catalog: they answer 404
+GHOST, GHOST_B = "ghost-model:1b", "ghost-model-b:1b"
 TIERS = [
     {"name": "tiny", "model": GHOST, "max_prompt_tokens": 20},
+    {"name": "mini", "model": GHOST_B, "max_prompt_tokens": 40},
     {"name": "small", "model": SMALL, "max_prompt_tokens": 400},
     {"name": "large", "model": LARGE, "max_prompt_tokens": None},
 ]
+WORDS = "Zorblax crystal Quentara Institute professor Hilda Marsh violet glow "
 
 
 def fresh(question: str) -> str:
@@ -119,6 +129,31 @@ async def test_the_orchestrator_client_gets_the_answer_usage_and_routing(
         await lightrag.close()
 
 
+def stream(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    with client.stream("POST", "/query/stream", json=body) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        return [json.loads(text) for text in r.iter_lines() if text]
+
+
+def test_a_streamed_answer_comes_in_pieces_then_its_counts(
+    indexed: dict[str, dict[str, Any]], client: httpx.Client
+) -> None:
+    question = fresh("What colour does the Zorblax crystal glow?")
+    lines = stream(client, {"query": question, "mode": "naive"})
+    *deltas, done = lines
+    assert len(deltas) > 1 and all(set(d) == {"delta"} for d in deltas)
+    text = "".join(d["delta"] for d in deltas)
+    assert FACT_A in text
+    assert done["done"] is True and done["routing"]["model"] == DEFAULT
+    counted(by_role(done)["query"], DEFAULT)
+    # the streamed answer was kept: the same question answers it from the cache
+    again = client.post("/query", json={"query": question, "mode": "naive"})
+    assert again.json()["response"] == text and again.json()["routing"]["cached"] is True
+    refused = client.post("/query/stream", json={"query": question, "model": GHOST})
+    assert refused.status_code == 422 and "available" in refused.json()["detail"]
+
+
 # -- a service with router tiers and its own extraction model -------------------------------
 
 
@@ -155,8 +190,20 @@ def test_health_shows_the_tiers_and_the_extract_model(
 ) -> None:
     config = httpx.get(f"{routed[0].url}/health").json()["configuration"]
     assert config["extract_model"] == EXTRACT and config["llm_model"] == DEFAULT
-    assert [t["name"] for t in config["router"]["tiers"]] == ["tiny", "small", "large"]
-    assert config["router"]["tiers"][1] == TIERS[1]
+    assert [t["name"] for t in config["router"]["tiers"]] == ["tiny", "mini", "small", "large"]
+    assert config["router"]["tiers"][2] == TIERS[2]
+
+
+def test_a_stream_falls_back_before_its_first_piece(
+    routed: tuple[LightRAGProcess, httpx.Client],
+) -> None:
+    _, client = routed
+    *deltas, done = stream(client, {"query": fresh(WORDS), "mode": "bypass", "model": "auto"})
+    assert deltas and done["done"] is True
+    routing = done["routing"]
+    assert routing["tier"] == "mini" and routing["model"] == SMALL
+    assert [f["model"] for f in routing["fallbacks"]] == [GHOST_B]
+    counted(by_role(done)["query"], SMALL)
 
 
 def test_auto_falls_back_from_a_failing_model_which_then_rests(
@@ -181,17 +228,16 @@ def test_auto_falls_back_from_a_failing_model_which_then_rests(
     )
     routing = second.json()["routing"]
     assert routing["tier"] == "tiny" and routing["model"] == SMALL and routing["fallbacks"] == []
-    assert f"cooling down: {GHOST}" in routing["reason"]
+    assert f"cooling down: {GHOST} (" in routing["reason"]
 
 
 def test_auto_picks_the_tier_by_prompt_size(routed: tuple[LightRAGProcess, httpx.Client]) -> None:
     _, client = routed
     # bypass: the prompt is the query alone, 21 to 400 tokens: tier small
-    words = "Zorblax crystal Quentara Institute professor Hilda Marsh violet glow " * 4
-    mid = client.post("/query", json={"query": fresh(words), "mode": "bypass", "model": "auto"})
+    mid = client.post("/query", json={"query": fresh(WORDS * 4), "mode": "bypass", "model": "auto"})
     assert mid.json()["routing"]["tier"] == "small", mid.text
     assert mid.json()["routing"]["reason"].startswith("prompt ")
-    assert "> tier tiny's 20" in mid.json()["routing"]["reason"]
+    assert "> tier mini's 40" in mid.json()["routing"]["reason"]
     # a RAG prompt (LightRAG's system prompt and the retrieved context) passes 400 tokens
     question = fresh("What colour does the Zorblax crystal glow?")
     rag = client.post("/query", json={"query": question, "mode": "naive", "model": "auto"})
@@ -205,3 +251,58 @@ def test_auto_picks_the_tier_by_prompt_size(routed: tuple[LightRAGProcess, httpx
     mixed = client.post("/query", json={"query": question, "mode": "mix", "model": "auto"})
     assert mixed.status_code == 200, mixed.text
     assert by_role(mixed.json())["keyword"]["model"] == SMALL
+
+
+# -- a client that leaves a stream stops Ollama's (in process, with a stream that never ends)
+
+
+class EndlessChat:
+    """Ollama sending a first piece, then computing the next one forever."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(1)
+        self.closed = asyncio.Event()
+
+    async def stream(
+        self, model: str, role: str, messages: Any, *, first_timeout: float | None = None
+    ) -> tuple[ChatResponse, AsyncGenerator[ChatResponse, None]]:
+        async def frames() -> AsyncGenerator[ChatResponse, None]:
+            try:
+                await asyncio.Event().wait()
+                yield ChatResponse(model=model, done=True)
+            finally:
+                self.closed.set()  # the HTTP stream to Ollama is closed here
+
+        first = ChatResponse(model=model, message=Message(role="assistant", content="The"))
+        return first, frames()
+
+
+class Answers:
+    def __init__(self, chat: EndlessChat, router: Router) -> None:
+        self.chat, self.router = chat, router
+
+    def time_limit(self, auto: bool) -> float:
+        return 5.0
+
+    async def cached_answer(self, *args: Any) -> None:
+        return None
+
+
+async def test_a_client_that_leaves_stops_the_ollama_stream_at_once() -> None:
+    chat, left = EndlessChat(), asyncio.Event()
+
+    async def receive() -> dict[str, str]:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    router = Router(RouterSettings())
+    decision = Decision(None, "m", "asked", ["m"])
+    messages = [{"role": "user", "content": "q"}]
+    prep = Prepared(messages, decision, Attempts(router, False), UsageTotals())
+    lines = AnswerStream(Answers(chat, router), prep, "bypass").lines(receive)  # type: ignore[arg-type]
+    assert json.loads(await anext(lines)) == {"delta": "The"}
+    following = asyncio.ensure_future(anext(lines, None))
+    left.set()
+    assert await asyncio.wait_for(following, 5) is None  # the stream ends, no more lines
+    assert chat.closed.is_set()
+    assert not chat.slots.locked()  # the answer slot is free again

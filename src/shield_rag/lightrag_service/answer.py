@@ -22,8 +22,7 @@ hands over to the next candidate (recorded in ``routing.fallbacks``) and rests f
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -109,6 +108,11 @@ class Answerer:
         self.default_model = settings.ollama.llm_model
         self.attempt_timeout = settings.router.attempt_timeout_seconds or settings.ollama.timeout
 
+    def time_limit(self, auto: bool) -> float:
+        """Seconds one call may take: router.attempt_timeout_seconds under auto (then the
+        next model is tried), else ollama.timeout."""
+        return self.attempt_timeout if auto else self.settings.ollama.timeout
+
     def _keyword_models(self, model: str | None) -> list[str]:
         if model == AUTO:
             return self.router.keyword_candidates()
@@ -124,13 +128,14 @@ class Answerer:
         return Decision(None, model, "model requested by the caller", [model])
 
     async def _keywords(
-        self, query: str, mode: str, model: str, usage: UsageTotals
+        self, query: str, mode: str, model: str, attempts: Attempts, usage: UsageTotals
     ) -> tuple[list[str], list[str]]:
+        # The configuration aquery_llm builds for each query, with this call's keyword
+        # function and that model's cache identity.
         config = self.rag._build_global_config()
         calls: list[Usage] = []
-        complete = self.chat.role_function(
-            model, "keyword", calls.append, timeout=self.attempt_timeout
-        )
+        limit = self.time_limit(attempts.auto)
+        complete = self.chat.role_function(model, "keyword", calls.append, timeout=limit)
 
         async def keyword(*args: Any, **kwargs: Any) -> str:
             kwargs.pop("_priority", None)
@@ -171,7 +176,7 @@ class Answerer:
         if mode in KEYWORD_MODES:
 
             async def extract(name: str) -> tuple[list[str], list[str]]:
-                return await self._keywords(query, mode, name, usage)
+                return await self._keywords(query, mode, name, attempts, usage)
 
             hl, ll = await attempts.run("keywords", self._keyword_models(model), extract)
             if not hl and not ll:  # as LightRAG's kg_query does
@@ -211,21 +216,29 @@ class Answerer:
         parts = [f"{m['role']}:{m['content']}" for m in messages]
         return str(compute_args_hash(ANSWER_CACHE_VERSION, model, mode, *parts))
 
-    async def _answer_with(
-        self, model: str, mode: str, messages: Messages, usage: UsageTotals
-    ) -> tuple[str, bool]:
-        kv = self.rag.llm_response_cache
+    async def cached_answer(self, model: str, mode: str, messages: Messages) -> str | None:
+        """``model``'s answer to these messages from LightRAG's LLM cache, if kept."""
         key = self._cache_key(model, mode, messages)
         query = messages[-1]["content"]
-        cached = await handle_cache(kv, key, query, mode, cache_type="query")
+        cached = await handle_cache(self.rag.llm_response_cache, key, query, mode, "query")
+        return None if cached is None else str(cached[0])
+
+    async def save_answer(self, model: str, mode: str, messages: Messages, text: str) -> None:
+        key = self._cache_key(model, mode, messages)
+        data = CacheData(key, text, prompt=messages[-1]["content"], mode=mode, cache_type="query")
+        await save_to_cache(self.rag.llm_response_cache, data)
+
+    async def _answer_with(self, model: str, mode: str, prep: Prepared) -> tuple[str, bool]:
+        messages, usage = prep.messages, prep.usage
+        cached = await self.cached_answer(model, mode, messages)
         if cached is not None:
-            return str(cached[0]), True
+            return cached, True
+        limit = self.time_limit(prep.attempts.auto)
         async with self.chat.slots:
-            reply = await self.chat.chat(model, "query", messages, time_limit=self.attempt_timeout)
+            reply = await self.chat.chat(model, "query", messages, time_limit=limit)
         usage.add(reply.usage)
         if not reply.truncated:
-            data = CacheData(key, reply.text, prompt=query, mode=mode, cache_type="query")
-            await save_to_cache(kv, data)
+            await self.save_answer(model, mode, messages, reply.text)
         return reply.text, False
 
     @staticmethod
@@ -249,21 +262,7 @@ class Answerer:
 
         async def call(name: str) -> tuple[str, bool]:
             chosen.append(name)
-            return await self._answer_with(name, mode, prep.messages, prep.usage)
+            return await self._answer_with(name, mode, prep)
 
         text, cached = await prep.attempts.run("answer", prep.decision.candidates, call)
         return QueryOutcome(text, prep.usage, self.routing(prep, chosen[-1], cached))
-
-    async def stream(self, prep: Prepared) -> tuple[str, str, AsyncIterator[Any]]:
-        """Start the answer stream of a prepared query: (model, first piece, the rest).
-        Falls back (auto) only while no piece has been received."""
-        started: dict[str, Any] = {}
-
-        async def start(name: str) -> tuple[str, AsyncIterator[Any]]:
-            async with asyncio.timeout(self.attempt_timeout):
-                first, frames = await self.chat.stream(name, "query", prep.messages)
-            started["model"] = name
-            return first, frames
-
-        first, frames = await prep.attempts.run("answer", prep.decision.candidates, start)
-        return started["model"], first, frames

@@ -42,8 +42,8 @@ from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import version
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Security
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Security
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -267,6 +267,20 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
         return QueryResponse(
             response=outcome.response, usage=outcome.usage.as_dicts(), routing=outcome.routing
         )
+
+    @app.post("/query/stream", dependencies=auth)
+    async def query_stream(req: QueryRequest, request: Request) -> StreamingResponse:
+        check_length(req)
+        stream = engine.prepare_stream(
+            req.query,
+            req.mode,
+            top_k=req.top_k,
+            chunk_top_k=req.chunk_top_k,
+            response_type=req.response_type,
+            model=req.model,
+        )
+        prepared = await run("query", stream)
+        return StreamingResponse(prepared.lines(request.receive), media_type="application/x-ndjson")
 
     async def _delete(doc_id: str) -> DeleteResponse:
         return DeleteResponse(doc_id=doc_id, message=await run("delete", engine.delete(doc_id)))

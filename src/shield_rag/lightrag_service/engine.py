@@ -33,6 +33,7 @@ from shield_rag.tls import client_context, combined_bundle
 from .answer import AUTO, Answerer, QueryOutcome
 from .errors import OperationError
 from .llm import OllamaChat, WriteUsage
+from .streaming import AnswerStream
 from .tokenizer import make_tokenizer
 
 __all__ = ["InsertResult", "LightRAGEngine", "OperationError", "QueryMode", "build_rag"]
@@ -343,6 +344,22 @@ class LightRAGEngine:
             "response_type": response_type,
         }
         return await self.answers.answer(query, mode, model, options)
+
+    async def prepare_stream(
+        self,
+        query: str,
+        mode: QueryMode,
+        top_k: int | None = None,
+        chunk_top_k: int | None = None,
+        response_type: str | None = None,
+        model: str | None = None,
+    ) -> AnswerStream:
+        """Everything of a query but its answer, which :class:`AnswerStream` streams."""
+        self._require_ready()
+        await self.check_model(model)
+        options = {"top_k": top_k, "chunk_top_k": chunk_top_k, "response_type": response_type}
+        prep = await self.answers.prepare(query, mode, model, options)
+        return AnswerStream(self.answers, prep, mode)
 
     async def delete(self, doc_id: str) -> str:
         self._require_ready()

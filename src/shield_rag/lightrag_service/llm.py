@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,7 @@ class OllamaChat:
         self.slots = asyncio.Semaphore(svc.llm_max_async)
 
     def _failure(self, model: str, exc: BaseException, limit: float) -> ModelFailed:
+        """``exc``, raised by a call of ``model`` bounded by ``limit`` seconds, in words."""
         if isinstance(exc, ollama.ResponseError):
             return ModelFailed(model, f"{model}: Ollama answered {exc.status_code}: {exc.error}")
         if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
@@ -105,6 +106,10 @@ class OllamaChat:
         return ModelFailed(
             model, f"{model}: Ollama at {self.url} unreachable: {exc or type(exc).__name__}"
         )
+
+    def failure(self, model: str, exc: BaseException) -> str:
+        """Why a call of ``model`` failed, in words."""
+        return self._failure(model, exc, self.timeout).message
 
     def _request(self, model: str, messages: Messages, fmt: Any, options: Any) -> dict[str, Any]:
         merged = dict(self.options)
@@ -144,8 +149,8 @@ class OllamaChat:
 
     async def stream(
         self, model: str, role: str, messages: Messages, *, first_timeout: float | None = None
-    ) -> tuple[str, AsyncIterator[ollama.ChatResponse]]:
-        """Start a streamed call: its first piece (awaited within ``first_timeout``) and the
+    ) -> tuple[ollama.ChatResponse, AsyncGenerator[ollama.ChatResponse, None]]:
+        """Start a streamed call: its first frame (awaited within ``first_timeout``) and the
         open stream of the rest. Close the stream (``aclose``) to stop Ollama at once."""
         limit = first_timeout or self.timeout
         request = self._request(model, messages, None, None)
