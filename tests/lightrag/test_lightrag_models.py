@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from ollama import ChatResponse, Message
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.errors import DependencyRejected
 from shield_rag.lightrag_service.answer import Attempts, Prepared
+from shield_rag.lightrag_service.llm import OllamaChat, Reply
 from shield_rag.lightrag_service.streaming import AnswerStream
 from shield_rag.llm.router import Decision, Router
-from shield_rag.llm.usage import UsageTotals
-from shield_rag.settings import LightRAGSettings, RouterSettings
+from shield_rag.llm.usage import Usage, UsageTotals
+from shield_rag.settings import LightRAGSettings, RouterSettings, Settings
 from tests.lightrag.corpus import API_KEY, DOC_A, FACT_A
 from tests.lightrag.launch import LightRAGProcess, start_lightrag
 from tests.standins.qdrant.launch import QdrantServer
+from tests.support.httpserver import JsonServer, serving
 from tests.support.tokens import unique
 
 pytestmark = pytest.mark.integration
@@ -306,3 +309,39 @@ async def test_a_client_that_leaves_stops_the_ollama_stream_at_once() -> None:
     assert await asyncio.wait_for(following, 5) is None  # the stream ends, no more lines
     assert chat.closed.is_set()
     assert not chat.slots.locked()  # the answer slot is free again
+
+
+async def test_a_model_too_slow_hands_over_within_the_attempt_timeout() -> None:
+    """An Ollama that never answers for one model: auto gives up on it after
+    router.attempt_timeout_seconds (not ollama.timeout), tries the next and rests it."""
+
+    def answer(method: str, path: str, body: Any) -> Any:
+        if body["model"] == "slow":
+            return None  # never answers
+        reply = {"role": "assistant", "content": "hi"}
+        counts = {"prompt_eval_count": 3, "eval_count": 1, "total_duration": 2_000_000}
+        return 200, {"model": body["model"], "message": reply, "done": True, **counts}
+
+    async with serving(JsonServer) as start:
+        _, url = await start(answer)
+        settings = Settings(
+            redis={"url": "redis://127.0.0.1:1/0"},  # type: ignore[arg-type]
+            qdrant={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]
+            ollama={"url": url, "timeout": 60},  # type: ignore[arg-type]
+            router={"attempt_timeout_seconds": 0.5},  # type: ignore[arg-type]
+        )
+        chat = OllamaChat(settings)
+        router = Router(settings.router)
+        attempts = Attempts(router, auto=True)
+        messages = [{"role": "user", "content": "q"}]
+
+        async def call(model: str) -> Reply:
+            return await chat.chat(model, "query", messages, time_limit=0.5)
+
+        started = time.monotonic()
+        reply = await attempts.run("answer", ["slow", "quick"], call)
+        assert time.monotonic() - started < 10
+        await chat.close()
+    assert reply.text == "hi" and reply.usage == Usage("quick", "query", 3, 1, 0.002)
+    assert attempts.fallbacks == [{"model": "slow", "error": "answer: slow: no answer within 0.5s"}]
+    assert set(router.cooling()) == {"slow"}
