@@ -345,3 +345,41 @@ async def test_a_model_too_slow_hands_over_within_the_attempt_timeout() -> None:
     assert reply.text == "hi" and reply.usage == Usage("quick", "query", 3, 1, 0.002)
     assert attempts.fallbacks == [{"model": "slow", "error": "answer: slow: no answer within 0.5s"}]
     assert set(router.cooling()) == {"slow"}
+
+
+async def test_a_model_failing_mid_stream_ends_it_with_an_error_line() -> None:
+    """Too late to fall back once a piece was sent: an error line, and the model rests."""
+    frames = [
+        {"model": "quick", "message": {"role": "assistant", "content": "The"}, "done": False},
+        {"error": "model runner crashed"},
+    ]
+    body = b"".join(json.dumps(frame).encode() + b"\n" for frame in frames)
+
+    async def receive() -> dict[str, str]:
+        await asyncio.Event().wait()  # the client stays
+        return {"type": "http.disconnect"}
+
+    async with serving(JsonServer) as start:
+        _, url = await start(lambda method, path, request: (200, body))
+        settings = Settings(
+            redis={"url": "redis://127.0.0.1:1/0"},  # type: ignore[arg-type]
+            qdrant={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]
+            ollama={"url": url},  # type: ignore[arg-type]
+        )
+        chat = OllamaChat(settings)
+        router = Router(settings.router)
+        decision = Decision("t", "quick", "asked", ["quick", "other"])
+        messages = [{"role": "user", "content": "q"}]
+        prep = Prepared(messages, decision, Attempts(router, True), UsageTotals())
+        answers = Answers(chat, router)  # type: ignore[arg-type]
+        stream = AnswerStream(answers, prep, "bypass")  # type: ignore[arg-type]
+        lines = [json.loads(raw) async for raw in stream.lines(receive)]
+        await chat.close()
+    assert lines == [
+        {"delta": "The"},
+        {
+            "error": "model failed mid-answer: quick: Ollama reported: model runner crashed",
+            "status": 502,
+        },
+    ]
+    assert set(router.cooling()) == {"quick"} and not chat.slots.locked()

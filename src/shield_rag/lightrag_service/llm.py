@@ -100,6 +100,8 @@ class OllamaChat:
     def _failure(self, model: str, exc: BaseException, limit: float) -> ModelFailed:
         """``exc``, raised by a call of ``model`` bounded by ``limit`` seconds, in words."""
         if isinstance(exc, ollama.ResponseError):
+            if exc.status_code < 0:  # an error line inside a stream
+                return ModelFailed(model, f"{model}: Ollama reported: {exc.error}")
             return ModelFailed(model, f"{model}: Ollama answered {exc.status_code}: {exc.error}")
         if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
             return ModelFailed(model, f"{model}: no answer within {limit:g}s", timeout=True)
