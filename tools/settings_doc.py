@@ -40,6 +40,7 @@ SECTION_READERS: dict[str, tuple[str, ...]] = {
     "ollama": DATA_PLANE,
     "lightrag": DATA_PLANE,
     "lightrag_service": ("shield-lightrag",),
+    "router": ("shield-lightrag",),
     "orchestrator": ("shield-orchestrator",),
     "admission": ("shield-orchestrator",),
     "crawl": ("shield-orchestrator", "shield-worker"),

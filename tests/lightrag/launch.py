@@ -83,8 +83,11 @@ def start_lightrag(
     service: dict[str, Any] | None = None,
     name: str = "lightrag",
     wait: bool = True,
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> LightRAGProcess:
-    """Write a config under ``tmp_dir``/``name`` and start the service; wait for /health."""
+    """Write a config under ``tmp_dir``/``name`` and start the service; wait for /health.
+
+    ``sections`` adds keys to the configuration's sections (e.g. ``{"router": {...}}``)."""
     home = tmp_dir / name
     port, metrics_port = free_port(), free_port()
     qdrant: dict[str, Any] = {"url": qdrant_url, "vector_size": 384}
@@ -111,6 +114,8 @@ def start_lightrag(
         },
         "logging": {"level": "INFO"},
     }
+    for section, values in (sections or {}).items():
+        config[section] = {**config.get(section, {}), **values}
     config_path = write_config(home / "config.yaml", config)
     proc = ManagedProcess(
         name, [*command(), "--config", str(config_path)], home, env=OFFLINE_ENV, cwd=home

@@ -109,7 +109,7 @@ async def test_lightrag_refusals_never_open_its_breaker() -> None:
             await client.query("ab", "hybrid")
     assert client.guard.breaker is not None and client.guard.breaker.state.label == "closed"
     fake.answer = httpx.Response(200, json={"response": "fine"})
-    assert await client.query("what is it", "hybrid") == "fine"
+    assert (await client.query("what is it", "hybrid")).response == "fine"
     await client.close()
 
 

@@ -8,6 +8,7 @@ one guards the client); its 4xx (e.g. 422 "query too short") is the caller's mis
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,31 @@ class LightRAGError(DependencyUnavailable):
 
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__("lightrag", message, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class LightRAGResult:
+    """An answer of LightRAG: the text, what its model calls used and how the answering
+    model was chosen (``tier``, ``model``, ``reason``, ``fallbacks``; None when no model
+    answered or the server does not say).
+
+    ``usage`` holds the service's entries as they came (``model``, ``role``,
+    ``prompt_tokens``, ``completion_tokens``, ``compute_seconds``, ``calls``): the layers
+    contract keeps ``clients`` independent of ``llm``, so a caller above both turns them
+    into :class:`shield_rag.llm.usage.Usage` with ``Usage.from_dict``.
+    """
+
+    response: str
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    routing: dict[str, Any] | None = None
+
+
+def usage_of(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``usage`` entries of a LightRAG answer (absent from a plain lightrag-server's)."""
+    items = data.get("usage")
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict)]
 
 
 def _detail(resp: httpx.Response) -> str:
@@ -92,12 +118,27 @@ class LightRAGClient:
             "/documents/text", {"text": text, "id": doc_id, "file_source": file_source}
         )
 
-    async def query(self, query: str, mode: QueryMode, top_k: int | None = None) -> str:
+    async def query(
+        self,
+        query: str,
+        mode: QueryMode,
+        top_k: int | None = None,
+        model: str | None = None,
+    ) -> LightRAGResult:
+        """Ask LightRAG; ``model``: None the service's default, a name that model only,
+        ``"auto"`` the service's router (an unknown name is a DependencyRejected 422)."""
         body: dict[str, Any] = {"query": query, "mode": mode}
         if top_k is not None:
             body["top_k"] = top_k
+        if model is not None:
+            body["model"] = model
         data = await self._post("/query", body)
-        return str(data.get("response", ""))
+        routing = data.get("routing")
+        return LightRAGResult(
+            response=str(data.get("response", "")),
+            usage=usage_of(data),
+            routing=routing if isinstance(routing, dict) else None,
+        )
 
     async def ready(self) -> None:
         resp = await self.http.get("/health")

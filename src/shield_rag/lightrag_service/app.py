@@ -5,12 +5,23 @@ Endpoints (``X-API-Key`` required on all but ``/health`` when ``lightrag.api_key
 * ``GET /health`` - 200 ``{"status": "healthy", ...}`` once the storages are initialised,
   503 ``{"status": "starting", ...}`` before (and while shutting down).
 * ``POST /documents/text`` ``{"text", "file_source"?, "id"?}`` - indexes synchronously,
-  200 ``{"status": "success", "id", "message", "track_id"}``. The id is the identity: an
+  200 ``{"status": "success", "id", "message", "track_id", "usage": [...]}`` (``usage``: the
+  LLM calls of extraction and summaries, with ollama.extract_model). The id is the identity: an
   id already indexed with the same content is a no-op success (retried jobs), with other
   content the old version is replaced ("document replaced"); content already indexed
   under another id is not indexed twice (the message names that id).
 * ``POST /query`` ``{"query", "mode"?, "top_k"?, "chunk_top_k"?, "only_need_context"?,
-  "response_type"?}`` - 200 ``{"response": str}``.
+  "response_type"?, "model"?}`` - 200 ``{"response": str, "usage": [...], "routing": {...}}``.
+  ``model``: absent or null answers with ollama.llm_model, a name with that model only (422
+  when Ollama does not serve it, naming the models it does; 502 when it fails), ``"auto"``
+  with the tier the router picks, falling back to the next tier on failure. ``usage``: one
+  entry per (model, role) with Ollama's counts (``prompt_tokens``, ``completion_tokens``,
+  ``compute_seconds``, ``calls``); ``routing``: ``{"tier", "model", "reason", "fallbacks":
+  [{"model", "error"}], "cached"}`` (tier null unless auto chose it), null when no answer
+  call was needed (``only_need_context``, nothing retrieved).
+* ``POST /query/stream`` - the same body; NDJSON lines ``{"delta": str}`` ... then
+  ``{"done": true, "usage": [...], "routing": {...}}``, or ``{"error": str, "status": int}``.
+  Auto falls back only before the first delta; a client that goes away stops Ollama's stream.
 * ``DELETE /documents/{id}`` - 200 ``{"status": "success", "doc_id", "message"}``, 404 if
   unknown. ``DELETE /documents/delete_document`` ``{"doc_ids": [...]}`` (lightrag-server's
   form) does the same for several ids.
@@ -29,13 +40,15 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import version
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Security
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Security
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shield_rag.settings.routing import MODEL_NAME_PATTERN
 
 from .engine import LightRAGEngine, OperationError, QueryMode
 from .metrics import READY, observe
@@ -79,6 +92,7 @@ class InsertTextResponse(BaseModel):
     id: str
     message: str
     track_id: str | None = None
+    usage: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class QueryRequest(BaseModel):
@@ -90,6 +104,11 @@ class QueryRequest(BaseModel):
     chunk_top_k: int | None = Field(None, ge=1, le=500)
     only_need_context: bool | None = None
     response_type: str | None = Field(None, min_length=1, max_length=100)
+    model: str | None = Field(
+        None,
+        pattern=MODEL_NAME_PATTERN,
+        description='Ollama model to answer with; "auto": the router picks; null: the default',
+    )
 
     @field_validator("query")
     @classmethod
@@ -107,6 +126,8 @@ class QueryRequest(BaseModel):
 
 class QueryResponse(BaseModel):
     response: str
+    usage: list[dict[str, Any]] = Field(default_factory=list)
+    routing: dict[str, Any] | None = None
 
 
 class DeleteResponse(BaseModel):
@@ -195,6 +216,11 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
                 "vector_storage": "QdrantVectorDBStorage",
                 "graph_storage": "NetworkXStorage",
                 "tokenizer_model": limits.tokenizer_model,
+                "extract_model": engine.extract_model,
+                "router": {
+                    "tiers": [tier.model_dump() for tier in settings.router.tiers],
+                    "cooling": {m: round(s, 1) for m, s in engine.router.cooling().items()},
+                },
             },
         }
         if engine.last_error:
@@ -211,17 +237,23 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
             )
         result = await run("insert", engine.insert(req.text, req.id, req.file_source))
         return InsertTextResponse(
-            id=result.doc_id, message=result.message, track_id=result.track_id
+            id=result.doc_id,
+            message=result.message,
+            track_id=result.track_id,
+            usage=result.usage.as_dicts(),
         )
 
-    @app.post("/query", dependencies=auth)
-    async def query(req: QueryRequest) -> QueryResponse:
+    def check_length(req: QueryRequest) -> None:
         if len(req.query) > limits.max_query_chars:
             raise HTTPException(
                 status_code=422,
                 detail=f"query has {len(req.query)} characters; the limit is "
                 f"{limits.max_query_chars} (lightrag_service.max_query_chars)",
             )
+
+    @app.post("/query", dependencies=auth)
+    async def query(req: QueryRequest) -> QueryResponse:
+        check_length(req)
         answer = engine.query(
             req.query,
             req.mode,
@@ -229,8 +261,26 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
             chunk_top_k=req.chunk_top_k,
             only_need_context=bool(req.only_need_context),
             response_type=req.response_type,
+            model=req.model,
         )
-        return QueryResponse(response=await run("query", answer))
+        outcome = await run("query", answer)
+        return QueryResponse(
+            response=outcome.response, usage=outcome.usage.as_dicts(), routing=outcome.routing
+        )
+
+    @app.post("/query/stream", dependencies=auth)
+    async def query_stream(req: QueryRequest, request: Request) -> StreamingResponse:
+        check_length(req)
+        stream = engine.prepare_stream(
+            req.query,
+            req.mode,
+            top_k=req.top_k,
+            chunk_top_k=req.chunk_top_k,
+            response_type=req.response_type,
+            model=req.model,
+        )
+        prepared = await run("query", stream)
+        return StreamingResponse(prepared.lines(request.receive), media_type="application/x-ndjson")
 
     async def _delete(doc_id: str) -> DeleteResponse:
         return DeleteResponse(doc_id=doc_id, message=await run("delete", engine.delete(doc_id)))

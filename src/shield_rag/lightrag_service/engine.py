@@ -12,20 +12,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
-from lightrag.base import DocStatus, QueryParam
+from lightrag.base import DocStatus
 from lightrag.lightrag import LightRAG
-from lightrag.llm.ollama import ollama_embed, ollama_model_complete
+from lightrag.llm.ollama import ollama_embed
+from lightrag.llm_roles import RoleLLMConfig
 from lightrag.utils import EmbeddingFunc, compute_mdhash_id, sanitize_text_for_encoding
 from lightrag.utils_pipeline import compute_text_content_hash
 
+from shield_rag.errors import DependencyUnavailable
+from shield_rag.llm.catalog import ModelCatalog, UnknownModel
+from shield_rag.llm.router import Router
+from shield_rag.llm.usage import UsageTotals
 from shield_rag.settings import ConfigError, Settings
-from shield_rag.tls import combined_bundle
+from shield_rag.tls import client_context, combined_bundle
 
+from .answer import AUTO, Answerer, QueryOutcome
+from .errors import OperationError
+from .llm import OllamaChat, WriteUsage
+from .streaming import AnswerStream
 from .tokenizer import make_tokenizer
+
+__all__ = ["InsertResult", "LightRAGEngine", "OperationError", "QueryMode", "build_rag"]
 
 log = logging.getLogger("shield_rag.lightrag_service")
 
@@ -45,21 +56,13 @@ def lightrag_file_path(file_source: str | None) -> str:
     return file_source.replace("/", SOURCE_SLASH)
 
 
-class OperationError(Exception):
-    """An operation failed; ``status_code`` is the HTTP status the API answers with."""
-
-    def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-
-
 @dataclass(frozen=True)
 class InsertResult:
     doc_id: str
     track_id: str | None
     changed: bool
     message: str
+    usage: UsageTotals = field(default_factory=UsageTotals)
 
 
 def _base_url(url: object) -> str:
@@ -82,8 +85,19 @@ def trust_private_ca(settings: Settings) -> None:
         ) from exc
 
 
-def build_rag(settings: Settings) -> LightRAG:
-    """Construct (not yet initialise) the LightRAG instance. Raises ConfigError."""
+def extract_model(settings: Settings) -> str:
+    """The model that extracts entities and summarises at ingest (ollama.extract_model)."""
+    return settings.ollama.extract_model or settings.ollama.llm_model
+
+
+def build_rag(settings: Settings, chat: OllamaChat, writes: WriteUsage) -> LightRAG:
+    """Construct (not yet initialise) the LightRAG instance. Raises ConfigError.
+
+    LightRAG's LLM roles call Ollama through ``chat``: ``extract`` (entity extraction and
+    description summaries) with ollama.extract_model, its usage gathered by ``writes``; the
+    query path makes its own calls (``answer.py``), so ``keyword`` and ``query`` only name
+    ollama.llm_model (their cache identity, as before).
+    """
     svc = settings.lightrag_service
     tokenizer = make_tokenizer(svc.tokenizer_model, svc.effective_tiktoken_cache_dir)
     try:
@@ -103,6 +117,7 @@ def build_rag(settings: Settings) -> LightRAG:
 
     ollama_url = _base_url(settings.ollama.url)
     timeout = settings.ollama.timeout
+    llm_model, extractor = settings.ollama.llm_model, extract_model(settings)
     embedding = EmbeddingFunc(
         embedding_dim=settings.qdrant.vector_size,
         func=partial(
@@ -130,14 +145,17 @@ def build_rag(settings: Settings) -> LightRAG:
         embedding_batch_num=settings.ollama.embed_batch_size,
         embedding_func_max_async=svc.embedding_max_async,
         default_embedding_timeout=max(1, int(timeout)),
-        llm_model_func=ollama_model_complete,
-        llm_model_name=settings.ollama.llm_model,
+        llm_model_func=chat.role_function(llm_model, "query", writes.record),
+        llm_model_name=llm_model,
         llm_model_max_async=svc.llm_max_async,
-        llm_model_kwargs={
-            "host": ollama_url,
-            "timeout": timeout,
-            "keep_alive": settings.ollama.keep_alive,
-            "options": {"num_ctx": svc.llm_context_size},
+        llm_model_kwargs={},
+        role_llm_configs={
+            "extract": RoleLLMConfig(
+                func=chat.role_function(extractor, "extract", writes.record),
+                metadata={"model": extractor},
+            ),
+            "keyword": RoleLLMConfig(metadata={"model": llm_model}),
+            "query": RoleLLMConfig(metadata={"model": llm_model}),
         },
         default_llm_timeout=max(1, int(timeout)),
         enable_llm_cache=svc.enable_llm_cache,
@@ -161,12 +179,25 @@ class LightRAGEngine:
     document is indexed (or has failed).
     """
 
-    def __init__(self, settings: Settings, rag: LightRAG) -> None:
+    def __init__(
+        self, settings: Settings, rag: LightRAG, chat: OllamaChat, writes: WriteUsage
+    ) -> None:
         self.settings = settings
         self.rag = rag
+        self.chat = chat
+        self.writes = writes
         self.ready = False
         self.last_error: str | None = None
         self._write_lock = asyncio.Lock()
+        self.extract_model = extract_model(settings)
+        self.router = Router(settings.router, default_model=settings.ollama.llm_model)
+        self.catalog = ModelCatalog(
+            _base_url(settings.ollama.url),
+            settings.router.catalog_ttl_seconds,
+            verify=client_context(settings.lightrag_service.ca_bundle),
+            timeout=settings.ollama.timeout,
+        )
+        self.answers = Answerer(settings, rag, chat, self.router)
 
     async def initialise(self) -> None:
         """Initialise the storages, retrying while a dependency is unreachable."""
@@ -190,6 +221,8 @@ class LightRAGEngine:
             if was_ready:
                 await self.rag.finalize_storages()
                 log.info("LightRAG storages finalised")
+            await self.catalog.close()
+            await self.chat.close()
 
     def _require_ready(self) -> None:
         if not self.ready:
@@ -214,34 +247,45 @@ class LightRAGEngine:
             self._require_ready()
             existing = await self.rag.doc_status.get_by_id(doc_id)
             replacing = False
-            if existing is not None:
-                processed = _status_of(existing) == DocStatus.PROCESSED.value
-                stored_hash = _field(existing, "content_hash")
-                if processed and stored_hash in (None, "", content_hash):
-                    return InsertResult(doc_id, None, False, "document already indexed")
-                # other content, or an earlier attempt that failed or was interrupted
-                log.info("re-indexing %s (was %s)", doc_id, _status_of(existing))
-                await self._delete(doc_id)
-                replacing = processed
-            file_path = lightrag_file_path(file_source)
-            for attempt in (1, 2):
-                track_id = await self.rag.ainsert(clean, ids=[doc_id], file_paths=[file_path])
-                record = await self.rag.doc_status.get_by_id(doc_id)
-                if record is not None and _status_of(record) == DocStatus.PROCESSED.value:
-                    message = "document replaced" if replacing else "document indexed"
-                    return InsertResult(doc_id, track_id, True, message)
-                if record is not None:
-                    reason = _field(record, "error_msg") or f"status {_status_of(record)}"
-                    raise OperationError(f"LightRAG could not index {doc_id!r}: {reason}", 502)
-                kinds = await self._take_duplicates(track_id)
-                if "content_hash" in kinds:
-                    original = kinds["content_hash"]
-                    message = f"identical content is already indexed as {original!r}"
-                    return InsertResult(doc_id, track_id, False, message)
-                if attempt == 2 or file_path == UNKNOWN_SOURCE:
-                    break
-                file_path = f"{file_path} ({doc_id})"  # same source name, other document
-            raise OperationError(f"LightRAG refused {doc_id!r} as a duplicate: {kinds}", 409)
+            with self.writes.gather() as usage:  # the LLM calls of this write
+                if existing is not None:
+                    processed = _status_of(existing) == DocStatus.PROCESSED.value
+                    stored_hash = _field(existing, "content_hash")
+                    if processed and stored_hash in (None, "", content_hash):
+                        return InsertResult(doc_id, None, False, "document already indexed")
+                    # other content, or an earlier attempt that failed or was interrupted
+                    log.info("re-indexing %s (was %s)", doc_id, _status_of(existing))
+                    await self._delete(doc_id)
+                    replacing = processed
+                return await self._index(clean, doc_id, file_source, replacing, usage)
+
+    async def _index(
+        self,
+        clean: str,
+        doc_id: str,
+        file_source: str | None,
+        replacing: bool,
+        usage: UsageTotals,
+    ) -> InsertResult:
+        file_path = lightrag_file_path(file_source)
+        for attempt in (1, 2):
+            track_id = await self.rag.ainsert(clean, ids=[doc_id], file_paths=[file_path])
+            record = await self.rag.doc_status.get_by_id(doc_id)
+            if record is not None and _status_of(record) == DocStatus.PROCESSED.value:
+                message = "document replaced" if replacing else "document indexed"
+                return InsertResult(doc_id, track_id, True, message, usage)
+            if record is not None:
+                reason = _field(record, "error_msg") or f"status {_status_of(record)}"
+                raise OperationError(f"LightRAG could not index {doc_id!r}: {reason}", 502)
+            kinds = await self._take_duplicates(track_id)
+            if "content_hash" in kinds:
+                original = kinds["content_hash"]
+                message = f"identical content is already indexed as {original!r}"
+                return InsertResult(doc_id, track_id, False, message, usage)
+            if attempt == 2 or file_path == UNKNOWN_SOURCE:
+                break
+            file_path = f"{file_path} ({doc_id})"  # same source name, other document
+        raise OperationError(f"LightRAG refused {doc_id!r} as a duplicate: {kinds}", 409)
 
     async def _take_duplicates(self, track_id: str) -> dict[str, str]:
         """LightRAG's duplicate records of one insert ({kind: original doc id}); removes them.
@@ -268,6 +312,18 @@ class LightRAGEngine:
         codes = {"not_found": 404, "not_allowed": 409}
         raise OperationError(result.message, codes.get(result.status, 502))
 
+    async def check_model(self, model: str | None) -> None:
+        """Refuse (422, naming the models Ollama serves) a model name Ollama does not serve;
+        ``None`` and ``"auto"`` pass."""
+        if model is None or model == AUTO:
+            return
+        try:
+            await self.catalog.check(model)
+        except UnknownModel as exc:
+            raise OperationError(str(exc), 422) from exc
+        except DependencyUnavailable as exc:
+            raise OperationError(f"cannot check model {model!r}: {exc}", 502) from exc
+
     async def query(
         self,
         query: str,
@@ -276,21 +332,34 @@ class LightRAGEngine:
         chunk_top_k: int | None = None,
         only_need_context: bool = False,
         response_type: str | None = None,
-    ) -> str:
+        model: str | None = None,
+    ) -> QueryOutcome:
+        """Answer ``query`` with ``model`` (None: ollama.llm_model; "auto": the router)."""
         self._require_ready()
-        param = QueryParam(mode=mode, only_need_context=only_need_context, stream=False)
-        param.enable_rerank = False  # no rerank model is configured
-        if top_k is not None:
-            param.top_k = top_k
-        if chunk_top_k is not None:
-            param.chunk_top_k = chunk_top_k
-        if response_type:
-            param.response_type = response_type
-        result = await self.rag.aquery_llm(query, param=param)
-        content = (result.get("llm_response") or {}).get("content")
-        if content is None:  # LightRAG caught an error (e.g. Ollama unreachable)
-            raise OperationError(f"LightRAG {result.get('message') or 'query failed'}", 502)
-        return str(content)
+        await self.check_model(model)
+        options = {
+            "top_k": top_k,
+            "chunk_top_k": chunk_top_k,
+            "only_need_context": only_need_context,
+            "response_type": response_type,
+        }
+        return await self.answers.answer(query, mode, model, options)
+
+    async def prepare_stream(
+        self,
+        query: str,
+        mode: QueryMode,
+        top_k: int | None = None,
+        chunk_top_k: int | None = None,
+        response_type: str | None = None,
+        model: str | None = None,
+    ) -> AnswerStream:
+        """Everything of a query but its answer, which :class:`AnswerStream` streams."""
+        self._require_ready()
+        await self.check_model(model)
+        options = {"top_k": top_k, "chunk_top_k": chunk_top_k, "response_type": response_type}
+        prep = await self.answers.prepare(query, mode, model, options)
+        return AnswerStream(self.answers, prep, mode)
 
     async def delete(self, doc_id: str) -> str:
         self._require_ready()

@@ -34,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         # offline cache is in place (build_rag does that first).
         from .app import create_app
         from .engine import LightRAGEngine, build_rag
+        from .llm import OllamaChat, WriteUsage
         from .metrics import serve_metrics
 
-        rag = build_rag(settings)
+        chat, writes = OllamaChat(settings), WriteUsage()
+        rag = build_rag(settings, chat, writes)
     svc = settings.lightrag_service
     try:
         serve_metrics(svc.metrics_host, svc.metrics_port)
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             f"cannot serve metrics on {svc.metrics_host}:{svc.metrics_port} "
             f"(lightrag_service.metrics_port): {exc.strerror}"
         ) from None
-    app = create_app(LightRAGEngine(settings, rag))
+    app = create_app(LightRAGEngine(settings, rag, chat, writes))
     config = uvicorn.Config(
         app,
         host=svc.host,

@@ -23,6 +23,7 @@ from shield_rag.settings.loader import McpServiceSettings, Settings, load_settin
 from shield_rag.settings.logs import LoggingSettings
 from shield_rag.settings.mcp import McpSettings
 from shield_rag.settings.orchestrator import AdmissionSettings, OrchestratorSettings
+from shield_rag.settings.routing import RouterSettings, Tier
 from shield_rag.settings.stores import (
     LightRAGSettings,
     OllamaSettings,
@@ -47,7 +48,9 @@ __all__ = [
     "OrchestratorSettings",
     "QdrantSettings",
     "RedisSettings",
+    "RouterSettings",
     "Settings",
+    "Tier",
     "WorkerSettings",
     "check_secret",
     "load_settings",

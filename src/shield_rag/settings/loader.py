@@ -20,6 +20,7 @@ from shield_rag.settings.lightrag_service import LightRAGServiceSettings
 from shield_rag.settings.logs import LoggingSettings
 from shield_rag.settings.mcp import McpSettings
 from shield_rag.settings.orchestrator import AdmissionSettings, OrchestratorSettings
+from shield_rag.settings.routing import RouterSettings
 from shield_rag.settings.stores import (
     LightRAGSettings,
     OllamaSettings,
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
         LightRAGServiceSettings(),
         description="The shield-lightrag process itself: listen address, storage, tokenizer "
         "and LightRAG tuning; read by shield-lightrag only.",
+    )
+    router: RouterSettings = Field(
+        RouterSettings(),
+        description="Model routing of shield-lightrag: the tiers of models a query sent with "
+        "model auto is answered by, fallback cooldown and timeouts; read by shield-lightrag "
+        "only.",
     )
     orchestrator: OrchestratorSettings = Field(
         OrchestratorSettings(),

@@ -89,6 +89,11 @@ class OllamaSettings(_Section):
         description="Ollama chat model shield-lightrag uses to extract entities and write "
         "answers; it must be pulled on the Ollama host (larger models answer better, slower).",
     )
+    extract_model: str | None = Field(
+        None,
+        description="Ollama chat model shield-lightrag uses to extract entities and relations "
+        "and summarise descriptions when indexing; null means llm_model.",
+    )
     timeout: float = Field(
         60.0,
         gt=0,

@@ -30,7 +30,7 @@ async def lightrag_query(body: LightRAGQuery, services: ServicesDep) -> LightRAG
             "LightRAG is disabled in this deployment (lightrag.enabled: false)",
         )
     try:
-        answer = await services.lightrag.query(body.query, body.mode, body.top_k)
+        answer = (await services.lightrag.query(body.query, body.mode, body.top_k)).response
     except ShieldError:
         LIGHTRAG_OPS.labels("query", "error").inc()
         raise

@@ -1,0 +1,161 @@
+"""``POST /query/stream``: the answer as NDJSON lines, as Ollama produces it.
+
+Lines: ``{"delta": str}`` for each piece, then ``{"done": true, "usage": [...],
+"routing": {...}}``; or, when the answer cannot be given, ``{"error": str, "status": 502}``.
+Refusals found before streaming starts (unknown model, query too short, not ready) are
+ordinary HTTP errors. Under ``auto`` a failing model hands over to the next candidate only
+until the first piece arrives; a failure after that ends the stream with an error line.
+
+A client that goes away stops the work at once: the request's ``http.disconnect`` is
+watched while waiting for Ollama, and the Ollama stream is closed (its connection dropped,
+so Ollama stops generating) rather than read to its end. The answer-call slot
+(``lightrag_service.llm_max_async``) is held while a stream runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ollama
+
+from shield_rag.llm.usage import Usage
+
+from .answer import Answerer, Prepared
+from .errors import OperationError
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+T = TypeVar("T")
+GONE: Any = object()  # the client disconnected
+
+
+def line(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data) + "\n").encode()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _race(work: Awaitable[T], gone: asyncio.Task[None]) -> T:
+    """``work``'s result, or :data:`GONE` (``work`` cancelled) if the client left first."""
+    task = asyncio.ensure_future(work)
+    await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    result: T = GONE
+    return result
+
+
+@dataclass
+class Opened:
+    model: str
+    cached: str | None
+    first: ollama.ChatResponse | None
+    frames: AsyncGenerator[ollama.ChatResponse, None] | None
+
+
+class AnswerStream:
+    """One prepared query's answer, streamed (see the module docstring)."""
+
+    def __init__(self, answerer: Answerer, prep: Prepared, mode: str) -> None:
+        self.answerer = answerer
+        self.prep = prep
+        self.mode = mode
+        self.slot_held = False
+
+    async def _open(self) -> Opened:
+        chat, prep = self.answerer.chat, self.prep
+
+        async def start(model: str) -> Opened:
+            cached = await self.answerer.cached_answer(model, self.mode, prep.messages)
+            if cached is not None:
+                return Opened(model, cached, None, None)
+            await chat.slots.acquire()
+            try:
+                limit = self.answerer.time_limit(prep.attempts.auto)
+                first, frames = await chat.stream(
+                    model, "query", prep.messages, first_timeout=limit
+                )
+            except BaseException:
+                chat.slots.release()
+                raise
+            self.slot_held = True
+            return Opened(model, None, first, frames)
+
+        return await prep.attempts.run("answer", prep.decision.candidates, start)
+
+    def _done(self, model: str | None, cached: bool = False) -> bytes:
+        routing = None if model is None else Answerer.routing(self.prep, model, cached)
+        return line({"done": True, "usage": self.prep.usage.as_dicts(), "routing": routing})
+
+    async def lines(self, receive: Receive) -> AsyncIterator[bytes]:
+        """The NDJSON lines; ``receive`` is the request's ASGI receive (its disconnect)."""
+        if self.prep.done is not None:
+            yield line({"delta": self.prep.done})
+            yield self._done(None)
+            return
+        gone = asyncio.create_task(_disconnected(receive))
+        opened: Opened | None = None
+        try:
+            try:
+                opened = await _race(self._open(), gone)
+            except OperationError as exc:
+                yield line({"error": exc.message, "status": exc.status_code})
+                return
+            if opened is GONE:
+                opened = None
+                return
+            if opened.cached is not None:
+                yield line({"delta": opened.cached})
+                yield self._done(opened.model, cached=True)
+                return
+            async for piece in self._pieces(opened, gone):
+                yield piece
+        finally:
+            gone.cancel()
+            if opened is not None and opened.frames is not None:
+                with contextlib.suppress(Exception):
+                    await opened.frames.aclose()
+            if self.slot_held:
+                self.answerer.chat.slots.release()
+                self.slot_held = False
+
+    async def _pieces(self, opened: Opened, gone: asyncio.Task[None]) -> AsyncIterator[bytes]:
+        assert opened.frames is not None
+        frame: ollama.ChatResponse | None = opened.first
+        parts: list[str] = []
+        while frame is not None:
+            piece = frame.message.content or ""
+            if piece:
+                parts.append(piece)
+                yield line({"delta": piece})
+            if frame.done:
+                break
+            try:
+                frame = await _race(anext(opened.frames, None), gone)
+            except Exception as exc:  # noqa: BLE001 - Ollama failed mid-answer: too late to fall back
+                if self.prep.attempts.auto:
+                    self.answerer.router.failed(opened.model)
+                failure = self.answerer.chat.failure(opened.model, exc)
+                yield line({"error": f"model failed mid-answer: {failure}", "status": 502})
+                return
+            if frame is GONE:
+                return
+        if frame is None:  # the stream ended without its final frame
+            yield line({"error": f"{opened.model}: the answer ended early", "status": 502})
+            return
+        self.prep.usage.add(Usage.from_ollama(opened.model, "query", frame))
+        if frame.done_reason != "length":
+            await self.answerer.save_answer(
+                opened.model, self.mode, self.prep.messages, "".join(parts)
+            )
+        yield self._done(opened.model)
