@@ -26,7 +26,7 @@ PRICES = {
 
 
 def _epoch(*parts: int) -> float:
-    return datetime(*parts, tzinfo=UTC).timestamp()  # type: ignore[misc]
+    return datetime(*parts, tzinfo=UTC).timestamp()  # type: ignore[arg-type,misc]
 
 
 # -- prices ------------------------------------------------------------------------------------

@@ -214,8 +214,9 @@ class BudgetLedger:
         completion_tokens: int,
         compute_seconds: float,
     ) -> Spent:
-        """End ``reservation`` and count what the call used; a second settle counts nothing
-        (``Spent.counted`` False)."""
+        """End ``reservation`` and count what the call used; a second settle, or one after
+        ``release``, counts nothing (``Spent.counted`` False). A call that outlived its hold
+        is still counted: it ran."""
         return await self._count(
             reservation.client,
             reservation.model,
