@@ -48,6 +48,7 @@ SECTION_READERS: dict[str, tuple[str, ...]] = {
     "worker": ("shield-orchestrator", "shield-worker"),
     "logging": SERVICES,
     "mcp": ("shield-mcp",),
+    "accounting": ("shield-orchestrator", "shield-worker"),
     "features": ("shield-orchestrator", "shield-worker", "shield-mcp"),
 }
 

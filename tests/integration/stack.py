@@ -53,6 +53,7 @@ class Stack:
         redis_maxmemory: str = REDIS_MAXMEMORY,
         redis_appendfsync: str = "always",
         settings_overrides: dict[str, dict[str, Any]] | None = None,
+        ollama_args: list[str] | None = None,
     ) -> None:
         self.root = root
         self.logs = root / "logs"
@@ -65,6 +66,7 @@ class Stack:
         self.redis_maxmemory = redis_maxmemory
         # Merged into each named section last (e.g. {"orchestrator": {"clients": {...}}}).
         self.settings_overrides = settings_overrides or {}
+        self.ollama_args = ollama_args or []  # the stand-in's options (--llm-latency ...)
         # "always" (the default here): a write is on disk before Redis answers, so that a test
         # killing Redis loses nothing; the redis role deploys redis_appendfsync (everysec).
         self.redis_appendfsync = redis_appendfsync
@@ -250,7 +252,7 @@ class Stack:
             server.url,
             server.api_key,
         )
-        self.ollama, self.ollama_url = start_ollama(self.root)
+        self.ollama, self.ollama_url = start_ollama(self.root, extra_args=self.ollama_args)
         self.write_config()
         if self.use_lightrag:
             self.start_lightrag()

@@ -17,6 +17,8 @@ QUERY_MODES_DESCRIPTION = (
 # RAGQueryTooShortError); the orchestrator says so up front, as a 422. (LightRAG counts an
 # East Asian character as 2; the orchestrator simply asks for 3 characters.)
 MIN_QUERY_CHARS = 3
+# An Ollama model name (as settings.routing.MODEL_NAME_PATTERN) or "auto".
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"
 _NON_SPACE = r"[^\s\x1c-\x1f]"
 
 
@@ -31,6 +33,12 @@ class LightRAGQuery(BaseModel):
     mode: QueryMode = Field("hybrid", description=QUERY_MODES_DESCRIPTION)
     # Bounds before the validator, or pydantic writes them into the schema as "ge"/"le".
     top_k: Annotated[int, Field(ge=1, le=200), BeforeValidator(json_integer)] | None = None
+    model: Annotated[str, StringConstraints(pattern=MODEL_PATTERN)] | None = Field(
+        None,
+        description="The Ollama model to answer with (one the Ollama hosts serve; 422 names "
+        'them otherwise), "auto" for the router\'s choice, or null: "auto" while the feature '
+        "router is on, else the configured model",
+    )
 
     @field_validator("query")
     @classmethod
@@ -43,6 +51,35 @@ class LightRAGQuery(BaseModel):
         return v
 
 
+class ModelUsage(BaseModel):
+    """What the calls of one model in one role used, as Ollama counts it."""
+
+    model: str
+    role: str = Field(description="keyword (query keywords), query (the answer), extract")
+    prompt_tokens: int
+    completion_tokens: int
+    compute_seconds: float
+    calls: int
+
+
+class Fallback(BaseModel):
+    model: str
+    error: str = Field(description="Why this model did not answer")
+
+
+class Routing(BaseModel):
+    """How the answering model was chosen."""
+
+    tier: str | None = Field(description="The router's tier, null when no router chose")
+    model: str = Field(description="The model that answered")
+    reason: str = Field(description="Why, in words")
+    fallbacks: list[Fallback] = Field(default_factory=list)
+    cached: bool = Field(False, description="Answered from LightRAG's cache (no tokens)")
+
+
 class LightRAGAnswer(BaseModel):
     response: str
     mode: str
+    client: str | None = Field(None, description="Who the call was made and accounted as")
+    routing: Routing | None = Field(None, description="Null when no model had to answer")
+    usage: list[ModelUsage] = Field(default_factory=list, description="Per model and role")

@@ -18,9 +18,11 @@ from shield_rag.clients.vectorstore import VectorStore
 from shield_rag.features import FeatureFlags
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.store import JobStore
+from shield_rag.llm.budgets import BudgetLedger
 from shield_rag.orchestrator import errors, openapi
 from shield_rag.orchestrator.auth import Authenticator
 from shield_rag.orchestrator.deps import Services
+from shield_rag.orchestrator.llm_calls import ModelCalls
 from shield_rag.orchestrator.metrics import (
     ACTIVE_JOBS,
     GRAPH_ACTIVE_JOBS,
@@ -89,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
             return section.model_copy(update={"timeout": timeout})
 
         ca_bundle = settings.orchestrator.ca_bundle  # private CAs besides certifi's
+        features = FeatureFlags(settings.features, redis, key_prefix=settings.redis.key_prefix)
         services = Services(
             settings=settings,
             redis=redis,
@@ -113,7 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
                 if settings.lightrag.enabled
                 else None
             ),
-            features=FeatureFlags(settings.features, redis, key_prefix=settings.redis.key_prefix),
+            features=features,
+            models=ModelCalls(settings, BudgetLedger(redis, settings.accounting), features),
         )
         app.state.services = services
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))

@@ -17,6 +17,7 @@ from shield_rag.features import FeatureFlags
 from shield_rag.jobs.store import JobStore
 from shield_rag.orchestrator import admission_wiring, auth
 from shield_rag.orchestrator.admission import client_id
+from shield_rag.orchestrator.llm_calls import ModelCalls
 from shield_rag.settings import Settings
 
 
@@ -29,6 +30,7 @@ class Services:
     vectors: VectorStore
     lightrag: LightRAGClient | None
     features: FeatureFlags
+    models: ModelCalls
 
 
 # The dependencies are coroutine functions although they never wait: FastAPI runs a plain

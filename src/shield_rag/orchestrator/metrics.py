@@ -130,3 +130,34 @@ __all__ = [
     "UNFINISHED_JOBS",
     "MetricsMiddleware",
 ]
+
+# Model calls (docs/models.md): what each client's LightRAG queries used, by model, as Ollama
+# counts it, what it cost by accounting.prices, how the router chose, and budgets.
+LLM_TOKENS = Counter(
+    "shield_llm_tokens_total",
+    "Model tokens by client, model and direction (in: prompt, out: generated)",
+    ["client", "model", "direction"],
+)
+LLM_COMPUTE = Counter(
+    "shield_llm_compute_seconds_total",
+    "Ollama compute seconds (its total_duration) by client and model",
+    ["client", "model"],
+)
+LLM_COST = Counter(
+    "shield_llm_cost_total",
+    "Cost by client and model, in accounting.currency (0 for a model without a price)",
+    ["client", "model"],
+)
+ROUTER_DECISIONS = Counter(
+    "shield_router_decisions_total",
+    "Answering models chosen, by tier (none: no router), model and whether a fallback answered",
+    ["tier", "model", "fallback"],
+)
+BUDGET_REMAINING = Gauge(
+    "shield_budget_remaining_ratio",
+    "Fraction of a client's tightest budget limit left in the current period (1: untouched)",
+    ["client"],
+)
+BUDGET_REFUSALS = Counter(
+    "shield_budget_refusals_total", "Calls refused because a client's budget was spent", ["client"]
+)

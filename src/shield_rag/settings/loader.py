@@ -13,6 +13,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from shield_rag.settings.accounting import AccountingSettings
 from shield_rag.settings.base import CONFIG_ENV, ConfigError
 from shield_rag.settings.features import FeatureSettings
 from shield_rag.settings.ingest import ChunkSettings, CrawlSettings
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
         description="Model routing of shield-lightrag: the tiers of models a query sent with "
         "model auto is answered by, fallback cooldown and timeouts; read by shield-lightrag "
         "only.",
+    )
+    accounting: AccountingSettings = Field(
+        AccountingSettings(),
+        description="What model calls cost and who may spend how much: per-model prices, the "
+        "default client budget and how budgets are held while calls run; read by the "
+        "orchestrator and the workers.",
     )
     orchestrator: OrchestratorSettings = Field(
         OrchestratorSettings(),

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from shield_rag.settings.accounting import BudgetSettings
 from shield_rag.settings.base import _Section, check_secret
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
@@ -44,6 +45,12 @@ class ClientSettings(_Section):
         "events, feature list), write (ingest, store, cancel jobs), admin (feature flags, "
         "budgets of every client), delegate (act for the callers it names in X-Shield-Client: "
         "the MCP server's key needs it).",
+    )
+    budget: BudgetSettings | None = Field(
+        None,
+        description="The client's model budget per period (tokens and/or cost; null: "
+        "accounting.default_budget), checked before each LightRAG query: over it the client "
+        "gets 429 budget_exceeded until the period resets.",
     )
 
 
