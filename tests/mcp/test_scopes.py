@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +33,13 @@ BASE = {
 TOKENS = {name: secret(24) for name in ("reader", "writer", "legacy")}
 HIT = {"id": "p1", "score": 0.9, "text": "The ferry carries 340 bicycles.", "source": "s"}
 STORED = {"ids": ["p2"], "count": 1, "collection": "c"}
+SPENT = {
+    "status": 429,
+    "code": "budget_exceeded",
+    "detail": "client 'reader' has used 10,240 of its 10,000 tokens for the daily period; it "
+    "resets at 2026-12-07T00:00:00Z",
+    "retry_after": 3600,
+}
 
 
 class Orchestrator:
@@ -39,6 +47,7 @@ class Orchestrator:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None, str | None]] = []
+        self.bodies: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         headers = request.headers
@@ -47,6 +56,9 @@ class Orchestrator:
         )
         if request.url.path == "/search":
             return httpx.Response(200, json={"results": [HIT], "limit": 1, "offset": 0})
+        if request.url.path == "/lightrag/query":
+            self.bodies.append(json.loads(request.content))
+            return httpx.Response(429, json=SPENT, headers={"Retry-After": "3600"})
         return httpx.Response(200, json=STORED)
 
 
@@ -144,3 +156,14 @@ async def test_an_unknown_token_is_401(served: Served) -> None:
         )
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_spent_budget_is_a_tool_error_with_retry_after(served: Served) -> None:
+    args = {"query": "when does the ferry leave?", "model": "llama3.2"}
+    result = await _call(served, TOKENS["reader"], "lightrag_query", args)
+    assert result.is_error
+    text = result.content[0].text
+    assert "budget_exceeded" in text and "retry_after=3600" in text and "resets at" in text
+    assert served.orchestrator.bodies == [
+        {"query": args["query"], "mode": "hybrid", "model": "llama3.2"}
+    ]

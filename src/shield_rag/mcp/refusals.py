@@ -11,11 +11,13 @@ from shield_rag.breaker import Outcome
 from shield_rag.errors import DEPENDENCIES, Dependency
 from shield_rag.mcp.breakers import DEFAULT_RETRY_AFTER, TARGET, Breakers
 
-# Refusals of admission control: the orchestrator protects itself and says when to retry.
+# Refusals of admission control (and of a spent budget): the orchestrator protects itself and
+# says when to retry.
 ADMISSION_CODES = frozenset(
     {
         ErrorCode.RATE_LIMITED,
         ErrorCode.TOO_MANY_QUEUED_JOBS,
+        ErrorCode.BUDGET_EXCEEDED,
         ErrorCode.OVERLOADED,
         ErrorCode.STORAGE_NEARLY_FULL,
     }
