@@ -31,7 +31,7 @@ SCOPES = {
     "ops": ["read", "admin"],
     "mcp": ["read", "write", "delegate"],
 }
-JOB = uuid.uuid4().hex  # a job id no one submitted: a read of it is 404, not 403
+JOB = "f" * 32  # a job id no one submitted: a read of it is 404, not 403
 
 # (method, path, body, scope) for every client route.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [

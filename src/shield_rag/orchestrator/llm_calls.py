@@ -22,15 +22,12 @@ from typing import Any
 from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.features import FeatureFlags
 from shield_rag.llm.budgets import BudgetExceeded, BudgetLedger, Reservation
-from shield_rag.llm.prices import cost_micros, micros_to_decimal
+from shield_rag.llm.metrics import observe
 from shield_rag.llm.usage import Usage
 from shield_rag.orchestrator.auth import Caller
 from shield_rag.orchestrator.metrics import (
     BUDGET_REFUSALS,
     BUDGET_REMAINING,
-    LLM_COMPUTE,
-    LLM_COST,
-    LLM_TOKENS,
     ROUTER_DECISIONS,
 )
 from shield_rag.settings import Settings
@@ -101,7 +98,7 @@ class ModelCalls:
                     entry.completion_tokens,
                     entry.compute_seconds,
                 )
-            self._observe(caller.name, entry)
+            observe(caller.name, entry, self.settings.accounting.prices)
         if answers:
             answer = answers[0]
             for more in answers[1:]:
@@ -119,19 +116,6 @@ class ModelCalls:
             tier = str(routing.get("tier") or "none")
             ROUTER_DECISIONS.labels(tier, str(routing.get("model")), fallback).inc()
         await self._remaining(caller)
-
-    def _observe(self, client: str, entry: Usage) -> None:
-        LLM_TOKENS.labels(client, entry.model, "in").inc(entry.prompt_tokens)
-        LLM_TOKENS.labels(client, entry.model, "out").inc(entry.completion_tokens)
-        LLM_COMPUTE.labels(client, entry.model).inc(entry.compute_seconds)
-        micros = cost_micros(
-            self.settings.accounting.prices,
-            entry.model,
-            entry.prompt_tokens,
-            entry.completion_tokens,
-            entry.compute_seconds,
-        )
-        LLM_COST.labels(client, entry.model).inc(float(micros_to_decimal(micros)))
 
     async def _remaining(self, caller: Caller) -> None:
         budget = self.budget_of(caller)

@@ -131,23 +131,8 @@ __all__ = [
     "MetricsMiddleware",
 ]
 
-# Model calls (docs/models.md): what each client's LightRAG queries used, by model, as Ollama
-# counts it, what it cost by accounting.prices, how the router chose, and budgets.
-LLM_TOKENS = Counter(
-    "shield_llm_tokens_total",
-    "Model tokens by client, model and direction (in: prompt, out: generated)",
-    ["client", "model", "direction"],
-)
-LLM_COMPUTE = Counter(
-    "shield_llm_compute_seconds_total",
-    "Ollama compute seconds (its total_duration) by client and model",
-    ["client", "model"],
-)
-LLM_COST = Counter(
-    "shield_llm_cost_total",
-    "Cost by client and model, in accounting.currency (0 for a model without a price)",
-    ["client", "model"],
-)
+# Model calls (docs/models.md): how the router chose, and budgets (what the calls used is
+# counted by shield_rag.llm.metrics, in the workers too).
 ROUTER_DECISIONS = Counter(
     "shield_router_decisions_total",
     "Answering models chosen, by tier (none: no router), model and whether a fallback answered",

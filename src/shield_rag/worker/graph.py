@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 
 from shield_rag.api.jobs import JobStatus
 from shield_rag.clients.lightrag import LightRAGClient
@@ -23,6 +24,10 @@ from shield_rag.errors import DependencyUnavailable, JobCancelled, PermanentJobE
 from shield_rag.jobs.graphdocs import GraphDocs
 from shield_rag.jobs.queue import Delivery, WorkQueue, backoff_delay
 from shield_rag.jobs.store import FENCED
+from shield_rag.llm.budgets import BudgetLedger
+from shield_rag.llm.metrics import observe
+from shield_rag.llm.usage import Usage
+from shield_rag.settings.accounting import ModelPrice
 from shield_rag.worker.execution import (
     REDIS_ERRORS,
     VECTOR_SHARE,
@@ -46,6 +51,8 @@ class GraphExecution(JobExecution):
     # Set by Worker.__init__.
     graph_queue: WorkQueue
     graph_docs: GraphDocs
+    ledger: BudgetLedger
+    prices: Mapping[str, ModelPrice]
     lightrag: LightRAGClient | None
 
     async def _process_graph(self, d: Delivery) -> None:
@@ -93,6 +100,25 @@ class GraphExecution(JobExecution):
             return
         await self._graph_execute(d, raw, attempts)
 
+    async def _account(self, client: str, usage: object) -> None:
+        """Account the model calls of one insert (graph extraction) to the job's client: in
+        its budget's spend (never refused: the job was accepted) and in the metrics. A
+        document LightRAG had indexed before (a retried stage) used nothing and counts 0."""
+        if not isinstance(usage, list):
+            return
+        for entry in (Usage.from_dict(u) for u in usage if isinstance(u, dict)):
+            observe(client, entry, self.prices)
+            try:
+                await self.ledger.record(
+                    client,
+                    entry.model,
+                    entry.prompt_tokens,
+                    entry.completion_tokens,
+                    entry.compute_seconds,
+                )
+            except Exception as exc:  # noqa: BLE001 - the document is indexed; keep the job
+                log.warning("job of %s: graph usage not recorded: %s", client, exc)
+
     async def _graph_execute(self, d: Delivery, raw: dict[str, str], attempts: int) -> None:
         mine = {"graph_worker": self.name, "graph_attempts": str(attempts)}
         lightrag = self.lightrag
@@ -102,8 +128,9 @@ class GraphExecution(JobExecution):
             docs = await self.graph_docs.pending(d.job_id)
             for n, doc in enumerate(docs, start=1):
                 inserting = time.perf_counter()
-                await lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
+                inserted = await lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
                 STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - inserting)
+                await self._account(raw.get("client") or "unknown", inserted.get("usage"))
                 await self.graph_docs.done(d.job_id, doc.doc_id)
                 code, _ = await self.store.transition(
                     d.job_id,

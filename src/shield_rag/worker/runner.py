@@ -22,6 +22,7 @@ from shield_rag.jobs.graphdocs import GraphDocs
 from shield_rag.jobs.keys import GRAPH_STAGE, Keys
 from shield_rag.jobs.queue import Delivery, WorkQueue
 from shield_rag.jobs.store import JobStore
+from shield_rag.llm.budgets import BudgetLedger
 from shield_rag.redis_conn import make_redis
 from shield_rag.settings import Settings
 from shield_rag.worker.execution import REDIS_ERRORS
@@ -71,6 +72,8 @@ class Worker(GraphExecution):
         self.graph_keys = Keys(prefix, GRAPH_STAGE)
         self.graph_queue = WorkQueue(self.redis, prefix, self.name, self.lease_ms, GRAPH_STAGE)
         self.graph_docs = GraphDocs(self.redis, prefix, self.cfg.job_ttl_seconds)
+        self.ledger = BudgetLedger(self.redis, settings.accounting)
+        self.prices = settings.accounting.prices
         # One breaker per dependency, with the orchestrator's thresholds: while one is open
         # the worker's calls to it fail fast and the job waits for the breaker (re-queued
         # until it lets a probe through); a refused call is not one of the job's attempts.
