@@ -48,8 +48,11 @@ class Orchestrator:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str | None, str | None]] = []
         self.bodies: list[dict[str, Any]] = []
+        self.features: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/features":  # the server's background read of the flags
+            return httpx.Response(200, json={"features": self.features})
         headers = request.headers
         self.seen.append(
             (request.url.path, headers.get("x-shield-client"), headers.get("x-shield-scopes"))
@@ -80,7 +83,8 @@ class Served:
             },
             "auth_token": TOKENS["legacy"],
         }
-        settings = Settings(**BASE, mcp=mcp)  # type: ignore[arg-type]
+        features = {"refresh_seconds": 0.1}
+        settings = Settings(**BASE, mcp=mcp, features=features)  # type: ignore[arg-type]
         shield = create_server(settings, transport=httpx.MockTransport(self.orchestrator))
         app = shield.server.http_app(path="/mcp", middleware=http_middleware())
         port = free_port()
@@ -167,3 +171,29 @@ async def test_a_spent_budget_is_a_tool_error_with_retry_after(served: Served) -
     assert served.orchestrator.bodies == [
         {"query": args["query"], "mode": "hybrid", "model": "llama3.2"}
     ]
+
+
+OFF = {
+    "name": "write_tools",
+    "enabled": False,
+    "default": True,
+    "source": "runtime",
+    "changed_by": "ops",
+    "changed_at": "2026-12-06T08:00:00Z",
+}
+
+
+async def test_write_tools_off_at_the_orchestrator_hides_them_until_on_again(
+    served: Served,
+) -> None:
+    async def lists(tools: frozenset[str]) -> bool:
+        return await _tools(served, TOKENS["writer"]) == set(tools)
+
+    served.orchestrator.features = [OFF]
+    await eventually(lambda: lists(READ_TOOLS), 10, "write tools hidden")
+    result = await _call(served, TOKENS["writer"], "qdrant_store", {"text": "a note"})
+    assert result.is_error
+    assert "feature 'write_tools' is turned off" in result.content[0].text
+    assert all(path != "/vectors" for path, *_ in served.orchestrator.seen)
+    served.orchestrator.features = []
+    await eventually(lambda: lists(READ_TOOLS | WRITE_TOOLS), 10, "write tools listed again")

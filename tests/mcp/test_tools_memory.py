@@ -42,6 +42,8 @@ class Orchestrator:
         self.headers: dict[str, str] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/features":  # the server's background read of the flags
+            return httpx.Response(200, json={"features": []})
         self.requests.append(request)
         if self.status is not None:
             return httpx.Response(self.status, json={"detail": "forced"}, headers=self.headers)

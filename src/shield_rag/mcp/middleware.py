@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import mcp_types as mt
@@ -13,9 +14,10 @@ from fastmcp.exceptions import ToolError
 from fastmcp.exceptions import ValidationError as ArgumentError
 from fastmcp.server.dependencies import get_access_token
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools.base import ToolResult
+from fastmcp.tools.base import Tool, ToolResult
 from pydantic import ValidationError
 
+from shield_rag.features import FeatureDisabled, FeatureFlags
 from shield_rag.mcp import errors, metrics
 from shield_rag.mcp.auth import NAMED
 from shield_rag.mcp.orchestrator import CALLER, McpCaller, client_header
@@ -108,3 +110,42 @@ def _caller(context: MiddlewareContext[Any]) -> McpCaller:
         return McpCaller(client_header(None))
     info = getattr(params, "client_info", None) if params is not None else None
     return McpCaller(client_header(getattr(info, "name", None)))
+
+
+# The tools a runtime feature flag switches off (the orchestrator refuses their calls too).
+FEATURE_TOOLS: dict[str, frozenset[str]] = {
+    "write_tools": frozenset({"crawl_web", "ingest_doc", "qdrant_store"}),
+    "crawling": frozenset({"crawl_web"}),
+}
+
+
+class FeatureMiddleware(Middleware):
+    """Hides the tools of a feature that is turned off and refuses their calls with the
+    feature's own message (how to turn it back on), as the orchestrator would."""
+
+    def __init__(self, flags: FeatureFlags) -> None:
+        self.flags = flags
+
+    def _off(self, tool: str) -> str | None:
+        for feature, tools in FEATURE_TOOLS.items():
+            if tool in tools and not self.flags.enabled(feature):
+                return feature
+        return None
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mt.ListToolsRequest],
+        call_next: CallNext[mt.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        tools = await call_next(context)
+        return [t for t in tools if self._off(t.name) is None]
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[mt.CallToolRequestParams],
+        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
+    ) -> ToolResult:
+        feature = self._off(context.message.name)
+        if feature is not None:
+            raise ToolError(f"{context.message.name}: {FeatureDisabled(feature)}")
+        return await call_next(context)

@@ -36,6 +36,7 @@ import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from shield_rag.api.errors import ErrorCode
+from shield_rag.api.features import FeatureList, FeatureState
 from shield_rag.breaker import BREAKER_REJECTIONS, BreakerOpenError, CircuitBreaker, Outcome
 from shield_rag.errors import Dependency
 from shield_rag.mcp.breakers import DEFAULT_RETRY_AFTER, TARGET, TARGETS, Breakers
@@ -311,6 +312,17 @@ class OrchestratorClient:
 
     async def store_vectors(self, body: dict[str, Any], answer: type[M]) -> M:
         return await self.parsed(answer, "POST", "/vectors", NEEDS_VECTORS, json=body)
+
+    async def features(self) -> list[FeatureState]:
+        """The feature flags as the orchestrator applies them (``GET /features``): read in the
+        background every features.refresh_seconds, so not through the breakers (a failing
+        read only keeps the last values; it must not open a breaker tools depend on)."""
+        http = self._http
+        if http is None:
+            raise RuntimeError("OrchestratorClient.start() was not called")
+        resp = await http.get("/features", headers={"X-Shield-Client": "mcp:shield-mcp"})
+        resp.raise_for_status()
+        return FeatureList.model_validate_json(resp.content).features
 
     async def lightrag_query(self, body: dict[str, Any], answer: type[M]) -> M:
         return await self.parsed(answer, "POST", "/lightrag/query", NEEDS_LIGHTRAG, json=body)

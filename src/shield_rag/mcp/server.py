@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from starlette.responses import JSONResponse
 
 from shield_rag import __version__
 from shield_rag.breaker import CircuitBreaker
+from shield_rag.features import FeatureFlags
 from shield_rag.mcp.auth import scope_middleware, verifier
-from shield_rag.mcp.middleware import ToolCallMiddleware
+from shield_rag.mcp.middleware import FeatureMiddleware, ToolCallMiddleware
 from shield_rag.mcp.orchestrator import Breakers, OrchestratorClient
 from shield_rag.mcp.tools import TOOL_NEEDS, Deps, register_tools
 from shield_rag.settings import Settings
@@ -42,6 +44,7 @@ class ShieldMcp:
     server: FastMCP
     orchestrator: OrchestratorClient
     tools: frozenset[str]
+    features: FeatureFlags
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -63,12 +66,18 @@ def create_server(
     api_key = cfg.orchestrator_api_key or settings.orchestrator.api_key
     client = OrchestratorClient(cfg, api_key, Breakers(cfg), transport=transport)
 
+    flags = FeatureFlags(settings.features, None)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
         client.start()
+        stop = asyncio.Event()
+        poll = asyncio.create_task(flags.run(stop, source=client.features))
         try:
             yield {}
         finally:
+            stop.set()
+            await poll
             await client.aclose()
 
     auth = verifier(cfg)
@@ -83,6 +92,7 @@ def create_server(
     )
     tools = register_tools(server, Deps(settings=cfg, orchestrator=client))
     server.add_middleware(ToolCallMiddleware(set(tools)))
+    server.add_middleware(FeatureMiddleware(flags))
     if auth is not None:
         server.add_middleware(scope_middleware())
 
@@ -101,4 +111,4 @@ def create_server(
             }
         )
 
-    return ShieldMcp(server=server, orchestrator=client, tools=tools)
+    return ShieldMcp(server=server, orchestrator=client, tools=tools, features=flags)
