@@ -13,6 +13,11 @@ A valid ``Idempotency-Key`` of a positive case gets a unique suffix: a key is me
 request body, and the fuzzer reuses short keys ("0") across bodies, which the server rightly
 refuses (422 ``idempotency_key_reused``, as the IETF Idempotency-Key draft asks).
 
+A ``model`` of a positive ``POST /lightrag/query`` case becomes one the Ollama stand-in
+serves (``SHIELD_CONTRACT_MODEL``): the schema admits any model name, and which ones a host
+serves is only known at run time (the server checks ``/api/tags`` and answers 422 naming the
+served ones, which a negative case still meets as generated).
+
 One failure kind is dropped, for one operation: ``use_after_free`` (ST301) on
 ``GET /jobs/{job_id}``. ``DELETE /jobs/{job_id}`` cancels a job and the cancelled job stays
 readable until ``worker.job_ttl_seconds`` (docs/api.md; the MCP server relies on it); the
@@ -43,6 +48,9 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     if positive and isinstance(key, str) and _KEY.match(key):
         headers["Idempotency-Key"] = f"{key[:200]}-{uuid.uuid4().hex}"
     body = case.body
+    model = body.get("model") if isinstance(body, dict) else None
+    if positive and isinstance(model, str) and model != "auto":
+        body["model"] = os.environ.get("SHIELD_CONTRACT_MODEL", "qwen2.5:0.5b")
     if not isinstance(body, dict) or not isinstance(body.get("url"), str):
         return
     if not _ADMITTED.match(body["url"]):

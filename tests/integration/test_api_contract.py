@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shield_rag.settings import OllamaSettings
 from tests.integration.stack import Stack
 from tests.support.site import SiteServer
 
@@ -168,6 +169,8 @@ def test_openapi_document_describes_the_api_exactly(
         "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
         "SHIELD_CONTRACT_SITE_URL": site.url,
         "SHIELD_CONTRACT_HOOK_LOG": str(hook_log),
+        # a model the stand-in serves: what the stack's settings answer with
+        "SHIELD_CONTRACT_MODEL": OllamaSettings.model_fields["llm_model"].default,
         "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path]),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",

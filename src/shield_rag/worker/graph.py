@@ -130,7 +130,8 @@ class GraphExecution(JobExecution):
                 inserting = time.perf_counter()
                 inserted = await lightrag.insert(doc.text, f"doc-{doc.doc_id}", doc.source)
                 STAGE_SECONDS.labels("lightrag").observe(time.perf_counter() - inserting)
-                await self._account(raw.get("client") or "unknown", inserted.get("usage"))
+                usage = inserted.get("usage") if isinstance(inserted, dict) else None
+                await self._account(raw.get("client") or "unknown", usage)
                 await self.graph_docs.done(d.job_id, doc.doc_id)
                 code, _ = await self.store.transition(
                     d.job_id,
