@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES_DIR = ROOT / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if p.is_dir())
 
-# The no_log rule: an option is no_log exactly when its name says it holds a secret ...
-SECRET_NAME = re.compile(r"(password|api_key|access_key|secret_key|token|secrets?)$")
+# The no_log rule: an option (or a suboption of a list or dict option, such as the key of
+# each of orchestrator_fastapi_clients) is no_log exactly when its name says it holds a secret ...
+SECRET_NAME = re.compile(r"(password|api_key|access_key|secret_key|token|secrets?|^key)$")
 # ... or when it carries secrets under another name. _common_config_env is the SHIELD_*
 # environment of a service, which holds its Redis password and API keys.
 SECRET_CARRIERS: dict[str, set[str]] = {"common": {"_common_config_env"}}
@@ -182,11 +183,29 @@ def test_meta_main_has_galaxy_info(role: str) -> None:
     assert not missing, f"{role}: galaxy_info lacks {missing}"
 
 
+def _option_tree(options: dict[str, dict[str, Any]], prefix: str = "") -> dict[str, str]:
+    """Every option and suboption by its dotted path (clients.key), with its own name."""
+    found: dict[str, str] = {}
+    for name, option in options.items():
+        found[prefix + name] = name
+        found.update(_option_tree(option.get("options") or {}, f"{prefix}{name}."))
+    return found
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_no_log_options_are_exactly_the_secrets(role: str) -> None:
     options = _all_options(role)
-    no_log = {name for name, option in options.items() if option.get("no_log") is True}
-    secret = {name for name in options if SECRET_NAME.search(name)}
+    tree = _option_tree(options)
+
+    def option_at(path: str) -> dict[str, Any]:
+        head, *rest = path.split(".")
+        option = options[head]
+        for part in rest:
+            option = option["options"][part]
+        return option
+
+    no_log = {path for path in tree if option_at(path).get("no_log") is True}
+    secret = {path for path, name in tree.items() if SECRET_NAME.search(name)}
     secret |= SECRET_CARRIERS.get(role, set())
     assert no_log == secret, _diff("no_log", no_log, "secret by name", secret)
 
