@@ -86,6 +86,8 @@ def test_thresholds_and_urls_come_from_the_variables(tmp_path: Path) -> None:
             "monitoring_alert_graph_queue_lag_seconds": 3600,
             "monitoring_alert_graph_queue_stalled_for": "20m",
             "monitoring_alert_api_latency_p95_overrides": {"/lightrag/query": 30},
+            "monitoring_alert_budget_remaining_ratio": 0.25,
+            "monitoring_alert_budget_for": "15m",
             "monitoring_grafana_prometheus_url": "http://prometheus.example:19090",
         },
     )
@@ -99,6 +101,10 @@ def test_thresholds_and_urls_come_from_the_variables(tmp_path: Path) -> None:
     assert by_uid["shield-graph-queue-stalled"].for_ == "20m"
     assert "endpoint!~`/lightrag/query`" in by_uid["shield-api-latency"].expr
     assert "endpoint=`/lightrag/query`}[5m]))) > 30" in by_uid["shield-api-latency"].expr
+    budget = by_uid["shield-client-budget-nearly-spent"]
+    assert (budget.evaluator, budget.params, budget.for_) == ("lt", (0.25,), "15m")
+    budget_rule = next(r for r in prov.rules(out.alerts) if r["uid"] == budget.uid)
+    assert "less than 25 % of its model budget" in budget_rule["annotations"]["summary"]
     assert out.datasources["datasources"][0]["url"] == "http://prometheus.example:19090"
     provider = out.providers["providers"][0]
     assert provider["options"]["path"] == str(out.dir / "dashboards")
@@ -312,6 +318,19 @@ def test_dead_letter_alerts_read_the_dead_outcome(
     dead = {q.uid: q for q in prov.alert_queries(rendered.alerts)}[uid]
     assert f'{counter}{{job="shield-workers",outcome="dead"}}' in dead.expr
     assert dead.fires(1.0) and not dead.fires(0.0)
+
+
+def test_budget_alert_fires_per_client_below_the_threshold(rendered: prov.Rendered) -> None:
+    """shield_budget_remaining_ratio: 1 untouched, 0 spent, one series per orchestrator replica
+    that served the client; the alert takes the lowest per client (one alert per client)."""
+    budget = {q.uid: q for q in prov.alert_queries(rendered.alerts)}[
+        "shield-client-budget-nearly-spent"
+    ]
+    assert budget.expr == (
+        'min by (client) (shield_budget_remaining_ratio{job="shield-orchestrator"})'
+    )
+    values = (0.0, 0.05, 0.1, 0.5, 1.0)
+    assert [budget.fires(v) for v in values] == [True, True, False, False, False]
 
 
 def test_every_prometheus_alert_but_the_host_ones_has_one_grafana_alert(

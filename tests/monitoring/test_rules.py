@@ -101,6 +101,8 @@ def test_thresholds_and_durations_follow_the_variables(render: Render) -> None:
             "monitoring_slo_mcp_latency_seconds": 30,
             "monitoring_alert_edge_server_down_for": "3m",
             "monitoring_alert_target_down_for": "4m",
+            "monitoring_alert_budget_remaining_ratio": 0.2,
+            "monitoring_alert_budget_for": "30m",
         },
     )
     alerts = _alerts(rendered)
@@ -109,6 +111,9 @@ def test_thresholds_and_durations_follow_the_variables(render: Render) -> None:
     assert alerts["ShieldEdgeDown"][0]["for"] == "4m"
     assert alerts["ShieldTargetDown"][0]["for"] == "4m"
     assert alerts["ShieldCircuitBreakerOpen"][0]["for"] == "7m"
+    budget = alerts["ShieldClientBudgetNearlySpent"][0]
+    assert budget["for"] == "30m" and budget["expr"].endswith(") < 0.2")
+    assert budget["annotations"]["description"].startswith("Less than 0.2 of")
     assert "> 250" in alerts["ShieldQueueDepthHigh"][0]["expr"]
     graph_stalled = alerts["ShieldGraphQueueStalled"][0]
     assert "> 3600)" in graph_stalled["expr"] and "[45m]" in graph_stalled["expr"]
