@@ -161,7 +161,7 @@ def test_every_rule_is_loaded_healthy_and_nothing_fires(host: Any) -> None:
         names |= {r["alert"] for g in rendered["groups"] for r in g["rules"] if "alert" in r}
     loaded = [r for g in prometheus("rules")["groups"] for r in g["rules"]]
     assert {r["name"] for r in loaded if r["type"] == "alerting"} == names
-    assert len(names) == 21
+    assert len(names) == 22
     # A rule whose PromQL fails at evaluation time reports health "err" (after one round).
     wait_for(
         lambda: all(
