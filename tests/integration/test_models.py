@@ -209,6 +209,17 @@ def test_a_budget_holds_under_concurrent_calls_and_across_a_restart(stack: Stack
     assert stack.orchestrator is not None
     stack.orchestrator.stop()
     stack.start_orchestrator()
+    # the new process shows alice's budget before she calls: the gauges are read from Redis
+    wait_until(
+        lambda: metric_value(
+            stack.metrics(stack.orch_metrics_port),
+            "shield_budget_remaining_ratio",
+            {"client": "alice"},
+        )
+        == 0,
+        15,
+        "alice's budget gauge after the restart",
+    )
     again = ask(stack, "alice")
     assert again.status_code == 429 and again.json()["code"] == "budget_exceeded"
     assert _spent(stack, "alice") == spent

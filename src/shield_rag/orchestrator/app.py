@@ -123,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))
         stop_flags = asyncio.Event()
         flags = asyncio.create_task(services.features.run(stop_flags))
+        budget_gauges = asyncio.create_task(services.models.run_gauges(stop_flags))
         try:
             yield
         finally:
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
             await flags
+            await budget_gauges
             await services.embedder.close()
             await services.vectors.close()
             if services.lightrag is not None:

@@ -12,6 +12,8 @@ its hold back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -35,6 +37,7 @@ from shield_rag.settings.accounting import BudgetSettings
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
+GAUGE_SECONDS = 30.0  # how often the budget gauges are read again from Redis
 
 
 class ModelCalls:
@@ -45,6 +48,7 @@ class ModelCalls:
         self.ledger = ledger
         self.features = features
         self._budgets = {name: c.budget for name, c in settings.orchestrator.clients.items()}
+        self._gauged: set[str] = set()  # clients whose budget gauge this replica has set
 
     def model_for(self, requested: str | None) -> str | None:
         """The model to ask LightRAG for: None (its default), a name, or "auto". A named model
@@ -118,14 +122,39 @@ class ModelCalls:
         await self._remaining(caller)
 
     async def _remaining(self, caller: Caller) -> None:
-        budget = self.budget_of(caller)
+        await self._remaining_of(caller.name, self.budget_of(caller))
+
+    async def _remaining_of(self, client: str, budget: BudgetSettings | None) -> None:
         if budget is None:
             return
-        status = await self.ledger.status(caller.name, budget)
+        status = await self.ledger.status(client, budget)
         ratios = []
         if status.remaining_tokens is not None and status.max_tokens:
             ratios.append(max(0, status.remaining_tokens) / status.max_tokens)
         if status.remaining_cost is not None and status.max_cost:
             ratios.append(float(max(Decimal(0), status.remaining_cost) / status.max_cost))
         if ratios:
-            BUDGET_REMAINING.labels(caller.name).set(min(ratios))
+            BUDGET_REMAINING.labels(client).set(min(ratios))
+            self._gauged.add(client)
+
+    async def refresh_gauges(self) -> None:
+        """Set ``shield_budget_remaining_ratio`` of every client with a budget this replica
+        knows of (configured, served, or with spend this period), so that a new period shows
+        at once, not only at the client's next call."""
+        known = {name for name, budget in self._budgets.items() if budget is not None}
+        known |= self._gauged
+        if self.ledger.budget_of(None) is not None:  # a default budget: every client spending
+            for period in ("daily", "monthly"):
+                known.update(await self.ledger.clients(period))
+        for client in sorted(known):
+            await self._remaining_of(client, self.ledger.budget_of(self._budgets.get(client)))
+
+    async def run_gauges(self, stop: asyncio.Event, every: float = GAUGE_SECONDS) -> None:
+        """:meth:`refresh_gauges` every ``every`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.refresh_gauges()
+            except Exception as exc:  # noqa: BLE001 - a gauge must not stop the API
+                log.debug("budget gauges not refreshed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
