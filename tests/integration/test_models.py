@@ -211,12 +211,14 @@ def test_a_budget_holds_under_concurrent_calls_and_across_a_restart(stack: Stack
     stack.start_orchestrator()
     # the new process shows alice's budget before she calls: the gauges are read from Redis
     wait_until(
-        lambda: metric_value(
-            stack.metrics(stack.orch_metrics_port),
-            "shield_budget_remaining_ratio",
-            {"client": "alice"},
-        )
-        == 0,
+        lambda: (
+            metric_value(
+                stack.metrics(stack.orch_metrics_port),
+                "shield_budget_remaining_ratio",
+                {"client": "alice"},
+            )
+            == 0
+        ),
         15,
         "alice's budget gauge after the restart",
     )
