@@ -37,6 +37,7 @@ JOB = "f" * 32  # a job id no one submitted: a read of it is 404, not 403
 ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("POST", "/search", {"query": "scopes", "limit": 1}, "read"),
     ("POST", "/lightrag/query", {"query": "what is a scope?"}, "read"),
+    ("POST", "/lightrag/query/stream", {"query": "what is a scope?"}, "read"),
     ("GET", f"/jobs/{JOB}", None, "read"),
     ("GET", f"/jobs/{JOB}/events", None, "read"),
     ("GET", "/events", None, "read"),
@@ -74,7 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def _call(
     http: httpx.Client, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
 ) -> httpx.Response:
-    if path.endswith("/events"):  # a stream: the status line is all this test needs
+    if path.endswith(("/events", "/stream")):  # a stream: the status line is all it needs
         with http.stream(method, path, headers=headers) as resp:
             return resp
     return http.request(method, path, json=body, headers=headers)

@@ -9,6 +9,7 @@ router's tiers (smollm2:135m) fails like a dead runner; its counts are words.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -65,7 +66,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         tmp_path_factory.mktemp("models"),
         workers=1,
         settings_overrides=overrides,
-        ollama_args=["--llm-latency", f"{LARGE}=0.01", "--llm-fail", BROKEN],
+        ollama_args=[
+            *("--llm-latency", f"{LARGE}=0.01"),
+            *("--llm-fail", BROKEN),
+        ],
     ) as s:
         with s.http() as http:
             job = http.post(
@@ -97,7 +101,7 @@ def _feature(stack: Stack, name: str, enabled: bool | None) -> None:
             http.put(
                 f"/admin/features/{name}", json={"enabled": enabled}, headers=_auth("ops")
             ).raise_for_status()
-        want = {"router": False, "model_choice": True}[name] if enabled is None else enabled
+        want = {"router": False}.get(name, True) if enabled is None else enabled
         wait_until(
             lambda: (
                 next(
@@ -225,3 +229,43 @@ def test_a_budget_holds_under_concurrent_calls_and_across_a_restart(stack: Stack
     again = ask(stack, "alice")
     assert again.status_code == 429 and again.json()["code"] == "budget_exceeded"
     assert _spent(stack, "alice") == spent
+
+
+def _events(resp: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
+    event = "message"
+    for line in resp.iter_lines():
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line.split(":", 1)[1])
+            event = "message"
+
+
+def test_a_streamed_answer_arrives_in_pieces_and_is_accounted(stack: Stack) -> None:
+    query = f"When does the ferry leave Northport? ({uuid.uuid4().hex[:8]})"
+    with (
+        stack.http(timeout=60) as http,
+        http.stream(
+            "POST", "/lightrag/query/stream", json={"query": query}, headers=_auth("bob")
+        ) as resp,
+    ):
+        assert resp.status_code == 200, resp.read()
+        events = list(_events(resp))
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "done" and kinds.count("delta") >= 2 and set(kinds) == {"delta", "done"}
+    done = events[-1][1]
+    assert done["response"] == "".join(data["text"] for kind, data in events if kind == "delta")
+    assert done["client"] == "bob" and done["routing"]["model"] == DEFAULT
+    assert any(u["role"] == "query" and u["completion_tokens"] > 0 for u in done["usage"])
+
+
+def test_streaming_off_is_refused_before_any_stream(stack: Stack) -> None:
+    _feature(stack, "streaming", False)
+    try:
+        with stack.http() as http:
+            resp = http.post(
+                "/lightrag/query/stream", json={"query": "when?"}, headers=_auth("bob")
+            )
+        assert resp.status_code == 501 and "features.streaming" in resp.text
+    finally:
+        _feature(stack, "streaming", None)

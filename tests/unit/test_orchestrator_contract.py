@@ -180,7 +180,7 @@ def test_success_answers_have_models(doc: dict[str, Any]) -> None:
             if int(status) >= 300:
                 continue
             content = response["content"]
-            if path.endswith("/events"):
+            if path.endswith(("/events", "/stream")):
                 assert list(content) == ["text/event-stream"]
             else:
                 assert "$ref" in content["application/json"]["schema"], (method, path, status)

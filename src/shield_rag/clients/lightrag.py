@@ -8,6 +8,8 @@ one guards the client); its 4xx (e.g. 422 "query too short") is the caller's mis
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,48 @@ class LightRAGClient:
             usage=usage_of(data),
             routing=routing if isinstance(routing, dict) else None,
         )
+
+    async def query_stream(
+        self,
+        query: str,
+        mode: QueryMode,
+        top_k: int | None = None,
+        model: str | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """:meth:`query` streamed: the service's NDJSON lines as dicts (``{"delta"}`` ...,
+        then ``{"done", "usage", "routing"}`` or ``{"error", "status"}``). A refusal before
+        the stream starts raises as :meth:`query` does. Closing the generator closes the
+        HTTP stream, which stops the model's generation upstream."""
+        body: dict[str, Any] = {"query": query, "mode": mode}
+        if top_k is not None:
+            body["top_k"] = top_k
+        if model is not None:
+            body["model"] = model
+        try:
+            async with self.http.stream("POST", "/query/stream", json=body) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    kind = LightRAGError if resp.status_code >= 500 else None
+                    detail = (
+                        f"LightRAG rejected /query/stream ({resp.status_code}): {_detail(resp)}"
+                    )
+                    if kind is not None:
+                        raise LightRAGError(detail)
+                    raise DependencyRejected("lightrag", detail, status=resp.status_code)
+                async for raw in resp.aiter_lines():
+                    if raw.strip():
+                        data = json.loads(raw)
+                        yield data if isinstance(data, dict) else {"delta": str(data)}
+        except httpx.TimeoutException as exc:
+            raise LightRAGError(
+                f"LightRAG at {self.settings.url} gave no answer to /query/stream within "
+                f"{self.settings.timeout:g}s (lightrag.timeout)",
+                timeout=True,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise LightRAGError(
+                f"LightRAG at {self.settings.url} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
 
     async def ready(self) -> None:
         resp = await self.http.get("/health")

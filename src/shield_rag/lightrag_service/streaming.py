@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import anyio
 import ollama
 
 from shield_rag.llm.usage import Usage
@@ -123,7 +124,10 @@ class AnswerStream:
         finally:
             gone.cancel()
             if opened is not None and opened.frames is not None:
-                with contextlib.suppress(Exception):
+                # Starlette cancels this generator when the client goes away, and inside a
+                # cancelled anyio scope every await is cancelled again: shielded, the close of
+                # Ollama's stream (what stops its generation) does happen.
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await opened.frames.aclose()
             if self.slot_held:
                 self.answerer.chat.slots.release()
