@@ -20,11 +20,13 @@ import httpx
 import pytest
 
 from tests.integration.stack import Stack, metric_value, running_stack
+from tests.standins.ollama.introspect import generations
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
 DEFAULT, LARGE, BROKEN = "qwen2.5:0.5b", "llama3.2", "smollm2:135m"
+SLOW = "qwen2.5:1.5b"  # half a second per piece: a streamed answer a client can leave
 KEYS = {name: secrets.token_hex(24) for name in ("alice", "bob", "ops")}
 ALICE_TOKENS = 1500  # alice's daily budget: a few answers' worth
 CLIENTS = {
@@ -68,6 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         settings_overrides=overrides,
         ollama_args=[
             *("--llm-latency", f"{LARGE}=0.01"),
+            *("--llm-latency", f"{SLOW}=0.5"),
             *("--llm-fail", BROKEN),
         ],
     ) as s:
@@ -257,6 +260,37 @@ def test_a_streamed_answer_arrives_in_pieces_and_is_accounted(stack: Stack) -> N
     assert done["response"] == "".join(data["text"] for kind, data in events if kind == "delta")
     assert done["client"] == "bob" and done["routing"]["model"] == DEFAULT
     assert any(u["role"] == "query" and u["completion_tokens"] > 0 for u in done["usage"])
+
+
+def test_a_client_leaving_a_streamed_answer_stops_the_generation(stack: Stack) -> None:
+    query = f"When does the ferry leave Northport? ({uuid.uuid4().hex[:8]})"
+    seen = {g["id"] for g in generations(stack.ollama_url)}
+    with (
+        stack.http(timeout=60) as http,
+        http.stream(
+            "POST",
+            "/lightrag/query/stream",
+            json={"query": query, "model": SLOW},
+            headers=_auth("bob"),
+        ) as resp,
+    ):
+        assert resp.status_code == 200, resp.read()
+        first = next(_events(resp))
+        assert first[0] == "delta"
+    # the client has gone: the orchestrator closes its stream to shield-lightrag, which closes
+    # its stream to Ollama, and the model stops between two pieces of its answer
+
+    def ended() -> dict[str, Any] | None:
+        fresh = [
+            g
+            for g in generations(stack.ollama_url)
+            if g["id"] not in seen and g["model"] == SLOW and g["stream"]
+        ]
+        return fresh[0] if fresh and (fresh[0]["aborted"] or fresh[0]["finished"]) else None
+
+    record = wait_until(ended, 30, "the slow model's streamed generation ended")
+    assert record["aborted"] and not record["finished"], record
+    assert record["chunks_sent"] < record["chunks_total"], record
 
 
 def test_streaming_off_is_refused_before_any_stream(stack: Stack) -> None:

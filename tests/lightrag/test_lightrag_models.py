@@ -6,6 +6,7 @@ whose counts are words (a real Ollama counts tokens)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -292,23 +293,30 @@ class Answers:
 
 
 async def test_a_client_that_leaves_stops_the_ollama_stream_at_once() -> None:
-    chat, left = EndlessChat(), asyncio.Event()
-
-    async def receive() -> dict[str, str]:
-        await left.wait()
-        return {"type": "http.disconnect"}
-
+    """The server cancels the task reading the lines when its client goes away (as Starlette
+    does): the wait for Ollama's next piece ends, its stream is closed, the slot is free."""
+    chat, got = EndlessChat(), asyncio.Event()
     router = Router(RouterSettings())
     decision = Decision(None, "m", "asked", ["m"])
     messages = [{"role": "user", "content": "q"}]
     prep = Prepared(messages, decision, Attempts(router, False), UsageTotals())
-    lines = AnswerStream(Answers(chat, router), prep, "bypass").lines(receive)  # type: ignore[arg-type]
-    assert json.loads(await anext(lines)) == {"delta": "The"}
-    following = asyncio.ensure_future(anext(lines, None))
-    left.set()
-    assert await asyncio.wait_for(following, 5) is None  # the stream ends, no more lines
-    assert chat.closed.is_set()
+    lines = AnswerStream(Answers(chat, router), prep, "bypass").lines()  # type: ignore[arg-type]
+    received: list[Any] = []
+
+    async def serve() -> None:
+        async for raw in lines:
+            received.append(json.loads(raw))
+            got.set()
+
+    serving_task = asyncio.ensure_future(serve())
+    await asyncio.wait_for(got.wait(), 5)
+    assert received == [{"delta": "The"}]
+    serving_task.cancel()  # the client left while the model computes its next piece
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(serving_task, 5)
+    assert chat.closed.is_set()  # the stream to Ollama is closed
     assert not chat.slots.locked()  # the answer slot is free again
+    assert received == [{"delta": "The"}]
 
 
 async def test_a_model_too_slow_hands_over_within_the_attempt_timeout() -> None:
@@ -355,10 +363,6 @@ async def test_a_model_failing_mid_stream_ends_it_with_an_error_line() -> None:
     ]
     body = b"".join(json.dumps(frame).encode() + b"\n" for frame in frames)
 
-    async def receive() -> dict[str, str]:
-        await asyncio.Event().wait()  # the client stays
-        return {"type": "http.disconnect"}
-
     async with serving(JsonServer) as start:
         _, url = await start(lambda method, path, request: (200, body))
         settings = Settings(
@@ -373,7 +377,7 @@ async def test_a_model_failing_mid_stream_ends_it_with_an_error_line() -> None:
         prep = Prepared(messages, decision, Attempts(router, True), UsageTotals())
         answers = Answers(chat, router)  # type: ignore[arg-type]
         stream = AnswerStream(answers, prep, "bypass")  # type: ignore[arg-type]
-        lines = [json.loads(raw) async for raw in stream.lines(receive)]
+        lines = [json.loads(raw) async for raw in stream.lines()]
         await chat.close()
     assert lines == [
         {"delta": "The"},

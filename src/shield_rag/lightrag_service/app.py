@@ -42,7 +42,7 @@ from collections.abc import AsyncIterator, Awaitable
 from importlib.metadata import version
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Path, Security
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from lightrag.query_validation import QueryValidationError, validate_rag_query
@@ -269,7 +269,7 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
         )
 
     @app.post("/query/stream", dependencies=auth)
-    async def query_stream(req: QueryRequest, request: Request) -> StreamingResponse:
+    async def query_stream(req: QueryRequest) -> StreamingResponse:
         check_length(req)
         stream = engine.prepare_stream(
             req.query,
@@ -280,7 +280,7 @@ def create_app(engine: LightRAGEngine) -> FastAPI:
             model=req.model,
         )
         prepared = await run("query", stream)
-        return StreamingResponse(prepared.lines(request.receive), media_type="application/x-ndjson")
+        return StreamingResponse(prepared.lines(), media_type="application/x-ndjson")
 
     async def _delete(doc_id: str) -> DeleteResponse:
         return DeleteResponse(doc_id=doc_id, message=await run("delete", engine.delete(doc_id)))

@@ -6,20 +6,21 @@ Refusals found before streaming starts (unknown model, query too short, not read
 ordinary HTTP errors. Under ``auto`` a failing model hands over to the next candidate only
 until the first piece arrives; a failure after that ends the stream with an error line.
 
-A client that goes away stops the work at once: the request's ``http.disconnect`` is
-watched while waiting for Ollama, and the Ollama stream is closed (its connection dropped,
-so Ollama stops generating) rather than read to its end. The answer-call slot
+A client that goes away stops the work at once: the server cancels :meth:`AnswerStream.lines`
+wherever it waits (for Ollama's first piece or the next one), and the Ollama stream is then
+closed (its connection dropped, so Ollama stops generating) rather than read to its end. The
+pieces are awaited in this generator's own task, never in a helper task that a cancellation
+could leave running with the stream in hand. The answer-call slot
 (``lightrag_service.llm_max_async``) is held while a stream runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import ollama
@@ -29,31 +30,9 @@ from shield_rag.llm.usage import Usage
 from .answer import Answerer, Prepared
 from .errors import OperationError
 
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-T = TypeVar("T")
-GONE: Any = object()  # the client disconnected
-
 
 def line(data: dict[str, Any]) -> bytes:
     return (json.dumps(data) + "\n").encode()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _race(work: Awaitable[T], gone: asyncio.Task[None]) -> T:
-    """``work``'s result, or :data:`GONE` (``work`` cancelled) if the client left first."""
-    task = asyncio.ensure_future(work)
-    await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    result: T = GONE
-    return result
 
 
 @dataclass
@@ -72,6 +51,7 @@ class AnswerStream:
         self.prep = prep
         self.mode = mode
         self.slot_held = False
+        self.opened: Opened | None = None  # set as soon as Ollama's stream is open
 
     async def _open(self) -> Opened:
         chat, prep = self.answerer.chat, self.prep
@@ -90,7 +70,8 @@ class AnswerStream:
                 chat.slots.release()
                 raise
             self.slot_held = True
-            return Opened(model, None, first, frames)
+            self.opened = Opened(model, None, first, frames)
+            return self.opened
 
         return await prep.attempts.run("answer", prep.decision.candidates, start)
 
@@ -98,42 +79,37 @@ class AnswerStream:
         routing = None if model is None else Answerer.routing(self.prep, model, cached)
         return line({"done": True, "usage": self.prep.usage.as_dicts(), "routing": routing})
 
-    async def lines(self, receive: Receive) -> AsyncIterator[bytes]:
-        """The NDJSON lines; ``receive`` is the request's ASGI receive (its disconnect)."""
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The NDJSON lines."""
         if self.prep.done is not None:
             yield line({"delta": self.prep.done})
             yield self._done(None)
             return
-        gone = asyncio.create_task(_disconnected(receive))
-        opened: Opened | None = None
         try:
             try:
-                opened = await _race(self._open(), gone)
+                opened = await self._open()
             except OperationError as exc:
                 yield line({"error": exc.message, "status": exc.status_code})
-                return
-            if opened is GONE:
-                opened = None
                 return
             if opened.cached is not None:
                 yield line({"delta": opened.cached})
                 yield self._done(opened.model, cached=True)
                 return
-            async for piece in self._pieces(opened, gone):
+            async for piece in self._pieces(opened):
                 yield piece
         finally:
-            gone.cancel()
-            if opened is not None and opened.frames is not None:
-                # Starlette cancels this generator when the client goes away, and inside a
+            frames = self.opened.frames if self.opened is not None else None
+            if frames is not None:
+                # The server cancels this generator when the client goes away, and inside a
                 # cancelled anyio scope every await is cancelled again: shielded, the close of
                 # Ollama's stream (what stops its generation) does happen.
                 with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await opened.frames.aclose()
+                    await frames.aclose()
             if self.slot_held:
                 self.answerer.chat.slots.release()
                 self.slot_held = False
 
-    async def _pieces(self, opened: Opened, gone: asyncio.Task[None]) -> AsyncIterator[bytes]:
+    async def _pieces(self, opened: Opened) -> AsyncIterator[bytes]:
         assert opened.frames is not None
         frame: ollama.ChatResponse | None = opened.first
         parts: list[str] = []
@@ -145,14 +121,12 @@ class AnswerStream:
             if frame.done:
                 break
             try:
-                frame = await _race(anext(opened.frames, None), gone)
+                frame = await anext(opened.frames, None)
             except Exception as exc:  # noqa: BLE001 - Ollama failed mid-answer: too late to fall back
                 if self.prep.attempts.auto:
                     self.answerer.router.failed(opened.model)
                 failure = self.answerer.chat.failure(opened.model, exc)
                 yield line({"error": f"model failed mid-answer: {failure}", "status": 502})
-                return
-            if frame is GONE:
                 return
         if frame is None:  # the stream ended without its final frame
             yield line({"error": f"{opened.model}: the answer ended early", "status": 502})
