@@ -54,6 +54,16 @@ class LightRAG:
         return self.answer
 
 
+async def ask(client: LightRAGClient, streamed: bool, query: str = "what is it") -> str:
+    """The answer of ``query``, asked plainly or streamed (the same refusals either way)."""
+    if not streamed:
+        return (await client.query(query, "hybrid")).response
+    return "".join([line.get("delta", "") async for line in client.query_stream(query, "hybrid")])
+
+
+STREAMED = pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+
+
 def lightrag_client(fake: LightRAG) -> LightRAGClient:
     client = LightRAGClient(LightRAGSettings(timeout=2.0), guard("lightrag"))
     client.http = httpx.AsyncClient(base_url="http://lightrag", transport=httpx.MockTransport(fake))
@@ -71,12 +81,15 @@ def lightrag_client(fake: LightRAG) -> LightRAGClient:
         (httpx.Response(409, json={"detail": "duplicate"}), DependencyRejected, None),
     ],
 )
-async def test_lightrag_failures_and_refusals(answer: Any, kind: type, timeout: Any) -> None:
+@STREAMED
+async def test_lightrag_failures_and_refusals(
+    answer: Any, kind: type, timeout: Any, streamed: bool
+) -> None:
     fake = LightRAG()
     fake.answer = answer
     client = lightrag_client(fake)
     with pytest.raises(kind) as err:
-        await client.query("what is it", "hybrid")
+        await ask(client, streamed)
     assert err.value.dependency == "lightrag"
     if timeout is not None:
         assert err.value.timeout is timeout
@@ -85,31 +98,37 @@ async def test_lightrag_failures_and_refusals(answer: Any, kind: type, timeout: 
     await client.close()
 
 
-async def test_lightrag_breaker_opens_on_failures_and_then_sends_nothing() -> None:
+@STREAMED
+async def test_lightrag_breaker_opens_on_failures_and_then_sends_nothing(streamed: bool) -> None:
     fake = LightRAG()
     fake.answer = httpx.Response(500, json={"detail": "boom"})
     client = lightrag_client(fake)
     for _ in range(THRESHOLD):
         with pytest.raises(LightRAGError):
-            await client.query("what is it", "hybrid")
+            await ask(client, streamed)
     with pytest.raises(DependencyUnavailable) as err:
-        await client.query("what is it", "hybrid")
+        await ask(client, streamed)
     assert err.value.sent is False and err.value.dependency == "lightrag"
     assert err.value.retry_after is not None and 25 <= err.value.retry_after <= 30
     assert fake.calls == THRESHOLD
     await client.close()
 
 
-async def test_lightrag_refusals_never_open_its_breaker() -> None:
+@STREAMED
+async def test_lightrag_refusals_never_open_its_breaker(streamed: bool) -> None:
     fake = LightRAG()
     fake.answer = httpx.Response(422, json={"detail": "RAG query is too short"})
     client = lightrag_client(fake)
     for _ in range(THRESHOLD * 4):
         with pytest.raises(DependencyRejected):
-            await client.query("ab", "hybrid")
+            await ask(client, streamed, "ab")
     assert client.guard.breaker is not None and client.guard.breaker.state.label == "closed"
-    fake.answer = httpx.Response(200, json={"response": "fine"})
-    assert (await client.query("what is it", "hybrid")).response == "fine"
+    fake.answer = (
+        httpx.Response(200, content=b'{"delta": "fi"}\n{"delta": "ne"}\n{"done": true}\n')
+        if streamed
+        else httpx.Response(200, json={"response": "fine"})
+    )
+    assert await ask(client, streamed) == "fine"
     await client.close()
 
 

@@ -85,19 +85,20 @@ class LightRAGClient:
             verify=client_context(ca_bundle),  # certifi's CAs and <service>.ca_bundle's
         )
 
-    async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            resp = await self.http.post(path, json=body)
-        except httpx.TimeoutException as exc:
-            raise LightRAGError(
+    def _transport_error(self, path: str, exc: httpx.HTTPError) -> LightRAGError:
+        if isinstance(exc, httpx.TimeoutException):
+            return LightRAGError(
                 f"LightRAG at {self.settings.url} gave no answer to {path} within "
                 f"{self.settings.timeout:g}s (lightrag.timeout)",
                 timeout=True,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise LightRAGError(
-                f"LightRAG at {self.settings.url} is unreachable: {exc or type(exc).__name__}"
-            ) from exc
+            )
+        return LightRAGError(
+            f"LightRAG at {self.settings.url} is unreachable: {exc or type(exc).__name__}"
+        )
+
+    @staticmethod
+    def _check(path: str, resp: httpx.Response) -> None:
+        """Raise for an error answer (read): 5xx is LightRAG's failure, 4xx the caller's."""
         if resp.status_code >= 500:
             raise LightRAGError(f"LightRAG {path} failed ({resp.status_code}): {_detail(resp)}")
         if resp.status_code >= 400:
@@ -106,11 +107,33 @@ class LightRAGClient:
                 f"LightRAG rejected {path} ({resp.status_code}): {_detail(resp)}",
                 status=resp.status_code,
             )
+
+    async def _send(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = await self.http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(path, exc) from exc
+        self._check(path, resp)
         try:
             data = resp.json()
         except ValueError as exc:
             raise LightRAGError(f"LightRAG {path} answered no JSON: {resp.text[:200]!r}") from exc
         return data if isinstance(data, dict) else {"response": data}
+
+    async def _open_stream(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """A streamed answer whose status says it started (its lines not read yet)."""
+        request = self.http.build_request("POST", path, json=body)
+        try:
+            resp = await self.http.send(request, stream=True)
+            if resp.status_code >= 400:
+                try:
+                    await resp.aread()
+                finally:
+                    await resp.aclose()
+        except httpx.HTTPError as exc:
+            raise self._transport_error(path, exc) from exc
+        self._check(path, resp)
+        return resp
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.guard.call(lambda: self._send(path, body))
@@ -119,6 +142,17 @@ class LightRAGClient:
         return await self._post(
             "/documents/text", {"text": text, "id": doc_id, "file_source": file_source}
         )
+
+    @staticmethod
+    def _query_body(
+        query: str, mode: QueryMode, top_k: int | None, model: str | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"query": query, "mode": mode}
+        if top_k is not None:
+            body["top_k"] = top_k
+        if model is not None:
+            body["model"] = model
+        return body
 
     async def query(
         self,
@@ -129,12 +163,7 @@ class LightRAGClient:
     ) -> LightRAGResult:
         """Ask LightRAG; ``model``: None the service's default, a name that model only,
         ``"auto"`` the service's router (an unknown name is a DependencyRejected 422)."""
-        body: dict[str, Any] = {"query": query, "mode": mode}
-        if top_k is not None:
-            body["top_k"] = top_k
-        if model is not None:
-            body["model"] = model
-        data = await self._post("/query", body)
+        data = await self._post("/query", self._query_body(query, mode, top_k, model))
         routing = data.get("routing")
         return LightRAGResult(
             response=str(data.get("response", "")),
@@ -150,39 +179,22 @@ class LightRAGClient:
         model: str | None = None,
     ) -> AsyncGenerator[dict[str, Any], None]:
         """:meth:`query` streamed: the service's NDJSON lines as dicts (``{"delta"}`` ...,
-        then ``{"done", "usage", "routing"}`` or ``{"error", "status"}``). A refusal before
-        the stream starts raises as :meth:`query` does. Closing the generator closes the
-        HTTP stream, which stops the model's generation upstream."""
-        body: dict[str, Any] = {"query": query, "mode": mode}
-        if top_k is not None:
-            body["top_k"] = top_k
-        if model is not None:
-            body["model"] = model
+        then ``{"done", "usage", "routing"}`` or ``{"error", "status"}``). Opening the stream
+        goes through the breaker, and a refusal before it starts raises as :meth:`query`
+        does; a failure after that ends the generator with :class:`LightRAGError`. Closing
+        the generator closes the HTTP stream, which stops the model's generation upstream."""
+        path = "/query/stream"
+        body = self._query_body(query, mode, top_k, model)
+        resp = await self.guard.call(lambda: self._open_stream(path, body))
         try:
-            async with self.http.stream("POST", "/query/stream", json=body) as resp:
-                if resp.status_code >= 400:
-                    await resp.aread()
-                    kind = LightRAGError if resp.status_code >= 500 else None
-                    detail = (
-                        f"LightRAG rejected /query/stream ({resp.status_code}): {_detail(resp)}"
-                    )
-                    if kind is not None:
-                        raise LightRAGError(detail)
-                    raise DependencyRejected("lightrag", detail, status=resp.status_code)
-                async for raw in resp.aiter_lines():
-                    if raw.strip():
-                        data = json.loads(raw)
-                        yield data if isinstance(data, dict) else {"delta": str(data)}
-        except httpx.TimeoutException as exc:
-            raise LightRAGError(
-                f"LightRAG at {self.settings.url} gave no answer to /query/stream within "
-                f"{self.settings.timeout:g}s (lightrag.timeout)",
-                timeout=True,
-            ) from exc
+            async for raw in resp.aiter_lines():
+                if raw.strip():
+                    data = json.loads(raw)
+                    yield data if isinstance(data, dict) else {"delta": str(data)}
         except httpx.HTTPError as exc:
-            raise LightRAGError(
-                f"LightRAG at {self.settings.url} is unreachable: {exc or type(exc).__name__}"
-            ) from exc
+            raise self._transport_error(path, exc) from exc
+        finally:
+            await resp.aclose()
 
     async def ready(self) -> None:
         resp = await self.http.get("/health")
