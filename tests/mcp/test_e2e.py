@@ -23,15 +23,23 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
 from tests.mcp.server import ENV, KeyedStack, McpServer
+from tests.standins.ollama.introspect import generations
 from tests.support.documents import make_pdf
 from tests.support.mcp import session, text_of
 from tests.support.procs import PYTHON
 from tests.support.site import SiteServer
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
 FACT = "The Corvath observatory keeps a bronze telescope weighing 2741 kilograms."
 QUESTION = "What does the Corvath observatory telescope weigh?"
 JSON, SSE = "application/json", "text/event-stream"
+SLOW = "qwen2.5:1.5b"  # the stand-in spends half a second on each piece of its answers
+
+
+@pytest.fixture(scope="module")
+def stack_options() -> dict[str, Any]:
+    return {"workers": 1, "lightrag": True, "ollama_args": ["--llm-latency", f"{SLOW}=0.5"]}
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +118,63 @@ async def test_ingest_doc_then_wait_with_progress_then_find_and_query(server: Mc
 
         answer = ok(await s.call_tool("lightrag_query", {"query": QUESTION, "mode": "hybrid"}))
         assert "2741" in answer["response"], answer
-    # The calls that send nothing but their result are answered application/json; the one
-    # that reports progress is streamed (docs/mcp.md, "Answer framing").
+
+        # asked with a progressToken, the answer's text arrives piece by piece first
+        pieces: list[tuple[float, str | None]] = []
+
+        async def on_piece(progress: float, total: float | None, message: str | None) -> None:
+            pieces.append((progress, message))
+
+        streamed = ok(
+            await s.call_tool(
+                "lightrag_query",
+                {"query": f"{QUESTION} In kilograms?", "mode": "hybrid"},
+                progress_callback=on_piece,
+            )
+        )
+        assert len(pieces) >= 2 and "".join(m or "" for _, m in pieces) == streamed["response"]
+        assert [p for p, _ in pieces] == sorted({p for p, _ in pieces})  # strictly growing
+        assert any(u["role"] == "query" for u in streamed["usage"]), streamed
+    # The calls that send nothing but their result are answered application/json; the ones
+    # that report progress are streamed (docs/mcp.md, "Answer framing").
     calls = [media for method, media in framing if method == "tools/call"]
-    assert calls == [JSON, SSE, JSON, JSON, JSON], framing
+    assert calls == [JSON, SSE, JSON, JSON, JSON, SSE], framing
+
+
+async def test_cancelling_a_streamed_lightrag_query_stops_the_model(
+    stack: KeyedStack, server: McpServer
+) -> None:
+    seen = {g["id"] for g in generations(stack.ollama_url)}
+    pieces: list[str | None] = []
+
+    async def on_piece(progress: float, total: float | None, message: str | None) -> None:
+        pieces.append(message)
+
+    async with session(server.url, server.token) as s:
+        asking = asyncio.create_task(
+            s.call_tool(
+                "lightrag_query",
+                {"query": f"{QUESTION} ({uuid.uuid4().hex[:8]})", "model": SLOW},
+                progress_callback=on_piece,
+            )
+        )
+        await eventually(lambda: bool(pieces), 60, "the first piece of the answer")
+        asking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+
+    # MCP cancellation -> the tool's stream to the orchestrator closes -> the orchestrator's
+    # to shield-lightrag -> shield-lightrag's to Ollama: the model stops between two pieces
+    def ended() -> dict[str, Any] | None:
+        fresh = [
+            g
+            for g in generations(stack.ollama_url)
+            if g["id"] not in seen and g["model"] == SLOW and g["stream"]
+        ]
+        return fresh[0] if fresh and (fresh[0]["aborted"] or fresh[0]["finished"]) else None
+
+    record = await eventually(ended, 30, "the slow model's generation to end")
+    assert record["aborted"] and record["chunks_sent"] < record["chunks_total"], record
 
 
 async def test_crawl_web_ingests_a_local_site(server: McpServer, site: SiteServer) -> None:

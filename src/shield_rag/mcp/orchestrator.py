@@ -28,11 +28,14 @@ import functools
 import json
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import anyio
 import httpx
+from httpx_sse import EventSource, SSEError
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from shield_rag.api.errors import ErrorCode
@@ -90,6 +93,7 @@ ROUTE_NEEDS: dict[str, tuple[Dependency, ...]] = {
     "POST /search": NEEDS_VECTORS,
     "POST /vectors": NEEDS_VECTORS,
     "POST /lightrag/query": NEEDS_LIGHTRAG,
+    "POST /lightrag/query/stream": NEEDS_LIGHTRAG,
 }
 
 
@@ -180,29 +184,9 @@ class OrchestratorClient:
         self, method: str, path: str, needs: tuple[Dependency, ...], **kwargs: Any
     ) -> httpx.Response | Reply:
         """:meth:`request`, a successful JSON request's answer as read (:class:`Reply`)."""
-        http = self._http
-        if http is None:
-            raise RuntimeError("OrchestratorClient.start() was not called")
-        try:
-            admitted = self.breakers.admit([*needs, TARGET])
-        except BreakerOpenError as exc:
-            BREAKER_REJECTIONS.labels(exc.target).inc()
-            where = "the orchestrator" if exc.target == TARGET else f"dependency {exc.target}"
-            raise OrchestratorUnavailable(
-                f"{where} is unavailable ({exc.reason}); no request was sent",
-                exc.retry_after,
-                sent=False,
-                target=exc.target,
-                code=ErrorCode.CIRCUIT_OPEN.value,
-            ) from None
-        caller = CALLER.get()
-        headers = kwargs.pop("headers", {})
-        if caller is None:
-            headers["X-Shield-Client"] = client_header(None)
-        else:
-            headers["X-Shield-Client"] = caller.client
-            if caller.scopes is not None:
-                headers["X-Shield-Scopes"] = caller.scopes
+        http = self._client()
+        admitted = self._admit(needs)
+        headers = self._caller_headers(kwargs.pop("headers", {}))
         fast = self._fast
         response: httpx.Response | Reply
         try:
@@ -214,30 +198,123 @@ class OrchestratorClient:
             self.breakers.settle(admitted, {})  # neutral: the client gave up
             raise
         except (httpx.TransportError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            self.breakers.settle(admitted, {TARGET: Outcome.FAILURE})
-            if isinstance(exc, httpx.TimeoutException | TimeoutError):
-                reason = (
-                    f"the orchestrator at {self.base_url} gave no answer within "
-                    f"{self.settings.request_timeout:g}s ({type(exc).__name__})"
-                )
-            else:
-                reason = (
-                    f"cannot reach the orchestrator at {self.base_url}: {type(exc).__name__}: {exc}"
-                )
-            raise OrchestratorUnavailable(
-                reason, self.breakers.retry_after(TARGET, None), sent=True
-            ) from None
+            raise self._transport_failure(admitted, exc) from None
         except BaseException:
             self.breakers.settle(admitted, {})
             raise
         if response.status_code < 400:
             self.breakers.settle(admitted, dict.fromkeys(admitted, Outcome.SUCCESS))
             return response
-        refusal = read_refusal(
-            response if isinstance(response, httpx.Response) else response.response()
+        raise self._refused(
+            admitted,
+            read_refusal(response if isinstance(response, httpx.Response) else response.response()),
         )
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            raise RuntimeError("OrchestratorClient.start() was not called")
+        return self._http
+
+    def _admit(self, needs: tuple[Dependency, ...]) -> dict[str, bool]:
+        """Admission by the breakers of the orchestrator and of ``needs`` (settle it once)."""
+        try:
+            return self.breakers.admit([*needs, TARGET])
+        except BreakerOpenError as exc:
+            BREAKER_REJECTIONS.labels(exc.target).inc()
+            where = "the orchestrator" if exc.target == TARGET else f"dependency {exc.target}"
+            raise OrchestratorUnavailable(
+                f"{where} is unavailable ({exc.reason}); no request was sent",
+                exc.retry_after,
+                sent=False,
+                target=exc.target,
+                code=ErrorCode.CIRCUIT_OPEN.value,
+            ) from None
+
+    @staticmethod
+    def _caller_headers(headers: dict[str, str]) -> dict[str, str]:
+        """``headers`` with the caller the request is made for (see :class:`McpCaller`)."""
+        caller = CALLER.get()
+        if caller is None:
+            headers["X-Shield-Client"] = client_header(None)
+        else:
+            headers["X-Shield-Client"] = caller.client
+            if caller.scopes is not None:
+                headers["X-Shield-Scopes"] = caller.scopes
+        return headers
+
+    def _transport_failure(
+        self, admitted: dict[str, bool], exc: BaseException
+    ) -> OrchestratorUnavailable:
+        """Settle a request that got no answer as the orchestrator's failure."""
+        self.breakers.settle(admitted, {TARGET: Outcome.FAILURE})
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            reason = (
+                f"the orchestrator at {self.base_url} gave no answer within "
+                f"{self.settings.request_timeout:g}s ({type(exc).__name__})"
+            )
+        else:
+            reason = (
+                f"cannot reach the orchestrator at {self.base_url}: {type(exc).__name__}: {exc}"
+            )
+        return OrchestratorUnavailable(reason, self.breakers.retry_after(TARGET, None), sent=True)
+
+    def _refused(
+        self, admitted: dict[str, bool], refusal: Refusal
+    ) -> OrchestratorError | OrchestratorUnavailable:
+        """Settle an error answer and say what it is raised as."""
         self.breakers.settle(admitted, outcomes_of(refusal))
-        raise refusal_error(refusal, self.breakers, self.base_url)
+        return refusal_error(refusal, self.breakers, self.base_url)
+
+    async def events(
+        self, path: str, needs: tuple[Dependency, ...], body: dict[str, Any]
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """POST ``body`` to a route answering server-sent events whose data are JSON objects;
+        yield each event as (name, data) until a ``done`` event; an ``error`` event (an error
+        body sent after the stream started) is raised as that error answer would be.
+
+        The breakers admit the call as for :meth:`request` and count its outcome once the
+        stream ends. Closing the generator (or cancelling its reader) closes the HTTP stream,
+        which tells the orchestrator the caller has gone."""
+        http = self._client()
+        admitted = self._admit(needs)
+        headers = self._caller_headers({"Accept": "text/event-stream"})
+        settled = False  # each way out settles the admission once; a caller leaving: neutral
+        response: httpx.Response | None = None
+        try:
+            try:
+                response = await http.send(
+                    http.build_request("POST", path, json=body, headers=headers), stream=True
+                )
+                if response.status_code >= 400:
+                    await response.aread()
+                    settled = True
+                    raise self._refused(admitted, read_refusal(response))
+                async for sse in EventSource(response).aiter_sse():
+                    data = _event_data(response.status_code, sse.event, sse.data)
+                    if sse.event == "error":
+                        status = data.get("status")
+                        status = status if isinstance(status, int) else 503
+                        settled = True
+                        raise self._refused(
+                            admitted, read_refusal(httpx.Response(status, json=data))
+                        )
+                    if sse.event == "done":
+                        settled = True
+                        self.breakers.settle(admitted, dict.fromkeys(admitted, Outcome.SUCCESS))
+                    yield sse.event, data
+                    if settled:
+                        return
+                ended: BaseException = EOFError("the event stream ended without its result")
+            except (httpx.TransportError, TimeoutError, OSError, SSEError) as exc:
+                ended = exc
+            settled = True
+            raise self._transport_failure(admitted, ended) from None
+        finally:
+            if not settled:
+                self.breakers.settle(admitted, {})
+            if response is not None:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
 
     async def json(
         self, method: str, path: str, needs: tuple[Dependency, ...], **kwargs: Any
@@ -317,12 +394,26 @@ class OrchestratorClient:
         """The feature flags as the orchestrator applies them (``GET /features``): read in the
         background every features.refresh_seconds, so not through the breakers (a failing
         read only keeps the last values; it must not open a breaker tools depend on)."""
-        http = self._http
-        if http is None:
-            raise RuntimeError("OrchestratorClient.start() was not called")
-        resp = await http.get("/features", headers={"X-Shield-Client": "mcp:shield-mcp"})
+        resp = await self._client().get("/features", headers={"X-Shield-Client": "mcp:shield-mcp"})
         resp.raise_for_status()
         return FeatureList.model_validate_json(resp.content).features
 
     async def lightrag_query(self, body: dict[str, Any], answer: type[M]) -> M:
         return await self.parsed(answer, "POST", "/lightrag/query", NEEDS_LIGHTRAG, json=body)
+
+    def lightrag_query_stream(
+        self, body: dict[str, Any]
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """``POST /lightrag/query/stream``: ``delta`` events ({text}), then ``done`` (the
+        answer of :meth:`lightrag_query`)."""
+        return self.events("/lightrag/query/stream", NEEDS_LIGHTRAG, body)
+
+
+def _event_data(status: int, event: str, raw: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise OrchestratorError(status, f"unexpected {event} event {raw[:200]!r}")
+    return data

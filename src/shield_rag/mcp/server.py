@@ -90,7 +90,7 @@ def create_server(
         mask_error_details=True,
         on_duplicate="error",
     )
-    tools = register_tools(server, Deps(settings=cfg, orchestrator=client))
+    tools = register_tools(server, Deps(settings=cfg, orchestrator=client, flags=flags))
     server.add_middleware(ToolCallMiddleware(set(tools)))
     server.add_middleware(FeatureMiddleware(flags))
     if auth is not None:

@@ -13,6 +13,7 @@ from mcp_types import TextContent
 from pydantic import BaseModel, Field
 
 from shield_rag.api.fields import MetadataKey, MetadataValue
+from shield_rag.features import FeatureFlags
 from shield_rag.mcp import errors
 from shield_rag.mcp.orchestrator import (
     OrchestratorClient,
@@ -54,6 +55,7 @@ JobId = Annotated[
 class Deps:
     settings: McpSettings
     orchestrator: OrchestratorClient
+    flags: FeatureFlags  # the runtime feature flags, as the orchestrator applies them
 
 
 async def guarded(tool: str, call: Awaitable[T]) -> T:

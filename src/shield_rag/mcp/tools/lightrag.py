@@ -1,16 +1,52 @@
-"""``lightrag_query``: questions answered from the knowledge graph and the chunks."""
+"""``lightrag_query``: questions answered from the knowledge graph and the chunks.
 
-from typing import Annotated
+A call that carries a ``progressToken`` gets the answer as it is written: the tool reads
+``POST /lightrag/query/stream`` and sends each piece of text as the ``message`` of a progress
+notification (``progress`` is the characters so far, no ``total``), then returns the same
+result as without. Cancelling the call closes that stream, which stops the model upstream.
+Without a token, or with the feature ``streaming`` off, it is one ``POST /lightrag/query``.
+"""
 
-from fastmcp import FastMCP
+from typing import Annotated, Any
+
+from fastmcp import Context, FastMCP
 from fastmcp.tools.base import ToolResult
 from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import Field
 
+from shield_rag.api.errors import ErrorCode
 from shield_rag.api.query import MODEL_PATTERN, QueryMode
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import LightRAGResult
+from shield_rag.mcp.orchestrator import OrchestratorError
 from shield_rag.mcp.tools.common import Deps, guarded, output_schema, structured
+
+
+def wants_progress(ctx: Context) -> bool:
+    """Whether the tool call asked for progress notifications (sent a ``progressToken``)."""
+    request = ctx.request_context
+    meta = request.meta if request is not None else None
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
+
+
+async def streamed(deps: Deps, body: dict[str, Any], ctx: Context) -> LightRAGResult | None:
+    """The answer, each piece of it reported as progress as it is written; None when the
+    orchestrator has streaming turned off (the caller then asks without a stream)."""
+    written = 0
+    try:
+        async for event, data in deps.orchestrator.lightrag_query_stream(body):
+            if event == "delta":
+                piece = str(data.get("text", ""))
+                if piece:  # progress must grow with every notification
+                    written += len(piece)
+                    await ctx.report_progress(written, None, piece)
+            elif event == "done":
+                return LightRAGResult.model_validate(data)
+    except OrchestratorError as exc:
+        if exc.code == ErrorCode.FEATURE_DISABLED.value and written == 0:
+            return None
+        raise
+    raise OrchestratorError(502, "the answer stream ended without its result")
 
 
 def register(mcp: FastMCP, deps: Deps) -> None:
@@ -45,6 +81,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
                 "leave it out for the server's default",
             ),
         ] = None,
+        ctx: Context | None = None,
     ) -> ToolResult:
         """Ask a question answered by LightRAG from the ingested documents.
 
@@ -53,6 +90,8 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         qdrant_find to get the matching passages themselves. The result says which model
         answered (and why, when the router chose) and the tokens it used; a caller whose
         budget is spent gets an error with retry_after (the seconds until it resets).
+        With a progressToken, the answer's text also arrives piece by piece as it is written,
+        as the message of each progress notification.
         """
         try:
             validate_rag_query(query)  # LightRAG's own minimum, checked before any request
@@ -63,6 +102,10 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             body["top_k"] = top_k
         if model is not None:
             body["model"] = model
+        if ctx is not None and wants_progress(ctx) and deps.flags.enabled("streaming"):
+            answer = await guarded("lightrag_query", streamed(deps, body, ctx))
+            if answer is not None:
+                return structured(answer)
         return structured(
             await guarded("lightrag_query", client.lightrag_query(body, LightRAGResult))
         )
