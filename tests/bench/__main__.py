@@ -70,6 +70,7 @@ SECTIONS = [
     Section(6, "ingest", "Ingest throughput end to end", "tests.bench.throughput:run"),
     Section(7, "converge", "site.yml re-converge", "tests.bench.converge:run"),
     Section(8, "overload", "Search under a job flood", "tests.bench.overload:run"),
+    Section(9, "models", "Model management: router and budget per call", "tests.bench.models:run"),
 ]  # fmt: skip
 
 
