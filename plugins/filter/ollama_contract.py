@@ -54,7 +54,8 @@ def ollama_contract(stack):
 
     ``stack`` holds ``workers`` (one dict per worker host: ``host``, ``instances``,
     ``concurrency``, ``graph_concurrency``, ``lightrag_enabled``), ``lightrag`` (``None`` without
-    a LightRAG host, else ``llm_max_async``, ``embedding_max_async``, ``llm_model``) and
+    a LightRAG host, else ``llm_max_async``, ``embedding_max_async``, ``llm_model``, and
+    optionally ``extract_model`` and ``tier_models``, the router's) and
     ``ollama`` (``num_parallel``, ``max_loaded_models``, ``max_queue``, ``embedding_model``,
     ``keep_loaded``: the models kept loaded, ``source``: where those values come from).
     Returns the demand (``llm``, ``graph``, ``embedding``, ``models``), the capacity, and the
@@ -77,6 +78,8 @@ def ollama_contract(stack):
         llm = _count(lightrag.get("llm_max_async"), "lightrag_llm_max_async")
         lightrag_embed = _count(lightrag.get("embedding_max_async"), "lightrag_embedding_max_async")
         models.add(_name(lightrag.get("llm_model") or ""))
+        extra = [lightrag.get("extract_model") or "", *(lightrag.get("tier_models") or [])]
+        models.update(_name(m) for m in extra if m)
     per_host = []
     for worker in stack.get("workers") or []:
         host = worker.get("host", "?")

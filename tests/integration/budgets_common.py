@@ -4,8 +4,9 @@ connections, settings with their own key prefix, and a clock the test moves."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -68,11 +69,21 @@ async def connected(stack: Stack) -> AsyncIterator[Redis]:
         await redis.aclose()
 
 
-def accounting(**overrides: Any) -> AccountingSettings:
-    """Settings with a key prefix of their own, so the tests share one redis-server."""
-    values: dict[str, Any] = {"key_prefix": f"t{uuid.uuid4().hex[:10]}:", "prices": PRICES}
-    values.update(overrides)
-    return AccountingSettings.model_validate(values)
+@dataclass(frozen=True)
+class Accounts:
+    """Accounting settings and a Redis key prefix of their own (the deployment's
+    ``redis.key_prefix``), so the tests share one redis-server."""
+
+    settings: AccountingSettings
+    prefix: str
+
+    def ledger(self, redis: Redis, clock: Callable[[], float]) -> BudgetLedger:
+        return BudgetLedger(redis, self.settings, key_prefix=self.prefix, clock=clock)
+
+
+def accounting(**overrides: Any) -> Accounts:
+    values: dict[str, Any] = {"prices": PRICES, **overrides}
+    return Accounts(AccountingSettings.model_validate(values), f"t{uuid.uuid4().hex[:10]}")
 
 
 def utc(*parts: int) -> datetime:

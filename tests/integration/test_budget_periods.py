@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from shield_rag.llm.budgets import HISTORY, BudgetLedger
+from shield_rag.llm.budgets import HISTORY
 from shield_rag.settings.accounting import BudgetSettings
 from tests.integration.budgets_common import (
     LOCAL,
@@ -42,7 +42,7 @@ async def test_a_new_month_admits_again_and_december_resets_into_january(
     settings = accounting()
     budget = BudgetSettings(max_tokens=1000)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         recorded_at = clock()
         await ledger.record("ivan", LOCAL, 1000, 0, 0)
         refused = await refusal(ledger, "ivan", budget)
@@ -60,7 +60,7 @@ async def test_a_new_month_admits_again_and_december_resets_into_january(
         await ledger.settle(held, 600, 0, 0)
         assert await ledger.clients() == ["ivan"]
         # December's figures stay readable for 40 days after it ended.
-        december = f"{settings.key_prefix}budget:2026-12:ivan"
+        december = f"{settings.prefix}:budget:2026-12:ivan"
         assert await redis.hget(december, "tokens") == b"1000"
         lifetime = (utc(2027, 1, 1) + HISTORY).timestamp() - recorded_at
         assert 0 <= lifetime - await redis.pttl(december) / 1000 < 10
@@ -72,7 +72,7 @@ async def test_a_new_day_admits_a_daily_budget_again_while_the_month_keeps_count
     clock = Clock(2026, 12, 6, 22)
     budget = BudgetSettings(max_tokens=1000, period="daily")
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, accounting(), clock=clock)
+        ledger = accounting().ledger(redis, clock)
         await ledger.settle(await ledger.reserve("judy", budget, LOCAL), 900, 100, 1.0)
         refused = await refusal(ledger, "judy", budget)
         assert (refused.period, refused.reset_at) == ("daily", utc(2026, 12, 7))
@@ -96,7 +96,7 @@ async def test_holds_of_calls_that_never_ended_lapse_and_are_reclaimed(
     settings = accounting(reservation_tokens=1000, reservation_seconds=600)
     budget = BudgetSettings(max_tokens=2000)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         crashed = [await ledger.reserve("kim", budget, LOCAL) for _ in range(2)]
         refused = await refusal(ledger, "kim", budget)
         assert (refused.spent, refused.reserved) == (0, 2000)
@@ -126,7 +126,7 @@ async def test_settling_twice_counts_once_and_release_gives_the_hold_back(
     settings = accounting(reservation_tokens=1000)
     budget = BudgetSettings(max_tokens=1500)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         held = await ledger.reserve("lee", budget, PAID)
         first = await ledger.settle(held, 100, 100, 1.0)
         second = await ledger.settle(held, 100, 100, 1.0)
@@ -148,7 +148,7 @@ async def test_a_released_hold_admits_the_next_call_and_a_later_settle_adds_noth
     clock = Clock(2026, 12, 6, 9)
     budget = BudgetSettings(max_tokens=1000)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, accounting(reservation_tokens=1000), clock=clock)
+        ledger = accounting(reservation_tokens=1000).ledger(redis, clock)
         held = await ledger.reserve("mia", budget, LOCAL)
         refused = await refusal(ledger, "mia", budget)
         assert (refused.spent, refused.reserved) == (0, 1000)
@@ -168,7 +168,7 @@ async def test_a_released_hold_admits_the_next_call_and_a_later_settle_adds_noth
 async def test_calls_without_a_budget_are_counted_but_never_refused(redis_stack: Stack) -> None:
     clock = Clock(2026, 12, 6, 9)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, accounting(), clock=clock)
+        ledger = accounting().ledger(redis, clock)
         spent = await ledger.record("job:ingest/7", PAID, 3000, 200, 12.5)
         assert (spent.counted, spent.tokens, spent.cost) == (True, 3200, Decimal("0.0197"))
         await ledger.record("job:ingest/7", LOCAL, 10**9, 10**9, 3600.0)
@@ -188,7 +188,7 @@ async def test_status_and_clients_add_up_per_client_and_model(redis_stack: Stack
     budget = BudgetSettings(max_tokens=100_000, max_cost=Decimal("1"))
     names = ["alice", "a:b", "a%3Ab", "ünï cøde / 1", "*"]
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         assert await ledger.clients() == []
         for n, name in enumerate(names, start=1):
             await ledger.record(name, LOCAL, n, 0, 0)
@@ -198,7 +198,7 @@ async def test_status_and_clients_add_up_per_client_and_model(redis_stack: Stack
         status = await ledger.status("alice", budget)
         others = {name: (await ledger.status(name, None)).usage.tokens for name in names[1:]}
         monthly, daily = await ledger.clients(), await ledger.clients("daily")
-        found = await redis.keys(settings.key_prefix + "budget:2026-12:*")
+        found = await redis.keys(settings.prefix + ":budget:2026-12:*")
         keys = {k.decode() if isinstance(k, bytes) else k for k in found}
         with pytest.raises(ValueError, match="client name"):
             await ledger.record("", LOCAL, 1, 1, 0)
@@ -206,8 +206,8 @@ async def test_status_and_clients_add_up_per_client_and_model(redis_stack: Stack
     assert monthly == daily == sorted(names)
     assert others == {"a:b": 2, "a%3Ab": 3, "ünï cøde / 1": 4, "*": 5}
     assert {
-        settings.key_prefix + "budget:2026-12:a%3Ab",
-        settings.key_prefix + "budget:2026-12:a%253Ab",
+        settings.prefix + ":budget:2026-12:a%3Ab",
+        settings.prefix + ":budget:2026-12:a%253Ab",
     } <= keys
     paid = status.models[PAID]
     # 10,000 x 2 + 2,000 x 6 + 4.25 s x 1000 = 36,250 micro-units

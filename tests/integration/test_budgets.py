@@ -15,7 +15,7 @@ from hashlib import sha1
 import pytest
 
 from shield_rag.llm.budget_scripts import RELEASE, RESERVE, SETTLE
-from shield_rag.llm.budgets import BudgetExceeded, BudgetLedger, Spent
+from shield_rag.llm.budgets import BudgetExceeded, Spent
 from shield_rag.settings.accounting import BudgetSettings, ModelPrice
 from tests.integration.budgets_common import (
     LOCAL,
@@ -49,7 +49,7 @@ async def test_twenty_concurrent_calls_overspend_a_token_budget_by_less_than_one
     budget = BudgetSettings(max_tokens=6500)  # room for 6.5 calls of 1000 tokens
     async with connected(redis_stack) as a, connected(redis_stack) as b:
         # Two replicas, each with its own connection, serve the client's calls.
-        ledgers = [BudgetLedger(r, settings, clock=clock) for r in (a, b)]
+        ledgers = [settings.ledger(r, clock) for r in (a, b)]
 
         async def call(i: int) -> Spent | BudgetExceeded:
             ledger = ledgers[i % 2]
@@ -94,7 +94,7 @@ async def test_callers_that_keep_calling_use_the_whole_budget_and_never_a_call_m
     budget = BudgetSettings(max_tokens=20_000, period="daily")
     largest = 0
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
 
         async def caller() -> int:
             nonlocal largest
@@ -128,7 +128,7 @@ async def test_a_cost_budget_counts_priced_calls_and_refuses_at_its_limit(
     # its hold: 1500 tokens at the dearer price (6) = 9000.
     cost = 6000
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         free = await ledger.reserve("carol", budget, LOCAL)
         assert (free.tokens, free.cost_micros) == (1500, 0)
         spent_free = await ledger.settle(free, 5000, 5000, 3.0)
@@ -173,7 +173,7 @@ async def test_holds_grow_to_the_clients_largest_call_of_that_model(redis_stack:
     timed = {"timed": ModelPrice(per_compute_second=Decimal("0.01"))}
     settings = accounting(reservation_tokens=1000, prices={**PRICES, **timed})
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         first = await ledger.reserve("dana", None, PAID)
         assert (first.tokens, first.cost_micros) == (1000, 6000)
         await ledger.settle(first, 4000, 1000, 0)
@@ -202,11 +202,11 @@ async def test_a_new_ledger_on_a_new_connection_sees_the_spend_and_still_refuses
     settings = accounting()
     budget = BudgetSettings(max_tokens=10_000)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         await ledger.record("alice", LOCAL, 8000, 2240, 4.0)
         before = await ledger.status("alice", budget)
     async with connected(redis_stack) as redis:
-        again = BudgetLedger(redis, settings, clock=clock)
+        again = settings.ledger(redis, clock)
         refused = await refusal(again, "alice", budget)
         assert await again.status("alice", budget) == before
     assert str(refused) == (
@@ -223,7 +223,7 @@ async def test_spend_survives_a_redis_restart_with_its_append_only_file(
     budget = BudgetSettings(max_tokens=1000)
     async with connected(redis_stack) as redis:
         assert await redis.config_get("appendonly") == {"appendonly": "yes"}
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         held = await ledger.reserve("frank", budget, LOCAL)
         await ledger.settle(held, 700, 300, 2.0)
         before = await ledger.status("frank", budget)
@@ -233,7 +233,7 @@ async def test_spend_survives_a_redis_restart_with_its_append_only_file(
         # A restarted Redis has forgotten the scripts: EVALSHA's NOSCRIPT loads them again.
         shas = [sha1(s.encode()).hexdigest() for s in (RESERVE, SETTLE, RELEASE)]
         assert await redis.script_exists(*shas) == [False, False, False]
-        ledger = BudgetLedger(redis, settings, clock=clock)
+        ledger = settings.ledger(redis, clock)
         assert await ledger.status("frank", budget) == before
         assert before.usage.tokens == 1000
         refused = await refusal(ledger, "frank", budget)
@@ -246,7 +246,7 @@ async def test_spend_survives_a_redis_restart_with_its_append_only_file(
 async def test_scripts_flushed_from_redis_are_loaded_again(redis_stack: Stack) -> None:
     clock = Clock(2026, 12, 6, 9)
     async with connected(redis_stack) as redis:
-        ledger = BudgetLedger(redis, accounting(), clock=clock)
+        ledger = accounting().ledger(redis, clock)
         await ledger.release(await ledger.reserve("hana", None, LOCAL))
         await redis.script_flush()
         held = await ledger.reserve("hana", None, LOCAL)

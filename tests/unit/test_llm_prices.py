@@ -142,7 +142,6 @@ def test_settings_from_yaml_values_keep_decimal_prices_exact() -> None:
     assert price.per_compute_second == 0
     assert settings.default_budget is not None
     assert settings.default_budget.max_cost == Decimal("1.1")
-    assert settings.key_prefix == "shield:"
     assert settings.reservation_tokens == 4096
 
 

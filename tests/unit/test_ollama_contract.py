@@ -80,6 +80,17 @@ def test_models_beyond_max_loaded_are_refused() -> None:
     assert len(ollama_contract(stack(keep_loaded=["all-minilm:latest"]))["models"]) == 2
 
 
+def test_the_extraction_and_router_models_are_models_the_stack_uses() -> None:
+    routed = stack()
+    routed["lightrag"] |= {"extract_model": "qwen2.5", "tier_models": ["qwen2.5:0.5b"]}
+    result = ollama_contract(routed)
+    assert result["models"] == ["all-minilm:latest", "qwen2.5:0.5b", "qwen2.5:latest"]
+    assert not result["errors"]
+    routed["lightrag"]["tier_models"] = ["qwen2.5:0.5b", "llama3.2"]
+    refused = ollama_contract(routed)
+    assert "uses 4 models" in refused["errors"][0] and "llama3.2:latest" in refused["errors"][0]
+
+
 @pytest.mark.parametrize("bad", ["two", -1, None])
 def test_a_count_that_is_not_a_whole_number_is_named(bad: object) -> None:
     with pytest.raises(AnsibleFilterError, match="w1: orchestrator_workers_instances"):
@@ -158,3 +169,22 @@ def test_an_ollama_host_that_serves_less_than_lightrag_sends_is_refused(tmp_path
     assert rc != 0, output
     assert "LightRAG sends up to 3 LLM calls at once" in output, output
     assert "Ollama on ollama-1 serves 2 per model" in output, output
+
+
+def test_the_play_counts_the_router_tiers_and_the_extraction_model(tmp_path: Path) -> None:
+    tiers = [
+        {"name": "small", "model": "qwen2.5:1.5b", "max_prompt_tokens": 2000},
+        {"name": "large", "model": "llama3.2", "max_prompt_tokens": None},
+    ]
+    lightrag = {"lightrag_router_tiers": tiers, "lightrag_extract_model": "qwen2.5:1.5b"}
+    groups = {
+        "lightrag": {"hosts": {"rag-1": lightrag}},
+        "workers": {"hosts": {"w1": {}}},
+        "ollama": {"hosts": {"ollama-1": {"ollama_max_loaded_models": 4}}},
+    }
+    rc, output = play(tmp_path, write_inventory(tmp_path, groups))
+    assert rc == 0, output
+    assert "models all-minilm:latest, llama3.2:latest, qwen2.5:0.5b, qwen2.5:1.5b;" in output
+    groups["ollama"]["hosts"]["ollama-1"]["ollama_max_loaded_models"] = 3
+    rc, output = play(tmp_path, write_inventory(tmp_path, groups))
+    assert rc != 0 and "The stack uses 4 models" in output, output

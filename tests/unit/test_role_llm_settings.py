@@ -109,7 +109,7 @@ for case in json.load(sys.stdin)["cases"]:
     variables = dict(loader.load_from_file(role + "/defaults/main.yml"))
     variables.update(case["inventory"])
     variables.update(loader.load_from_file(role + "/vars/main.yml"))
-    variables.update(config_vars(loader.load_from_file(role + "/tasks/main.yml")))
+    variables.update(config_vars(loader.load_from_file(role + "/tasks/main.yml")) or {})
     variables.update(case.get("task_vars", {}))
     variables.update(inventory_hostname="host-1", groups={}, hostvars={})
     templar = Templar(loader=loader, variables=trust(variables))
@@ -421,3 +421,30 @@ def test_the_smoke_call_uses_a_token_that_sees_the_tools_it_expects() -> None:
     assert _preflight()["mcp_remote_tokens_only"]["smoke"] == {"token": ALICE_TOKEN, "writes": True}
     assert _preflight()["mcp_read_token_only"]["smoke"] == {"token": DASH_TOKEN, "writes": False}
     assert _preflight()["mcp_auth_token"]["smoke"] == {"token": OPS_KEY, "writes": True}
+
+
+def test_the_ollama_role_provides_the_extraction_and_tier_models() -> None:
+    """Each model the router's tiers and graph extraction name is provided once, after the
+    declared ones, by the name Ollama resolves (``llama3.2`` is ``llama3.2:latest``)."""
+    expressions = {"models": "{{ _ollama_all_models }}"}
+    declared = {
+        "ollama_models": [{"name": "all-minilm", "keep_loaded": True}, {"name": "llama3.2"}],
+        "shield_llm_tiers": [{"name": "large", "model": "llama3.2:latest"}],
+    }
+    cases = [
+        {"role": "ollama", "inventory": {}, "expressions": expressions},
+        {"role": "ollama", "inventory": FULL, "expressions": expressions},
+        {"role": "ollama", "inventory": {**FULL, **declared}, "expressions": expressions},
+    ]
+    plain, full, overlapping = (case["models"] for case in render_many(cases))
+    defaults = [
+        {"name": "all-minilm", "keep_loaded": False},
+        {"name": "qwen2.5:0.5b", "keep_loaded": False},
+    ]
+    assert plain == defaults
+    tier_models = [tier["model"] for tier in FULL["shield_llm_tiers"]]
+    extra = list(dict.fromkeys([FULL["shield_llm_extract_model"], *tier_models]))
+    wanted = defaults + [{"name": m, "keep_loaded": False} for m in extra if m != "qwen2.5:0.5b"]
+    assert full == wanted
+    assert [m["name"] for m in overlapping].count("llama3.2") == 1
+    assert "llama3.2:latest" not in [m["name"] for m in overlapping]

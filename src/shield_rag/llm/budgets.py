@@ -11,7 +11,8 @@ crashed mid-call cannot keep a client's budget forever.
 
 Spend is counted in both the day's and the month's hash whatever the client's budget says, so
 a budget's period can change without losing count, and ``record`` (ingest-time graph
-extraction) needs no budget. Keys (client names percent-encoded)::
+extraction) needs no budget. Keys (``{prefix}`` is the deployment's ``redis.key_prefix`` and a
+``:``; client names percent-encoded)::
 
     {prefix}budget:{2026-12|2026-12-06}:{client}  hash  tokens_in, tokens_out, tokens, cost
                                                         (micro-units), compute_ms, calls, and
@@ -110,10 +111,13 @@ class BudgetLedger:
         redis: Redis,
         settings: AccountingSettings,
         *,
+        key_prefix: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``key_prefix``: the deployment's ``redis.key_prefix`` (a ``:`` is added)."""
         self._redis = redis
         self._settings = settings
+        self._prefix = key_prefix.removesuffix(":") + ":budget:"
         self._clock = clock
         # register_script: EVALSHA, and on NOSCRIPT (a restarted Redis) SCRIPT LOAD and again.
         self._reserve = redis.register_script(budget_scripts.RESERVE)
@@ -123,7 +127,7 @@ class BudgetLedger:
     # -- keys ---------------------------------------------------------------------------------
 
     def _key(self, *parts: str) -> str:
-        return self._settings.key_prefix + "budget:" + ":".join(parts)
+        return self._prefix + ":".join(parts)
 
     def _client_key(self, kind: str, client: str) -> str:
         return self._key(kind, quote(client, safe=""))

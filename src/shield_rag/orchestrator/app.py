@@ -117,7 +117,11 @@ def create_app(settings: Settings) -> FastAPI:
                 else None
             ),
             features=features,
-            models=ModelCalls(settings, BudgetLedger(redis, settings.accounting), features),
+            models=ModelCalls(
+                settings,
+                BudgetLedger(redis, settings.accounting, key_prefix=settings.redis.key_prefix),
+                features,
+            ),
         )
         app.state.services = services
         gauges = asyncio.create_task(_refresh_queue_gauges(services.store))

@@ -104,12 +104,6 @@ class AccountingSettings(_Section):
         "call never reports its end (a replica that crashed); keep it above the longest model "
         "call.",
     )
-    key_prefix: str = Field(
-        "shield:",
-        pattern=r"^[A-Za-z0-9_.:-]*$",
-        description="Prefix of the Redis keys holding budget state; give each deployment that "
-        "shares one Redis database its own prefix.",
-    )
 
     @field_validator("prices")
     @classmethod

@@ -72,7 +72,9 @@ class Worker(GraphExecution):
         self.graph_keys = Keys(prefix, GRAPH_STAGE)
         self.graph_queue = WorkQueue(self.redis, prefix, self.name, self.lease_ms, GRAPH_STAGE)
         self.graph_docs = GraphDocs(self.redis, prefix, self.cfg.job_ttl_seconds)
-        self.ledger = BudgetLedger(self.redis, settings.accounting)
+        self.ledger = BudgetLedger(
+            self.redis, settings.accounting, key_prefix=settings.redis.key_prefix
+        )
         self.prices = settings.accounting.prices
         # One breaker per dependency, with the orchestrator's thresholds: while one is open
         # the worker's calls to it fail fast and the job waits for the breaker (re-queued
