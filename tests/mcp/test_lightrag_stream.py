@@ -1,10 +1,11 @@
 """``lightrag_query`` with a progressToken, in memory against a scripted orchestrator: the
-answer's pieces as progress notifications, the same result as without a token, the fallbacks
-to the plain call, and an error sent after the stream started. (fastmcp's ``Client`` sends a progressToken with
-every call; a call without one is in the end-to-end module, through the MCP SDK client.)
+answer's pieces as progress notifications, the same result as without streaming, the fallbacks
+to the plain call, and an error sent after the stream started. (fastmcp's ``Client`` sends a
+progressToken with every call; a call without one is in test_e2e.py, through the MCP SDK
+client.)
 
 The real path (orchestrator, shield-lightrag, the Ollama stand-in) and cancellation through
-MCP are in test_lightrag_stream_e2e.py."""
+MCP are in test_e2e.py too."""
 
 from __future__ import annotations
 
