@@ -20,18 +20,13 @@ from prometheus_client import REGISTRY
 
 from shield_rag.api.errors import ErrorCode
 from shield_rag.mcp.orchestrator import ROUTE_NEEDS, TARGETS, client_header
-from shield_rag.mcp.server import ShieldMcp, create_server
+from shield_rag.mcp.server import ShieldMcp
 from shield_rag.mcp.tools import READ_TOOLS, TOOL_NEEDS, WRITE_TOOLS
-from shield_rag.settings import Settings
+from tests.mcp.memory import memory_server
 from tests.support.wait import eventually
 
 JOB_ID = "b" * 32
 THRESHOLD = 3
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 CALLS: dict[str, dict[str, Any]] = {
     "qdrant_find": {"query": "where is it"},
     "qdrant_store": {"text": "a note"},
@@ -130,8 +125,7 @@ def make(orchestrator: Orchestrator) -> Callable[..., ShieldMcp]:
         # fastmcp's Client sends a progressToken with every call, which would stream
         # lightrag_query; these tests route the plain call (test_lightrag_stream.py the other)
         features = {"streaming": False}
-        settings = Settings(**BASE, mcp=cfg, features=features)  # type: ignore[arg-type]
-        return create_server(settings, transport=httpx.MockTransport(orchestrator))
+        return memory_server(orchestrator, mcp=cfg, features=features)
 
     return build
 

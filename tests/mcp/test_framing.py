@@ -31,6 +31,7 @@ from shield_rag.mcp.main import http_middleware
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.single import SingleResultAsJson
 from shield_rag.settings import Settings
+from tests.mcp.memory import BASE
 from tests.support.mcp import session
 from tests.support.procs import free_port
 from tests.support.tokens import secret
@@ -39,11 +40,6 @@ from tests.support.wait import eventually
 JSON = "application/json"
 SSE = "text/event-stream"
 JOB_ID = "b" * 32
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 HIT = {"id": "p1", "score": 0.9, "text": "The ferry carries 340 bicycles.", "source": "s"}
 
 

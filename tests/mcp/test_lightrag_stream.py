@@ -19,14 +19,9 @@ from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
 from shield_rag.mcp.models import LightRAGResult
-from shield_rag.mcp.server import ShieldMcp, create_server
-from shield_rag.settings import Settings
+from shield_rag.mcp.server import ShieldMcp
+from tests.mcp.memory import memory_server
 
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 PIECES = ["The ferry ", "leaves at ", "22:15."]
 ANSWER = {
     "response": "".join(PIECES),
@@ -88,8 +83,7 @@ def orchestrator() -> Orchestrator:
 @pytest.fixture
 def make(orchestrator: Orchestrator) -> Callable[..., ShieldMcp]:
     def build(**features: Any) -> ShieldMcp:
-        settings = Settings(**BASE, features=features)  # type: ignore[arg-type]
-        return create_server(settings, transport=httpx.MockTransport(orchestrator))
+        return memory_server(orchestrator, features=features)
 
     return build
 

@@ -20,16 +20,12 @@ from shield_rag.mcp.main import http_middleware
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from shield_rag.settings import Settings
+from tests.mcp.memory import BASE
 from tests.support.mcp import session
 from tests.support.procs import free_port
 from tests.support.tokens import secret
 from tests.support.wait import eventually
 
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 TOKENS = {name: secret(24) for name in ("reader", "writer", "legacy")}
 HIT = {"id": "p1", "score": 0.9, "text": "The ferry carries 340 bicycles.", "source": "s"}
 STORED = {"ids": ["p2"], "count": 1, "collection": "c"}

@@ -20,12 +20,8 @@ from shield_rag.mcp.orchestrator import NEEDS_VECTORS, OrchestratorError
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools.common import output_schema, structured, type_lists
 from shield_rag.settings import Settings
+from tests.mcp.memory import BASE
 
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 HIT = {
     "id": "p-1",
     "score": 0.8312345678901234,

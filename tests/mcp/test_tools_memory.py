@@ -23,14 +23,10 @@ from prometheus_client import REGISTRY
 from shield_rag.mcp.main import main
 from shield_rag.mcp.server import ShieldMcp, create_server
 from shield_rag.settings import ConfigError, Settings, load_settings
+from tests.mcp.memory import BASE, memory_server
 from tests.support.tokens import unique
 
 JOB_ID = "a" * 32
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 
 
 class Orchestrator:
@@ -76,8 +72,7 @@ def orchestrator() -> Orchestrator:
 @pytest.fixture
 def make(orchestrator: Orchestrator) -> Callable[..., ShieldMcp]:
     def build(**mcp: Any) -> ShieldMcp:
-        settings = Settings(**BASE, mcp=mcp)  # type: ignore[arg-type]
-        return create_server(settings, transport=httpx.MockTransport(orchestrator))
+        return memory_server(orchestrator, mcp=mcp)
 
     return build
 
