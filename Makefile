@@ -15,7 +15,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint lock lock-check pytest molecule demo bench clean
+.PHONY: test deps venv lint lock lock-check pytest molecule demo bench docs docs-lint clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario
 test: deps venv lint pytest molecule
@@ -73,13 +73,38 @@ lock-check: venv
 lock-compile:
 	$(call compile_locks,$(LOCK_DIR))
 
-## lint: ruff (lint and format check), ansible-lint (production profile), the locks
-lint: venv lock-check $(COLLECTION_LINK)
+## lint: ruff (lint and format check), ansible-lint (production profile), the locks, the
+## collection's docs (docs-lint)
+lint: venv lock-check $(COLLECTION_LINK) docs-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/ansible-lint --profile production
+
+## docs-lint: antsibull-docs' lint of what the docsite shows: every role's argument_specs,
+## every module's and filter's documentation, docs/docsite (its pages and links) and their
+## references to plugins of this collection and of ansible.builtin
+docs-lint: venv $(COLLECTION_LINK)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/antsibull-docs lint-collection-docs \
+	  --plugin-docs --check-extra-docs-refs --validate-collection-refs dependent \
+	  --disallow-unknown-collection-refs .
+
+## docs: the collection's docsite, as Ansible's own collections have it, in build/docs/html
+## (open build/docs/html/index.html): antsibull-docs writes the pages of the roles (from their
+## argument_specs), modules, filters and docs/docsite/rst; the guides of docs/ join them as
+## they are (MyST); Sphinx builds the HTML offline, a warning fails the build
+DOCS_BUILD := build/docs
+docs: venv $(COLLECTION_LINK)
+	rm -rf $(DOCS_BUILD)
+	mkdir -p $(DOCS_BUILD)/rst && chmod go-w $(DOCS_BUILD)/rst
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/antsibull-docs collection --use-current \
+	  --fail-on-error --cleanup everything --dest-dir $(DOCS_BUILD)/rst shield.rag
+	mkdir $(DOCS_BUILD)/rst/guides
+	tar -C docs --exclude=./docsite -cf - . | tar -C $(DOCS_BUILD)/rst/guides -xf -
+	cp docs/docsite/sphinx/index.rst $(DOCS_BUILD)/rst/
+	$(VENV)/bin/sphinx-build -q -W --keep-going -c docs/docsite/sphinx -b html \
+	  $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
 
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
