@@ -15,7 +15,7 @@ export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint lock lock-check pytest molecule demo bench clean
+.PHONY: test deps venv lint sanity lock lock-check pytest molecule demo bench clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario
 test: deps venv lint pytest molecule
@@ -73,8 +73,9 @@ lock-check: venv
 lock-compile:
 	$(call compile_locks,$(LOCK_DIR))
 
-## lint: ruff (lint and format check), ansible-lint (production profile), the locks
-lint: venv lock-check $(COLLECTION_LINK)
+## lint: ruff (lint and format check), ansible-lint (production profile), the locks,
+## ansible-test sanity
+lint: venv lock-check $(COLLECTION_LINK) sanity
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -84,6 +85,24 @@ lint: venv lock-check $(COLLECTION_LINK)
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
+
+## sanity: ansible-test sanity on this Python (--local), with tests/sanity/ignore-<version>.txt.
+## It runs in a copy of the git-tracked files under .cache/sanity/ansible_collections/shield/rag
+## (it resolves the collection link and wants that path). Each test's virtual environment is
+## bootstrapped with tests/sanity/get_pip.py (ensurepip, no download of get-pip.py); the
+## environments are kept in ~/.ansible/test/venv between runs.
+SANITY_COPY := .cache/sanity/ansible_collections/shield/rag
+SANITY_PYTHON = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# The pip version ansible-test bootstraps (the name of the cached get-pip.py it looks for).
+SANITY_PIP = $(shell $(PY) -c 'import types; from ansible_test._internal.python_requirements \
+  import get_venv_packages as p; print(p(types.SimpleNamespace(version="$(SANITY_PYTHON)"))["pip"])')
+sanity: venv
+	mkdir -p ~/.ansible/test/cache
+	cp tests/sanity/get_pip.py ~/.ansible/test/cache/get_pip_$(subst .,_,$(SANITY_PIP)).py
+	rm -rf $(SANITY_COPY) && mkdir -p $(SANITY_COPY)
+	git ls-files -z | xargs -0 cp --parents -a -t $(SANITY_COPY)
+	cd $(SANITY_COPY) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  ansible-test sanity --local --python $(SANITY_PYTHON)
 
 ## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1), on
 ## PYTEST_WORKERS pytest-xdist workers; a module, or a package of tests/conftest.py's
