@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # redis-server for the Python tests, haproxy for the edge role's config and live tests; podman,
 # runc and debootstrap for the systemd containers
-# Molecule and the demo deploy onto (tests/images).
+# Molecule and the demo deploy onto (tests/images); shellcheck for ansible-test sanity's
+# shellcheck test (skipped without it).
 APT_PACKAGES := redis-server python3-venv podman runc debootstrap \
-  prometheus prometheus-alertmanager prometheus-blackbox-exporter haproxy
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter haproxy shellcheck
 # Ansible reads and writes only inside the project: no stale copy of the collection in
 # ~/.ansible can shadow this one, and shield.rag.* resolves to this checkout.
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
