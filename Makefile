@@ -87,12 +87,12 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
 
-## sanity: ansible-test sanity on this Python (--local), with tests/sanity/ignore-<version>.txt.
-## It runs in a copy of the git-tracked files under .cache/sanity/ansible_collections/shield/rag
-## (it resolves the collection link and wants that path). Each test's virtual environment is
-## bootstrapped with tests/sanity/get_pip.py (ensurepip, no download of get-pip.py); the
-## environments are kept in ~/.ansible/test/venv between runs.
-SANITY_COPY := .cache/sanity/ansible_collections/shield/rag
+## sanity: ansible-test sanity on the venv's Python (--local), tests/sanity/ignore-<version>.txt
+## It runs in a scratch copy of the git-tracked files at <tmp>/ansible_collections/shield/rag
+## (ansible-test wants that path, resolves the collection link, and inside this checkout would
+## take the git files of the checkout's root). Each test's virtual environment gets pip from
+## tests/sanity/get_pip.py (ensurepip; get-pip.py is not downloaded); the environments are
+## kept in ~/.ansible/test/venv between runs.
 SANITY_PYTHON = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # The pip version ansible-test bootstraps (the name of the cached get-pip.py it looks for).
 SANITY_PIP = $(shell $(PY) -c 'import types; from ansible_test._internal.python_requirements \
@@ -100,9 +100,10 @@ SANITY_PIP = $(shell $(PY) -c 'import types; from ansible_test._internal.python_
 sanity: venv
 	mkdir -p ~/.ansible/test/cache
 	cp tests/sanity/get_pip.py ~/.ansible/test/cache/get_pip_$(subst .,_,$(SANITY_PIP)).py
-	rm -rf $(SANITY_COPY) && mkdir -p $(SANITY_COPY)
-	git ls-files -z | xargs -0 cp --parents -a -t $(SANITY_COPY)
-	cd $(SANITY_COPY) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	copy="$$tmp/ansible_collections/shield/rag" && mkdir -p "$$copy" && \
+	git ls-files -z | xargs -0 cp --parents -a -t "$$copy" && \
+	cd "$$copy" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	  ansible-test sanity --local --python $(SANITY_PYTHON)
 
 ## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1), on
