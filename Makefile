@@ -6,16 +6,17 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # redis-server for the Python tests, haproxy for the edge role's config and live tests; podman,
 # runc and debootstrap for the systemd containers
-# Molecule and the demo deploy onto (tests/images).
+# Molecule and the demo deploy onto (tests/images); shellcheck for ansible-test sanity's
+# shellcheck test (skipped without it).
 APT_PACKAGES := redis-server python3-venv podman runc debootstrap \
-  prometheus prometheus-alertmanager prometheus-blackbox-exporter haproxy
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter haproxy shellcheck
 # Ansible reads and writes only inside the project: no stale copy of the collection in
 # ~/.ansible can shadow this one, and shield.rag.* resolves to this checkout.
 export ANSIBLE_HOME := $(CURDIR)/.cache/ansible
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
-.PHONY: test deps venv lint lock lock-check pytest molecule demo bench docs docs-lint clean
+.PHONY: test deps venv lint sanity lock lock-check pytest molecule demo bench docs docs-lint clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario
 test: deps venv lint pytest molecule
@@ -74,8 +75,8 @@ lock-compile:
 	$(call compile_locks,$(LOCK_DIR))
 
 ## lint: ruff (lint and format check), ansible-lint (production profile), the locks, the
-## collection's docs (docs-lint)
-lint: venv lock-check $(COLLECTION_LINK) docs-lint
+## collection's docs (docs-lint), ansible-test sanity
+lint: venv lock-check $(COLLECTION_LINK) docs-lint sanity
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
@@ -109,6 +110,25 @@ docs: venv $(COLLECTION_LINK)
 $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
+
+## sanity: ansible-test sanity on the venv's Python (--local), tests/sanity/ignore-<version>.txt
+## It runs in a scratch copy of the git-tracked files at <tmp>/ansible_collections/shield/rag
+## (ansible-test wants that path, resolves the collection link, and inside this checkout would
+## take the git files of the checkout's root). Each test's virtual environment gets pip from
+## tests/sanity/get_pip.py (ensurepip; get-pip.py is not downloaded); the environments are
+## kept in ~/.ansible/test/venv between runs.
+SANITY_PYTHON = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# The pip version ansible-test bootstraps (the name of the cached get-pip.py it looks for).
+SANITY_PIP = $(shell $(PY) -c 'import types; from ansible_test._internal.python_requirements \
+  import get_venv_packages as p; print(p(types.SimpleNamespace(version="$(SANITY_PYTHON)"))["pip"])')
+sanity: venv
+	mkdir -p ~/.ansible/test/cache
+	cp tests/sanity/get_pip.py ~/.ansible/test/cache/get_pip_$(subst .,_,$(SANITY_PIP)).py
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	copy="$$tmp/ansible_collections/shield/rag" && mkdir -p "$$copy" && \
+	git ls-files -z | xargs -0 cp --parents -a -t "$$copy" && \
+	cd "$$copy" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  ansible-test sanity --local --python $(SANITY_PYTHON)
 
 ## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1), on
 ## PYTEST_WORKERS pytest-xdist workers; a module, or a package of tests/conftest.py's

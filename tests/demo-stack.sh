@@ -136,9 +136,10 @@ else
         --label io.shield-rag.demo=true --privileged --systemd=always \
         "${args[@]}" "$image" /sbin/init >/dev/null
 fi
-orchestrator_port=$(published 8600) && mcp_port=$(published 8601) \
-    && lightrag_port=$(published 9621) && qdrant_port=$(published 6333) \
-    || die "container $container does not publish 8600, 8601, 9621 and 6333: make demo-stop first"
+if ! { orchestrator_port=$(published 8600) && mcp_port=$(published 8601) \
+    && lightrag_port=$(published 9621) && qdrant_port=$(published 6333); }; then
+    die "container $container does not publish 8600, 8601, 9621 and 6333: make demo-stop first"
+fi
 ssh_port=$(published 22) || ssh_port=
 if [ -z "$ssh_port" ] && [ "$connection" = ssh ]; then
     die "container $container was created before the demo reached it over SSH (no port 22" \

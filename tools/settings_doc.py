@@ -74,7 +74,7 @@ def _sections() -> list[tuple[str, FieldInfo, type[BaseModel]]]:
 
 
 def _dotted_keys() -> set[str]:
-    return {f"{name}.{key}" for name, _, model in _sections() for key in model.model_fields}
+    return {f"{name}.{key}" for name, _unused, model in _sections() for key in model.model_fields}
 
 
 def _type_name(annotation: Any) -> str:
@@ -166,7 +166,7 @@ def _docstring_body(model: type[BaseModel]) -> str:
     own = model.__dict__.get("__doc__")
     if not own:
         return ""
-    _summary, _, body = inspect.cleandoc(own).partition("\n")
+    _summary, _unused, body = inspect.cleandoc(own).partition("\n")
     return body.strip().replace("``", "`")
 
 
@@ -184,7 +184,7 @@ def _lines(*chunks: str | Iterable[str]) -> list[str]:
 def _intro(keys: set[str]) -> list[str]:
     required = [
         f"`{name}.{key}`"
-        for name, _, model in _sections()
+        for name, _unused, model in _sections()
         for key, field in model.model_fields.items()
         if field.is_required()
     ]
@@ -193,7 +193,7 @@ def _intro(keys: set[str]) -> list[str]:
     marks = ", ".join(f"`{m}`" for m in policy["placeholder_marks"])
     secrets = [
         f"`{name}.{key}`"
-        for name, _, model in _sections()
+        for name, _unused, model in _sections()
         for key, field in model.model_fields.items()
         if "secret" in _type_name(field.annotation)
     ]
@@ -269,12 +269,12 @@ def _intro(keys: set[str]) -> list[str]:
         "only the sections marked for it.",
         "",
         "| Section | Required | " + " | ".join(f"`{s}`" for s in SERVICES) + " |",
-        "| --- | --- | " + " | ".join(":---:" for _ in SERVICES) + " |",
+        "| --- | --- | " + " | ".join(":---:" for _unused in SERVICES) + " |",
         *(
             f"| [`{name}`](#{name}) | {'yes' if field.is_required() else 'no'} | "
             + " | ".join("✓" if s in SECTION_READERS.get(name, ()) else "" for s in SERVICES)
             + " |"
-            for name, field, _ in _sections()
+            for name, field, _unused in _sections()
         ),
         "",
     ]

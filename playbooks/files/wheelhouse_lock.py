@@ -117,7 +117,7 @@ def archive_lock(text: str, wheels: Path) -> str:
         digest = _sha256(wheel)
         if digest in known:
             continue
-        name, version, _, _ = parse_wheel_filename(wheel.name)
+        name, version, _unused, _unused = parse_wheel_filename(wheel.name)
         extra.setdefault((name, str(version)), []).append(digest)
     pinned = {(p.name, p.version) for p in pins}
     # The package of the collection itself is installed by file, without a pin.

@@ -39,7 +39,8 @@ def file_state_argument_spec(**file_options):
     return {
         "directories": dict(_LIST_OF_DICTS, options=directory),
         "files": dict(_LIST_OF_DICTS, options=file),
-        "secret_files": dict(_LIST_OF_DICTS, options=secret),
+        # The list names files; their content is the secret (no_log above).
+        "secret_files": dict(_LIST_OF_DICTS, options=secret, no_log=False),
     }
 
 

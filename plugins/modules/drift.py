@@ -23,7 +23,7 @@ description:
     expected.
   - The module never fails on a difference; it fails only on arguments it cannot compare.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   accounts:
     description: System users that must exist, each with the primary group of O(accounts[].group).

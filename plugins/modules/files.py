@@ -23,7 +23,7 @@ description:
     services whose files changed.
   - The content of O(secret_files) is never logged, never shown in a diff and never returned.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   # The type and suboptions of directories, files and secret_files: the doc fragment.
   directories:

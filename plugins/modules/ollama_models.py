@@ -21,7 +21,7 @@ description:
   - A failed call fails the task with a message naming the model and giving Ollama's own error
     text; the results list what was done before it.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   url:
     description: Ollama's base URL, C(http://) or C(https://).

@@ -26,7 +26,7 @@ description:
   - Any answer other than 2xx fails the task with a message naming the collection, the call, the
     HTTP status and Qdrant's error text. The API key never appears in messages or results.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   url:
     description: Qdrant's REST base URL, C(http://) or C(https://).

@@ -26,7 +26,7 @@ description:
     C(previous)) and any release directory left without a manifest by an interrupted install.
   - Always returns what is installed.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   home:
     description: The runtime's directory (C(shield_runtime_home)).

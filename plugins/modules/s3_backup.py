@@ -27,7 +27,7 @@ description:
   - O(state=presign_get) finds a complete backup (O(backup_id), or C(latest)), reads its
     manifest and signs one C(GET) per object (restore).
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 requirements:
   - botocore (on the controller)
 options:
@@ -289,14 +289,14 @@ def _list(client, params, prefix, delimiter=None):
 def _backups(client, params):
     """(complete ids, incomplete ids) under the prefix, newest first."""
     base = params["prefix"] + "/" if params["prefix"] else ""
-    _, prefixes = _list(client, params, base, delimiter="/")
+    _unused, prefixes = _list(client, params, base, delimiter="/")
     ids = sorted(
         (p[len(base) :].rstrip("/") for p in prefixes if _ID.match(p[len(base) :].rstrip("/"))),
         reverse=True,
     )
     complete, incomplete = [], []
     for backup_id in ids:
-        objects, _ = _list(client, params, _key(params, backup_id, "manifest.json"))
+        objects, _unused = _list(client, params, _key(params, backup_id, "manifest.json"))
         (complete if _key(params, backup_id, "manifest.json") in objects else incomplete).append(
             backup_id
         )
@@ -304,7 +304,7 @@ def _backups(client, params):
 
 
 def _remove(client, params, backup_id):
-    objects, _ = _list(client, params, _dir(params, backup_id))
+    objects, _unused = _list(client, params, _dir(params, backup_id))
     keys = sorted(objects)
     # manifest.json first: a backup half removed is incomplete, never taken for a whole one.
     keys.sort(key=lambda key: not key.endswith("/manifest.json"))
@@ -322,7 +322,7 @@ def _remove(client, params, backup_id):
 
 
 def _complete(module, client, params, files):
-    objects, _ = _list(client, params, _dir(params, params["backup_id"]))
+    objects, _unused = _list(client, params, _dir(params, params["backup_id"]))
     base = _dir(params, params["backup_id"])
     stored = {key[len(base) :]: size for key, size in objects.items()}
     problems = []
@@ -362,7 +362,7 @@ def _complete(module, client, params, files):
 
 
 def _presign_get(module, client, params):
-    complete, _ = _backups(client, params)
+    complete, _unused = _backups(client, params)
     wanted = params["backup_id"] or "latest"
     if wanted == "latest":
         if not complete:
@@ -384,7 +384,7 @@ def _presign_get(module, client, params):
     except ValueError:
         module.fail_json(msg=f"The manifest of backup {wanted} in {_where(params)} is not JSON.")
     base = _dir(params, wanted)
-    objects, _ = _list(client, params, base)
+    objects, _unused = _list(client, params, base)
     transfers = []
     for key in sorted(objects, key=lambda key: key.endswith("/manifest.json")):
         name = key[len(base) :]

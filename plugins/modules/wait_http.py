@@ -17,7 +17,7 @@ description:
   - Fails, naming every endpoint that was not ready and its last answer or error, when the time
     is up. Never changes anything.
 author:
-  - Shield RAG contributors
+  - Shield RAG contributors (@shield-rag)
 options:
   checks:
     description: The endpoints to wait for.

@@ -177,7 +177,7 @@ def _refusal(status: int, text: str) -> str:
         else:
             # The first sentence: FastMCP goes on about OAuth clients re-registering.
             described = str(body.get("error_description") or body.get("detail") or "")
-            parts = (error, described.split(". ")[0].removesuffix("."))
+            parts = (error, described.split(". ", maxsplit=1)[0].removesuffix("."))
             message = ": ".join(str(part) for part in parts if part)
     else:
         message = text
@@ -214,8 +214,8 @@ async def list_tools(
                 verify=verify,
                 event_hooks={"response": [record]},
             ) as http,
-            streamable_http_client(url, http_client=http) as (read, write),
-            ClientSession(read, write) as session,
+            streamable_http_client(url, http_client=http) as streams,
+            ClientSession(*streams) as session,
         ):
             await session.initialize()
             cursor: str | None = None

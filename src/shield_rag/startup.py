@@ -40,8 +40,12 @@ def config_errors() -> Iterator[None]:
 
 @overload
 def load(path: str | None, *, logs: bool = True) -> Settings: ...
+
+
 @overload
 def load(path: str | None, model: type[S], *, logs: bool = True) -> S: ...
+
+
 def load(path: str | None, model: type[Settings] = Settings, *, logs: bool = True) -> Settings:
     """The settings of ``path`` (or ``$SHIELD_CONFIG``); with ``logs``, logging set up as
     they say. A configuration error is a refusal to start."""

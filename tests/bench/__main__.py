@@ -117,7 +117,7 @@ def selected(names: list[str]) -> set[int]:
 
 def load(section: Section) -> Callable[[BenchContext], list[Figure]] | str:
     """The section's function, or why it cannot be run (its module is missing)."""
-    module_name, _, function = section.target.partition(":")
+    module_name, _unused, function = section.target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

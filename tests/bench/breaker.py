@@ -120,19 +120,19 @@ async def _breaker(ctx: BenchContext, server: McpServer) -> list[Figure]:
     job_id = uuid.uuid4().hex
     labels = {"tool": "get_job_status"}
     async with session(server.url, server.token) as s:
-        for _ in range(BREAKER_THRESHOLD):
+        for _unused in range(BREAKER_THRESHOLD):
             result = await s.call_tool("get_job_status", {"job_id": job_id})
             if not result.is_error:
                 raise RuntimeError("get_job_status succeeded against a closed port")
         await eventually(lambda: server.breaker_state() == 2, 10, "the breaker to open")
         ctx.progress(f"  breaker open after {BREAKER_THRESHOLD} refused calls")
 
-        async def fast_fail(_: int) -> None:
+        async def fast_fail(_unused: int) -> None:
             result = await s.call_tool("get_job_status", {"job_id": job_id})
             if not result.is_error or FAST_FAIL not in text_of(result):
                 raise RuntimeError(f"expected a fast-fail, got: {text_of(result)[:300]}")
 
-        async def ping(_: int) -> None:
+        async def ping(_unused: int) -> None:
             await s.send_ping()
 
         paths: dict[str, Call] = {"fast_fail": fast_fail, "ping": ping}

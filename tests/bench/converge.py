@@ -91,7 +91,7 @@ def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
     playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=ARTIFACTS_TIMEOUT)
     pairs = (item.partition("=") for item in dump.read_text().split("\0") if "=" in item)
     dump.unlink()
-    return {key: value for key, _, value in pairs}
+    return {key: value for key, _unused, value in pairs}
 
 
 def _podman(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -111,7 +111,7 @@ def _not_converged(container: str, state: Path, env: dict[str, str]) -> str | No
     inspect = _podman(env, "container", "inspect", "--format", fmt, container)
     if inspect.returncode != 0:
         return f"no container {container}"
-    running, _, cid = inspect.stdout.strip().partition(" ")
+    running, _unused, cid = inspect.stdout.strip().partition(" ")
     if running != "true":
         return f"container {container} is not running"
     marker = state / "converged"

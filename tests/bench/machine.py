@@ -40,7 +40,7 @@ class Machine:
 def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     try:
         for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
+            key, _unused, value = line.partition(":")
             if key.strip() in ("model name", "Hardware", "cpu model"):
                 return value.strip()
     except OSError:

@@ -98,7 +98,7 @@ async def _measure(ctx: BenchContext, stack: Stack) -> list[Figure]:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
 
         def path(client: str, model: str) -> Call:
-            async def call(_: int) -> None:
+            async def call(_unused: int) -> None:
                 resp = await http.post(
                     "/lightrag/query",
                     json={"query": QUESTION, "mode": "hybrid", "model": model},

@@ -83,7 +83,7 @@ def run(
 def recap(log: Path, host: str) -> dict[str, int]:
     """The PLAY RECAP counters of ``host`` in an ansible-playbook log."""
     text = log.read_text(errors="replace")
-    _, _, recap = text.rpartition("PLAY RECAP")
+    _unused, _unused, recap = text.rpartition("PLAY RECAP")
     for match in RECAP.finditer(recap):
         if match["host"] == host:
             return {k: int(v) for k, v in match.groupdict().items() if k != "host"}

@@ -7,6 +7,7 @@ worse, for latencies (measured / floor) and rates (floor / measured) alike.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class RunInfo:
 
 def fmt(value: float) -> str:
     """A number with about three significant digits, without exponent notation."""
-    if value != value or value in (float("inf"), float("-inf")):  # NaN / inf
+    if not math.isfinite(value):  # NaN / inf
         return str(value)
     magnitude = abs(value)
     if magnitude >= 100:
@@ -221,14 +222,14 @@ def chart(figures: Sequence[Figure], path: Path) -> Path:
                 ("measured p99", "measured", "p99", "#d62728"),
                 ("floor p99", "floor", "p99", "#ff9896"),
             ]
-            bar = 0.2
+            bar_height = 0.2
             positions = range(len(shown))
             values = []
             for i, (label, side, key, colour) in enumerate(series):
                 ys = [getattr(f, side)[key] for f in shown]
                 values += ys
-                offsets = [p + (i - 1.5) * bar for p in positions]
-                ax.barh(offsets, ys, height=bar, label=label, color=colour)
+                offsets = [p + (i - 1.5) * bar_height for p in positions]
+                ax.barh(offsets, ys, height=bar_height, label=label, color=colour)
             positive = [v for v in values if v > 0]
             if positive and max(positive) / min(positive) > LOG_SCALE_SPREAD:
                 ax.set_xscale("log")

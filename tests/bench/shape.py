@@ -61,7 +61,7 @@ def read(json_log: Path, host: str) -> list[list[str]]:
     start = text.find("{")
     if start < 0:
         raise ValueError(f"{json_log}: no JSON output (was ANSIBLE_STDOUT_CALLBACK=json set?)")
-    data, _ = json.JSONDecoder().raw_decode(text[start:])
+    data, _unused = json.JSONDecoder().raw_decode(text[start:])
     stats = data["stats"].get(host, {})
     if stats.get("changed") or stats.get("failures") or stats.get("unreachable"):
         raise ValueError(f"{json_log}: the run was no re-converge of {host}: {stats}")

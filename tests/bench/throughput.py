@@ -75,7 +75,7 @@ def make_text(rng: random.Random, index: int, paragraphs: int = 5) -> str:
     parts = [f"Field report {index} from {place}"]
     for p in range(paragraphs):
         sentences = []
-        for _ in range(5):
+        for _unused in range(5):
             sentences.append(
                 f"At {rng.choice(PLACES)}, {rng.choice(SUBJECTS)} {rng.choice(VERBS)} "
                 f"{rng.randint(2, 990)} units of {rng.choice(THINGS)} {rng.choice(PERIODS)}, "

@@ -69,7 +69,7 @@ def check_promql(exprs: list[tuple[str, str]], workdir: Path) -> list[str]:
             problems.append(f"{where}: unknown Grafana variable in {expr!r}")
     recording = [
         {"record": f"grafana_check:expr_{index}", "expr": substitute_macros(expr)}
-        for index, (_, expr) in enumerate(exprs)
+        for index, (_unused, expr) in enumerate(exprs)
     ]
     path = workdir / "grafana-promql.rules.yml"
     path.write_text(

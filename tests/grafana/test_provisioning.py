@@ -267,7 +267,7 @@ def test_expressions_use_the_roles_scrape_job_names(rendered: prov.Rendered) -> 
     role_vars = yaml.safe_load((prov.ROLE / "vars" / "main.yml").read_text(encoding="utf-8"))
     jobs = set(role_vars["_monitoring_jobs"].values())
     used = set()
-    for _, expr in _all_exprs(rendered):
+    for _unused, expr in _all_exprs(rendered):
         for value in re.findall(r'\bjob\s*(?:=~|!~|!=|=)\s*"([^"]*)"', expr):
             used.update(value.split("|"))
     assert used, "no expression selects a job"

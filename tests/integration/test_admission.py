@@ -112,7 +112,7 @@ def test_every_terminal_path_removes_the_job_from_the_counts_exactly_once(astack
             )
             return out.job_id
 
-        ids = [await new() for _ in range(6)]
+        ids = [await new() for _unused in range(6)]
         counts = [await store.unfinished_counts("paths")]
         running = {"worker": "w", "attempts": "1"}
 
@@ -211,7 +211,7 @@ def test_a_write_takes_its_token_and_its_counts_in_one_script(astack: Stack) -> 
 
 
 def test_caps_hold_exactly_under_concurrent_creation(astack: Stack) -> None:
-    async def body(store: JobStore, _: Redis) -> tuple[list[Any], tuple[int, int], list[Any]]:
+    async def body(store: JobStore, _unused: Redis) -> tuple[list[Any], tuple[int, int], list[Any]]:
         async def create(client: str, n: int) -> Any:
             try:
                 return await store.create(
@@ -256,13 +256,13 @@ def test_entries_of_expired_or_already_final_jobs_are_pruned(astack: Stack) -> N
             )
             return out.job_id
 
-        expired, ended_elsewhere, *live = [await new() for _ in range(5)]
+        expired, ended_elsewhere, *live = [await new() for _unused in range(5)]
         # A record that expired; a job ended without the sets (an older worker's script).
         await redis.delete(store.keys.job(expired))
         await redis.hset(store.keys.job(ended_elsewhere), "status", "succeeded")
         await store.transition(live[0], allowed=None, status=JobStatus.RUNNING)
         # Small windows: the scan goes round the set in several calls.
-        pruned = [await store.prune_unfinished(limit=2) for _ in range(4)]
+        pruned = [await store.prune_unfinished(limit=2) for _unused in range(4)]
         return [sum(pruned), await store.unfinished_counts("x")]
 
     assert _store_run(astack, body) == [2, (3, 3)]
@@ -273,7 +273,7 @@ def test_rate_limit_answers_429_with_retry_after_and_the_bucket_refills(astack: 
     before = _refusals(astack, "rate_limited")
     with astack.http() as c:
         statuses = []
-        for _ in range(BURST * 5):
+        for _unused in range(BURST * 5):
             r = c.get(f"/jobs/{NO_JOB}", headers={"X-Shield-Client": "rate-a"})
             statuses.append(r.status_code)
             if r.status_code == 429:
@@ -436,10 +436,12 @@ def test_the_rate_bucket_costs_no_append_only_file_write(tmp_path: Path) -> None
 
     async def take(store: JobStore, redis: Redis) -> tuple[list[float], int, int]:
         before = int((await redis.info("persistence"))["aof_current_size"])
-        waits = [await store.take_token("aof-client", 1.0, 3) for _ in range(4)]
+        waits = [await store.take_token("aof-client", 1.0, 3) for _unused in range(4)]
         # A write's token, taken with its counts, costs no append either.
-        writes = [await store.take_token_and_counts("aof-w", 1.0, 2, 5, None) for _ in range(3)]
-        waits += [wait for wait, _ in writes]
+        writes = [
+            await store.take_token_and_counts("aof-w", 1.0, 2, 5, None) for _unused in range(3)
+        ]
+        waits += [wait for wait, _unused in writes]
         after = int((await redis.info("persistence"))["aof_current_size"])
         return waits, before, after
 

@@ -93,7 +93,7 @@ def test_the_creation_script_takes_the_token_and_refuses_without_a_trace(tmp_pat
         aof = _aof(own)
     finally:
         own.stop_redis()
-    (s1, _), (s2, _), (refused, wait) = out["a"]
+    (s1, _unused), (s2, _unused), (refused, wait) = out["a"]
     assert (s1, s2, refused) == ("created", "created", "RateLimited")
     assert 0 < wait <= 1.0
     # The refused requests created nothing, and appended nothing to the append-only file.

@@ -85,7 +85,7 @@ def test_a_stalled_body_gets_408_and_the_connection_is_closed(contract_stack: St
             + b'{"query": "the rest never comes'
         )
         answer = _read_until_closed(sock)  # returns once the server closed the connection
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, _unused, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 "), answer
     assert b"connection: close" in head.lower()
     error = json.loads(body)

@@ -62,7 +62,7 @@ class Script:
             )
 
     def gaps(self) -> list[float]:
-        times = [t for _, t in self.calls]
+        times = [t for _unused, t in self.calls]
         return [b - a for a, b in itertools.pairwise(times)]
 
 
@@ -178,8 +178,8 @@ def test_refusals_of_an_open_breaker_are_not_attempts_in_either_phase(stack: Sta
     assert raw["status"] == "succeeded", raw
     assert raw["vectors_status"] == "succeeded" and raw["graph_status"] == "succeeded", raw
     # Every refused call and the one that went through were the job's first attempt.
-    assert [a for a, _ in vectors.calls] == [1] * (REFUSALS + 1)
-    assert [a for a, _ in graph.calls] == [1] * (REFUSALS + 1)
+    assert [a for a, _unused in vectors.calls] == [1] * (REFUSALS + 1)
+    assert [a for a, _unused in graph.calls] == [1] * (REFUSALS + 1)
     assert raw["attempts"] == "1" and raw["graph_attempts"] == "1", raw
     # Re-queued no sooner than the breaker's retry_after.
     for script in (vectors, graph):
@@ -211,9 +211,9 @@ def test_failures_whose_request_was_sent_still_dead_letter(stack: Stack, phase: 
     failing = Script("ollama" if phase == "vectors" else "lightrag", failures=100, sent=True)
     fine = Script("ollama", failures=0)
     vectors, graph = (failing, fine) if phase == "vectors" else (fine, failing)
-    raw, events, _, _ = _run_job(stack, vectors, graph)
+    raw, events, _unused, _unused = _run_job(stack, vectors, graph)
     assert raw["status"] == "dead", raw
-    assert [a for a, _ in failing.calls] == list(range(1, MAX_ATTEMPTS + 1))
+    assert [a for a, _unused in failing.calls] == list(range(1, MAX_ATTEMPTS + 1))
     if phase == "vectors":
         assert raw["error"].startswith(f"gave up after {MAX_ATTEMPTS} attempts"), raw
         assert raw["attempts"] == str(MAX_ATTEMPTS)

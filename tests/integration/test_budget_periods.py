@@ -97,7 +97,7 @@ async def test_holds_of_calls_that_never_ended_lapse_and_are_reclaimed(
     budget = BudgetSettings(max_tokens=2000)
     async with connected(redis_stack) as redis:
         ledger = settings.ledger(redis, clock)
-        crashed = [await ledger.reserve("kim", budget, LOCAL) for _ in range(2)]
+        crashed = [await ledger.reserve("kim", budget, LOCAL) for _unused in range(2)]
         refused = await refusal(ledger, "kim", budget)
         assert (refused.spent, refused.reserved) == (0, 2000)
         assert "(2,000 more held by its calls in progress)" in str(refused)

@@ -109,7 +109,7 @@ async def test_callers_that_keep_calling_use_the_whole_budget_and_never_a_call_m
                 await ledger.settle(held, prompt, completion, 0.1)
             raise AssertionError("the budget never refused bob")
 
-        counts = await asyncio.gather(*(caller() for _ in range(8)))
+        counts = await asyncio.gather(*(caller() for _unused in range(8)))
         status = await ledger.status("bob", budget)
     assert sum(counts) == status.usage.calls > 20
     # The last refusal saw no hold left, so the spend reached the limit; no admitted call
@@ -143,11 +143,11 @@ async def test_a_cost_budget_counts_priced_calls_and_refuses_at_its_limit(
             await asyncio.sleep(0)
             return await ledger.settle(held, 1000, 500, 1.0)
 
-        together = await asyncio.gather(*(call() for _ in range(20)))
+        together = await asyncio.gather(*(call() for _unused in range(20)))
         done = [o for o in together if isinstance(o, Spent)]
         assert done and all(s.cost_micros == cost for s in done)
         # Then one after the other, until refused.
-        for _ in range(20):
+        for _unused in range(20):
             if isinstance(last := await call(), BudgetExceeded):
                 break
             done.append(last)

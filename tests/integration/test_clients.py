@@ -98,7 +98,8 @@ def test_the_table_covers_every_client_route() -> None:
         for method in methods - {"HEAD"}:
             seen.add((method, path, scope))
     table = {
-        (m, p.replace(JOB, "{job_id}").replace("streaming", "{name}"), s) for m, p, _, s in ROUTES
+        (m, p.replace(JOB, "{job_id}").replace("streaming", "{name}"), s)
+        for m, p, _unused, s in ROUTES
     }
     assert seen == table
 

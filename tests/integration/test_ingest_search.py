@@ -150,7 +150,7 @@ def test_reingesting_the_same_text_does_not_duplicate_vectors(stack: Stack) -> N
     }
     ids = []
     with stack.http() as c:
-        for _ in range(2):
+        for _unused in range(2):
             r = c.post("/ingest-async", json=body)
             ids.append(stack.wait_job(r.json()["job_id"])["result"]["doc_ids"][0])
         assert ids[0] == ids[1]

@@ -193,7 +193,7 @@ def _spent(stack: Stack, client: str) -> int:
 
 def test_a_budget_holds_under_concurrent_calls_and_across_a_restart(stack: Stack) -> None:
     with ThreadPoolExecutor(20) as pool:
-        answers = list(pool.map(lambda _: ask(stack, "alice"), range(20)))
+        answers = list(pool.map(lambda _unused: ask(stack, "alice"), range(20)))
     statuses = sorted(r.status_code for r in answers)
     assert set(statuses) == {200, 429}, statuses
     largest = max(
@@ -254,7 +254,7 @@ def test_a_streamed_answer_arrives_in_pieces_and_is_accounted(stack: Stack) -> N
     ):
         assert resp.status_code == 200, resp.read()
         events = list(_events(resp))
-    kinds = [kind for kind, _ in events]
+    kinds = [kind for kind, _unused in events]
     assert kinds[-1] == "done" and kinds.count("delta") >= 2 and set(kinds) == {"delta", "done"}
     done = events[-1][1]
     assert done["response"] == "".join(data["text"] for kind, data in events if kind == "delta")

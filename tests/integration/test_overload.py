@@ -175,7 +175,7 @@ def test_overload_refuses_the_excess_keeps_search_fast_and_loses_nothing(ostack:
         url=ostack.qdrant_url, api_key=ostack.qdrant_api_key, check_compatibility=False
     )
     try:
-        points, _ = qdrant.scroll(
+        points, _unused = qdrant.scroll(
             ostack.collection,
             scroll_filter=models.Filter(
                 must=[models.FieldCondition(key="job_id", match=models.MatchAny(any=accepted))]
@@ -210,7 +210,7 @@ def test_overload_refuses_the_excess_keeps_search_fast_and_loses_nothing(ostack:
     assert ostack.wait_job(after.json()["job_id"], timeout=60)["status"] == "succeeded"
 
     offered = len(accepted) + len(refused)
-    codes = Counter(code for _, _, code in refused)
+    codes = Counter(code for _unused, _unused, code in refused)
     figures = {
         "window_s": round(window, 1),
         "offered_per_s": round(offered / window, 1),
@@ -242,8 +242,8 @@ def test_overload_refuses_the_excess_keeps_search_fast_and_loses_nothing(ostack:
         f"not an overload: {figures}"
     )
     assert offered > len(accepted), f"not an overload: {figures}"
-    assert refused and all(status == 429 for status, _, _ in refused), Counter(refused)
-    assert all(retry is not None and int(retry) >= 1 for _, retry, _ in refused)
+    assert refused and all(status == 429 for status, _unused, _unused in refused), Counter(refused)
+    assert all(retry is not None and int(retry) >= 1 for _unused, retry, _unused in refused)
     assert not search_errors, search_errors[:5]
     # Search kept answering through the overload; how much slower it got is a benchmark
     # figure (make bench: overload), not a timed assertion on a shared 2-core machine.

@@ -42,7 +42,7 @@ def _points_for(stack: Stack, doc_ids: list[str]) -> list[models.Record]:
         url=stack.qdrant_url, api_key=stack.qdrant_api_key, check_compatibility=False
     )
     try:
-        records, _ = client.scroll(
+        records, _unused = client.scroll(
             stack.collection,
             scroll_filter=models.Filter(
                 must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=doc_ids))]

@@ -166,7 +166,7 @@ def test_kill_9_in_the_graph_stage_loses_nothing_and_indexes_once(gstack: Stack)
 def test_cancel_while_the_graph_stage_waits_for_a_slot_is_at_once(gstack: Stack) -> None:
     slots = len(gstack.workers)  # one graph slot per worker (graph_concurrency 1)
     with frozen(gstack.lightrag):
-        busy = [_submit_text(gstack, f"slate{uuid.uuid4().hex[:8]}") for _ in range(slots)]
+        busy = [_submit_text(gstack, f"slate{uuid.uuid4().hex[:8]}") for _unused in range(slots)]
         for job_id in busy:
             _wait_phase(gstack, job_id, "graph", {"running"})
         waiting = _submit_text(gstack, f"flint{uuid.uuid4().hex[:8]}")

@@ -38,7 +38,7 @@ async def _chunks_of(store: VectorStore, doc_id: str) -> dict[int, str]:
     match = models.Filter(
         must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))]
     )
-    points, _ = await store.client.scroll(
+    points, _unused = await store.client.scroll(
         store.collection, scroll_filter=match, limit=100, with_payload=True
     )
     return {int(p.payload["chunk_index"]): str(p.payload["text"]) for p in points if p.payload}
@@ -59,10 +59,10 @@ def test_store_document_replaces_a_longer_version_and_leaves_others(stack: Stack
             other = [f"other {i}" for i in range(4)]
             for doc, chunks in (("doc-a", long_text), ("doc-b", other)):
                 ids, payloads = _points(doc, chunks)
-                await store.store_document(doc, ids, [[0.1] * DIM for _ in ids], payloads)
+                await store.store_document(doc, ids, [[0.1] * DIM for _unused in ids], payloads)
             short = ["short 0", "short 1"]
             ids, payloads = _points("doc-a", short)
-            await store.store_document("doc-a", ids, [[0.2] * DIM for _ in ids], payloads)
+            await store.store_document("doc-a", ids, [[0.2] * DIM for _unused in ids], payloads)
             return await _chunks_of(store, "doc-a"), await _chunks_of(store, "doc-b")
         finally:
             await store.client.delete_collection(settings.collection)

@@ -201,7 +201,7 @@ def test_health_shows_the_tiers_and_the_extract_model(
 def test_a_stream_falls_back_before_its_first_piece(
     routed: tuple[LightRAGProcess, httpx.Client],
 ) -> None:
-    _, client = routed
+    _unused, client = routed
     *deltas, done = stream(client, {"query": fresh(WORDS), "mode": "bypass", "model": "auto"})
     assert deltas and done["done"] is True
     routing = done["routing"]
@@ -213,7 +213,7 @@ def test_a_stream_falls_back_before_its_first_piece(
 def test_auto_falls_back_from_a_failing_model_which_then_rests(
     routed: tuple[LightRAGProcess, httpx.Client],
 ) -> None:
-    _, client = routed
+    _unused, client = routed
     first = client.post(
         "/query", json={"query": fresh("Zorblax?"), "mode": "bypass", "model": "auto"}
     )
@@ -236,7 +236,7 @@ def test_auto_falls_back_from_a_failing_model_which_then_rests(
 
 
 def test_auto_picks_the_tier_by_prompt_size(routed: tuple[LightRAGProcess, httpx.Client]) -> None:
-    _, client = routed
+    _unused, client = routed
     # bypass: the prompt is the query alone, 21 to 400 tokens: tier small
     mid = client.post("/query", json={"query": fresh(WORDS * 4), "mode": "bypass", "model": "auto"})
     assert mid.json()["routing"]["tier"] == "small", mid.text
@@ -331,7 +331,7 @@ async def test_a_model_too_slow_hands_over_within_the_attempt_timeout() -> None:
         return 200, {"model": body["model"], "message": reply, "done": True, **counts}
 
     async with serving(JsonServer) as start:
-        _, url = await start(answer)
+        _unused, url = await start(answer)
         settings = Settings(
             redis={"url": "redis://127.0.0.1:1/0"},  # type: ignore[arg-type]
             qdrant={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]
@@ -364,7 +364,7 @@ async def test_a_model_failing_mid_stream_ends_it_with_an_error_line() -> None:
     body = b"".join(json.dumps(frame).encode() + b"\n" for frame in frames)
 
     async with serving(JsonServer) as start:
-        _, url = await start(lambda method, path, request: (200, body))
+        _unused, url = await start(lambda method, path, request: (200, body))
         settings = Settings(
             redis={"url": "redis://127.0.0.1:1/0"},  # type: ignore[arg-type]
             qdrant={"url": "http://127.0.0.1:1"},  # type: ignore[arg-type]

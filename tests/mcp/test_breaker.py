@@ -72,14 +72,14 @@ class Target:
 
 
 async def _trip(breaker: CircuitBreaker, target: Target) -> None:
-    for _ in range(breaker.failure_threshold):
+    for _unused in range(breaker.failure_threshold):
         with pytest.raises(Down):
             await breaker.call(target.fail)
 
 
 async def test_opens_after_exactly_five_consecutive_failures(breaker: CircuitBreaker) -> None:
     target = Target()
-    for _ in range(4):
+    for _unused in range(4):
         with pytest.raises(Down):
             await breaker.call(target.fail)
     assert breaker.state is BreakerState.CLOSED
@@ -93,8 +93,8 @@ async def test_a_success_resets_the_count_so_failures_must_be_consecutive(
     breaker: CircuitBreaker,
 ) -> None:
     target = Target()
-    for _ in range(3):
-        for _ in range(4):
+    for _unused in range(3):
+        for _unused in range(4):
             with pytest.raises(Down):
                 await breaker.call(target.fail)
         assert await breaker.call(target.ok) == "ok"
@@ -104,7 +104,7 @@ async def test_a_success_resets_the_count_so_failures_must_be_consecutive(
 
 async def test_answers_that_are_not_failures_do_not_count(breaker: CircuitBreaker) -> None:
     target = Target()
-    for _ in range(20):
+    for _unused in range(20):
         with pytest.raises(Refused):
             await breaker.call(target.refuse)
     assert breaker.state is BreakerState.CLOSED
@@ -132,7 +132,7 @@ async def test_half_open_lets_exactly_one_probe_through(
     clock.now += 60.01
     assert breaker.state is BreakerState.HALF_OPEN
     target.gate = asyncio.Event()
-    calls = [asyncio.create_task(breaker.call(target.ok)) for _ in range(10)]
+    calls = [asyncio.create_task(breaker.call(target.ok)) for _unused in range(10)]
     await asyncio.sleep(0)  # every call has reached the breaker; the probe waits at the gate
     rejected = [t for t in calls if t.done()]
     assert len(rejected) == 9
@@ -192,7 +192,7 @@ async def test_a_cancelled_probe_frees_the_slot_and_records_nothing(
 async def test_cancelled_calls_do_not_count_as_failures(breaker: CircuitBreaker) -> None:
     target = Target()
     target.gate = asyncio.Event()
-    for _ in range(10):
+    for _unused in range(10):
         task = asyncio.create_task(breaker.call(target.ok))
         await asyncio.sleep(0)
         task.cancel()

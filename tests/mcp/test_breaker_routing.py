@@ -166,7 +166,7 @@ async def test_a_failing_dependency_opens_only_its_breaker_and_only_its_tools_fa
     shield = make()
     orchestrator.answers["lightrag_query"] = answer
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             is_error, text = await call(c, "lightrag_query")
             assert is_error and "Dependency lightrag unavailable" in text, text
             assert "dependency=lightrag" in text and "retry_after=" in text
@@ -192,7 +192,7 @@ async def test_qdrant_failing_stops_the_vector_tools_but_not_lightrag_or_jobs(
     shield = make()
     orchestrator.answers["qdrant_find"] = error(504, "dependency_timeout", "qdrant")
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             is_error, text = await call(c, "qdrant_find")
             assert is_error and "code=dependency_timeout" in text, text
         assert shield.breakers["qdrant"].state.label == "open"
@@ -212,7 +212,7 @@ async def test_a_dependency_named_by_another_route_is_charged_to_that_dependency
     shield = make()
     orchestrator.answers["qdrant_find"] = error(503, "dependency_unavailable", "redis")
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             assert (await call(c, "qdrant_find"))[0]
         assert states(shield) == {**dict.fromkeys(TARGETS, "closed"), "redis": "open"}
         is_error, text = await call(c, "get_job_status")
@@ -238,7 +238,7 @@ async def test_transport_errors_and_unnamed_5xx_count_against_the_orchestrator(
     shield = make()
     orchestrator.answers["qdrant_find"] = answer
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             is_error, text = await call(c, "qdrant_find")
             assert is_error and "Orchestrator unavailable" in text, text
         assert states(shield) == {**dict.fromkeys(TARGETS, "closed"), "orchestrator": "open"}
@@ -267,7 +267,7 @@ async def test_admission_control_reaches_the_agent_with_retry_after_and_counts_n
     limited = {"tool": "ingest_doc", "status": "limited"}
     before = REGISTRY.get_sample_value("tool_calls_total", limited) or 0.0
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD * 3):
+        for _unused in range(THRESHOLD * 3):
             is_error, text = await call(c, "ingest_doc")
             assert is_error and f"code={code}" in text and f"retry_after={wait} seconds" in text
             assert "unavailable" not in text.lower()
@@ -296,7 +296,7 @@ async def test_refusals_never_count_against_any_breaker(
     for route in OK:
         orchestrator.answers[route] = answer
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD * 2):
+        for _unused in range(THRESHOLD * 2):
             for tool in CALLS:
                 is_error, text = await call(c, tool)
                 assert is_error and f"code={answer.json()['code']}" in text, text
@@ -327,7 +327,7 @@ async def test_half_open_dependency_lets_one_probe_through_and_success_closes_it
     shield = make(breaker_reset_seconds=0.3)
     orchestrator.answers["lightrag_query"] = error(503, "dependency_unavailable", "lightrag")
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             await call(c, "lightrag_query")
         breaker = shield.breakers["lightrag"]
         assert breaker.state.label == "open"
@@ -369,7 +369,7 @@ async def test_healthz_shows_every_breaker(
     shield = make()
     orchestrator.answers["lightrag_query"] = error(503, "dependency_unavailable", "lightrag")
     async with Client(shield.server) as c:
-        for _ in range(THRESHOLD):
+        for _unused in range(THRESHOLD):
             await call(c, "lightrag_query")
     app = shield.server.http_app()
     async with httpx.AsyncClient(

@@ -169,14 +169,14 @@ async def test_no_sequence_of_client_inputs_opens_any_breaker(
     lightrag_queries = stack.proxy.count("/query")
     async with session(server.url, server.token) as s:
         for tool, args in MCP_INPUTS:
-            for _ in range(MCP_THRESHOLD + 2):
+            for _unused in range(MCP_THRESHOLD + 2):
                 result = await s.call_tool(tool, args)
                 text = text_of(result)
                 # a refusal (or, for a bad filter a store accepts, an empty answer)
                 assert "unavailable" not in text.lower(), f"{tool}({args}): {text}"
         with stack.http() as http:
             for method, path, body in ORCHESTRATOR_INPUTS:
-                for _ in range(ORCH_THRESHOLD + 2):
+                for _unused in range(ORCH_THRESHOLD + 2):
                     if isinstance(body, str):
                         kwargs: dict[str, Any] = {
                             "content": body,

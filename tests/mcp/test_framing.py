@@ -147,14 +147,14 @@ async def test_results_and_errors_are_the_same_and_answered_as_json(
     assert got == expected
     method = "ping" if name == "ping" else "tools/list" if name == "tools/list" else "tools/call"
     # The SDK client also lists the tools before its first call (to check results).
-    assert (method, SSE) in sse_framing and {m for _, m in sse_framing} == {SSE}
-    assert (method, JSON) in framing and {m for _, m in framing} == {JSON}
+    assert (method, SSE) in sse_framing and {m for _unused, m in sse_framing} == {SSE}
+    assert (method, JSON) in framing and {m for _unused, m in framing} == {JSON}
 
 
 async def test_a_tool_error_still_names_its_dependency_and_retry(
     servers: dict[str, Served],
 ) -> None:
-    result, _ = await outcome(servers["production"], CALLS["qdrant_find, qdrant failing"])
+    result, _unused = await outcome(servers["production"], CALLS["qdrant_find, qdrant failing"])
     assert result["is_error"] is True
     text = result["content"][0]["text"]
     assert "qdrant" in text and "retry_after=" in text, text

@@ -110,9 +110,9 @@ async def test_with_a_progress_token_the_pieces_arrive_as_progress_then_the_resu
     progress: Progress = []
     result = await ask(make(), progress)
     assert orchestrator.paths == ["/lightrag/query/stream"]
-    assert [message for _, _, message in progress] == PIECES
-    assert [value for value, _, _ in progress] == [10, 20, 26]  # characters so far
-    assert all(total is None for _, total, _ in progress)
+    assert [message for _unused, _unused, message in progress] == PIECES
+    assert [value for value, _unused, _unused in progress] == [10, 20, 26]  # characters so far
+    assert all(total is None for _unused, total, _unused in progress)
     assert result.structured_content == RESULT
 
 
@@ -161,7 +161,7 @@ async def test_a_failure_after_the_first_piece_is_a_tool_error_naming_lightrag(
     with pytest.raises(ToolError) as err:
         await ask(shield, progress)
     assert "lightrag" in str(err.value) and "model failed mid-answer" in str(err.value)
-    assert [message for _, _, message in progress] == ["The"]
+    assert [message for _unused, _unused, message in progress] == ["The"]
     assert shield.breakers["lightrag"].failure_count == 1
     assert orchestrator.paths == ["/lightrag/query/stream"]  # no second call
 

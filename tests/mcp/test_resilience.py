@@ -103,7 +103,7 @@ async def _trip_with_stopped_orchestrator(
     assert stack.orchestrator is not None
     stack.orchestrator.stop()
     sent = proxy.requests
-    for _ in range(THRESHOLD):
+    for _unused in range(THRESHOLD):
         result = await _status(s, job_id)
         assert result.is_error and UNREACHABLE in text_of(result), text_of(result)
     assert proxy.requests == sent + THRESHOLD
@@ -154,7 +154,7 @@ async def test_stopped_orchestrator_opens_the_breaker_and_calls_then_fail_fast_u
     opened = _transitions(server, "closed", "open")
     async with session(server.url, server.token) as s:
         baseline = float("inf")
-        for _ in range(3):  # a warm successful call, for comparison
+        for _unused in range(3):  # a warm successful call, for comparison
             started = time.perf_counter()
             assert not (await _status(s, job_id)).is_error
             baseline = min(baseline, time.perf_counter() - started)
@@ -201,7 +201,7 @@ async def test_half_open_sends_exactly_one_probe_and_recovery_closes_the_breaker
             lambda: server.healthz()["orchestrator_breaker"] == "half_open", RESET + 5, "half-open"
         )
         sent = proxy.requests
-        results = await asyncio.gather(*(_status(s, job_id) for _ in range(10)))
+        results = await asyncio.gather(*(_status(s, job_id) for _unused in range(10)))
         texts = [text_of(r) for r in results]
         assert all(r.is_error for r in results)
         assert sum(UNREACHABLE in t for t in texts) == 1, texts
@@ -217,7 +217,7 @@ async def test_half_open_sends_exactly_one_probe_and_recovery_closes_the_breaker
         sent = proxy.requests
         proxy.hold()
         try:
-            calls = [asyncio.create_task(_status(s, job_id)) for _ in range(10)]
+            calls = [asyncio.create_task(_status(s, job_id)) for _unused in range(10)]
             await eventually(
                 lambda: proxy.held == 1 and sum(c.done() for c in calls) == 9,
                 10,
@@ -249,7 +249,7 @@ async def test_hung_orchestrator_trips_the_breaker_by_timeout(
         orchestrator.signal(signal.SIGSTOP)
         try:
             started = time.perf_counter()
-            results = await asyncio.gather(*(_status(s, job_id) for _ in range(THRESHOLD)))
+            results = await asyncio.gather(*(_status(s, job_id) for _unused in range(THRESHOLD)))
             elapsed = time.perf_counter() - started
             for result in results:
                 assert result.is_error

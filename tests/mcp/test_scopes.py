@@ -133,7 +133,9 @@ async def test_a_read_token_cannot_call_a_write_tool(served: Served, tool: str) 
     assert result.content[0].text == (
         f"Authorization failed for tool '{tool}': insufficient scope (required: write)"
     )
-    assert all(path not in ("/vectors", "/ingest-async") for path, *_ in served.orchestrator.seen)
+    assert all(
+        path not in ("/vectors", "/ingest-async") for path, *_unused in served.orchestrator.seen
+    )
 
 
 async def test_each_call_names_its_tokens_client_and_scopes(served: Served) -> None:
@@ -190,6 +192,6 @@ async def test_write_tools_off_at_the_orchestrator_hides_them_until_on_again(
     result = await _call(served, TOKENS["writer"], "qdrant_store", {"text": "a note"})
     assert result.is_error
     assert "feature 'write_tools' is turned off" in result.content[0].text
-    assert all(path != "/vectors" for path, *_ in served.orchestrator.seen)
+    assert all(path != "/vectors" for path, *_unused in served.orchestrator.seen)
     served.orchestrator.features = []
     await eventually(lambda: lists(READ_TOOLS | WRITE_TOOLS), 10, "write tools listed again")

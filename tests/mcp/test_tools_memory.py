@@ -220,7 +220,7 @@ async def test_orchestrator_4xx_is_passed_on_and_does_not_trip_the_breaker(
 ) -> None:
     shield = make()
     async with Client(shield.server) as c:
-        for _ in range(10):
+        for _unused in range(10):
             message = await _error(c, "get_job_status", {"job_id": JOB_ID})
             assert f"rejected the request (404): no job {JOB_ID}" in message
     assert shield.breaker.state.label == "closed"
@@ -236,7 +236,7 @@ async def test_5xx_trips_the_breaker_then_calls_fail_without_a_request(
     async with Client(shield.server) as c:
         first = await _error(c, "qdrant_find", {"query": "x"})
         assert "answered 503: forced" in first and "retry_after=7 seconds" in first
-        for _ in range(2):
+        for _unused in range(2):
             await _error(c, "qdrant_find", {"query": "x"})
         assert shield.breaker.state.label == "open"
         sent = len(orchestrator.requests)

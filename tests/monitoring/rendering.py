@@ -77,13 +77,14 @@ class Rendered:
 
 def render_role(
     workdir: Path,
-    inventory: dict[str, Any] = SINGLE_HOST,
+    inventory: dict[str, Any] | None = None,
     extra_vars: dict[str, Any] | None = None,
     host: str = "monitoring",
     grafana: bool = False,
 ) -> Rendered:
     """Render into workdir/out for `host` of `inventory`; extra_vars may refer to the output
     directory as {{ shield_render_dir }}. Fails the test when the play fails."""
+    inventory = SINGLE_HOST if inventory is None else inventory
     out = workdir / "out"
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(RENDER_PLAYBOOK, workdir / "render.yml")

@@ -112,7 +112,7 @@ def test_final_frame_carries_measured_durations(url: str, stream: bool) -> None:
 
 
 def test_non_streamed_reply_waits_as_long_as_the_streamed_one(url: str) -> None:
-    streamed, _ = streamed_chat(url, SLOW, PROMPT)
+    streamed, _unused = streamed_chat(url, SLOW, PROMPT)
     chunks = len(streamed) - 1
     client = ollama.Client(host=url)
     began = time.perf_counter()

@@ -34,7 +34,12 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _version_run(ollama_bin: Path, host: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "OLLAMA_HOST": host}
     return subprocess.run(
-        [str(ollama_bin), "--version"], env=env, capture_output=True, text=True, timeout=60
+        [str(ollama_bin), "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -43,7 +48,12 @@ def _cli(
 ) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "OLLAMA_HOST": url}
     run = subprocess.run(
-        [str(prefix / "bin/ollama"), *args], env=env, capture_output=True, text=True, timeout=60
+        [str(prefix / "bin/ollama"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 0 or not check, run.stderr
     return run

@@ -100,7 +100,7 @@ def test_serve_config_reads_ollama_and_standin_variables(tmp_path: Path) -> None
 def test_pull_lists_embeds_then_delete_makes_it_404(
     served: tuple[ManagedProcess, str, Path],
 ) -> None:
-    _, url, models = served
+    _unused, url, models = served
     client = ollama.Client(host=url)
     assert _names(client) == set()
     with pytest.raises(ollama.ResponseError) as err:
@@ -133,7 +133,7 @@ def test_pull_lists_embeds_then_delete_makes_it_404(
 
 
 def test_llm_endpoints_need_the_model_installed(served: tuple[ManagedProcess, str, Path]) -> None:
-    _, url, _ = served
+    _unused, url, _unused = served
     client = ollama.Client(host=url)
     for call in (
         lambda: client.generate(model=LLM, prompt="hello"),
@@ -154,7 +154,7 @@ def test_llm_endpoints_need_the_model_installed(served: tuple[ManagedProcess, st
 def test_unknown_model_pull_fails_as_ollama_does(
     served: tuple[ManagedProcess, str, Path],
 ) -> None:
-    _, url, _ = served
+    _unused, url, _unused = served
     flat = httpx.post(url + "/api/pull", json={"model": "no-such-model", "stream": False})
     assert flat.status_code == 500
     assert flat.json() == {"error": "pull model manifest: file does not exist"}

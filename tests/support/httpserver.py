@@ -38,7 +38,7 @@ class Server:
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 line, *lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = line.split(" ")
+                method, path, _unused = line.split(" ")
                 pairs = (h.split(": ", 1) for h in lines if ": " in h)
                 headers = {k.lower(): v for k, v in pairs}
                 body = self.body(await reader.readexactly(int(headers.get("content-length", 0))))

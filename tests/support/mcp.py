@@ -47,8 +47,8 @@ async def session(
             event_hooks={"response": [record]},
             verify=verify,
         ) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write, logging_callback=logging_callback) as s,
+        streamable_http_client(url, http_client=http) as streams,
+        ClientSession(*streams, logging_callback=logging_callback) as s,
     ):
         await s.initialize()
         yield s

@@ -51,7 +51,7 @@ def free_port() -> int:
     if block is not None:
         if not _next:  # start anywhere in the block: two runs side by side rarely meet
             _next.append(random.randrange(len(block)))
-        for _ in range(len(block)):
+        for _unused in range(len(block)):
             port = block[_next[0] % len(block)]
             _next[0] += 1
             if _bind(port):

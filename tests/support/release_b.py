@@ -125,7 +125,7 @@ def make(archive_a: Path, archive_b: Path, version: str, pin: str, cache: Path) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("archive_a", type=Path)
     parser.add_argument("archive_b", type=Path)
     parser.add_argument("--version", required=True)

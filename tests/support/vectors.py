@@ -20,6 +20,6 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 def unit_vector(rng: random.Random, dim: int) -> list[float]:
     """A random direction in ``dim`` dimensions, of length 1 (reproducible from ``rng``)."""
-    v = [rng.gauss(0.0, 1.0) for _ in range(dim)]
+    v = [rng.gauss(0.0, 1.0) for _unused in range(dim)]
     length = norm(v)
     return [x / length for x in v]

@@ -178,7 +178,7 @@ def assert_no_secret(output: str) -> None:
 def upload(
     modules: Modules, store: Store, backup_dir: Path, backup_id: str, prefix: str, **extra: object
 ) -> tuple[int, str]:
-    parts, _ = make_backup(backup_dir, backup_id)
+    parts, _unused = make_backup(backup_dir, backup_id)
     host_vars = {
         "backup_dir": str(backup_dir),
         "backup_id": backup_id,
@@ -229,7 +229,7 @@ def test_a_refused_upload_names_the_files_and_the_error_not_the_url(
 def test_an_oversized_file_is_refused_before_any_upload(store: Store, tmp_path: Path) -> None:
     modules = Modules(tmp_path / "work")
     backups = tmp_path / "backups"
-    parts, _ = make_backup(backups, "20261205T020000Z")
+    parts, _unused = make_backup(backups, "20261205T020000Z")
     parts[0] = {**parts[0], "size": 6 * 1024**3}
     prefix = "oversized-" + secrets.token_hex(4)
     host_vars = {

@@ -292,7 +292,7 @@ def test_sections_are_selected_by_name_or_number() -> None:
 def test_machine_description(tmp_path: Path) -> None:
     here = describe(Path(__file__).resolve().parents[2])
     assert here.cores >= 1 and here.ram_gib > 0 and here.python.startswith("CPython")
-    assert [label for label, _ in here.rows()] == [
+    assert [label for label, _unused in here.rows()] == [
         "CPU",
         "Cores",
         "RAM",

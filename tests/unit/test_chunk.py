@@ -50,7 +50,7 @@ def test_chunks_respect_the_size_and_are_not_empty(max_chars: int, overlap: int)
 
 
 def test_deterministic() -> None:
-    text = "\n\n".join(_sentences(12) for _ in range(10))
+    text = "\n\n".join(_sentences(12) for _unused in range(10))
     assert chunk_text(text, 300, 50) == chunk_text(text, 300, 50)
 
 
@@ -108,7 +108,7 @@ def test_bad_arguments(max_chars: int, overlap: int) -> None:
 
 def test_default_settings_work() -> None:
     s = ChunkSettings()
-    text = "\n\n".join(_sentences(10) for _ in range(30))
+    text = "\n\n".join(_sentences(10) for _unused in range(30))
     chunks = chunk_text(text, s.max_chars, s.overlap_chars)
     assert chunks
     assert all(len(c) <= s.max_chars for c in chunks)

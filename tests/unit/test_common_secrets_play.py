@@ -78,7 +78,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     (tmp / "play.yml").write_text(PLAY, encoding="utf-8")
     hosts = {
         name: {"ex_secret": secret, "ex_optional": optional or ""}
-        for name, (secret, optional, _) in CASES.items()
+        for name, (secret, optional, _unused) in CASES.items()
     }
     hosts["direct"] = {"ex_secret": STRONG, "ex_optional": ""}
     inventory = {
@@ -131,7 +131,7 @@ def test_refusal_names_the_secret_and_states_the_rule(run: dict, host: str) -> N
 
 
 def test_no_secret_value_reaches_the_output(run: dict) -> None:
-    values = {v for secret, optional, _ in CASES.values() for v in (secret, optional) if v}
+    values = {v for secret, optional, _unused in CASES.values() for v in (secret, optional) if v}
     leaked = sorted(v for v in values if v in run["output"])
     assert not leaked
 

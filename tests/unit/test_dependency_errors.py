@@ -103,7 +103,7 @@ async def test_lightrag_breaker_opens_on_failures_and_then_sends_nothing(streame
     fake = LightRAG()
     fake.answer = httpx.Response(500, json={"detail": "boom"})
     client = lightrag_client(fake)
-    for _ in range(THRESHOLD):
+    for _unused in range(THRESHOLD):
         with pytest.raises(LightRAGError):
             await ask(client, streamed)
     with pytest.raises(DependencyUnavailable) as err:
@@ -119,7 +119,7 @@ async def test_lightrag_refusals_never_open_its_breaker(streamed: bool) -> None:
     fake = LightRAG()
     fake.answer = httpx.Response(422, json={"detail": "RAG query is too short"})
     client = lightrag_client(fake)
-    for _ in range(THRESHOLD * 4):
+    for _unused in range(THRESHOLD * 4):
         with pytest.raises(DependencyRejected):
             await ask(client, streamed, "ab")
     assert client.guard.breaker is not None and client.guard.breaker.state.label == "closed"
@@ -169,10 +169,10 @@ async def test_qdrant_failures_and_refusals(exc: Exception, kind: type, timeout:
 
 async def test_qdrant_refusals_never_open_its_breaker_but_failures_do() -> None:
     store = VectorStore(QdrantSettings(url="http://127.0.0.1:1"), guard("qdrant"))
-    for _ in range(THRESHOLD * 4):
+    for _unused in range(THRESHOLD * 4):
         with pytest.raises(DependencyRejected):
             await store._call("search", lambda: raising(unexpected(400)))
-    for _ in range(THRESHOLD):
+    for _unused in range(THRESHOLD):
         with pytest.raises(VectorStoreError):
             await store._call("search", lambda: raising(unexpected(500)))
     called = []
@@ -192,7 +192,7 @@ class FakeOllama:
         self.answer = answer
         self.calls = 0
 
-    async def embed(self, **_: Any) -> Any:
+    async def embed(self, **_unused: Any) -> Any:
         self.calls += 1
         if isinstance(self.answer, Exception):
             raise self.answer
@@ -218,7 +218,7 @@ def embedder(answer: Any) -> tuple[Embedder, FakeOllama]:
     ],
 )
 async def test_ollama_failures_and_refusals(answer: Exception, kind: type) -> None:
-    emb, _ = embedder(answer)
+    emb, _unused = embedder(answer)
     with pytest.raises(kind) as err:
         await emb.embed(["a text"])
     assert err.value.dependency == "ollama"
@@ -230,7 +230,7 @@ async def test_a_wrong_dimension_is_a_misconfiguration_not_a_failure() -> None:
         embeddings = [[0.1, 0.2]]
 
     emb, fake = embedder(Res())
-    for _ in range(THRESHOLD * 2):
+    for _unused in range(THRESHOLD * 2):
         with pytest.raises(DependencyMisconfigured, match=r"qdrant\.vector_size is 4"):
             await emb.embed(["a text"])
     assert fake.calls == THRESHOLD * 2
@@ -243,7 +243,7 @@ async def test_a_guard_without_a_breaker_just_calls() -> None:
     async def fail() -> None:
         raise DependencyUnavailable("qdrant", "down")
 
-    for _ in range(20):
+    for _unused in range(20):
         with pytest.raises(DependencyUnavailable) as err:
             await plain.call(fail)
         assert err.value.sent is True

@@ -138,7 +138,7 @@ def section(config: str, header: str) -> list[str]:
 
 
 def test_backends_come_from_the_inventory(rendered: tuple[str, dict]) -> None:
-    _, values = rendered
+    _unused, values = rendered
     assert values["orchestrators"] == [
         {"name": "orch-1", "address": "10.0.0.11", "port": 8600},
         {"name": "orch-2", "address": "10.0.0.12", "port": 8700},
@@ -152,13 +152,13 @@ def test_backends_come_from_the_inventory(rendered: tuple[str, dict]) -> None:
 
 
 def test_http_redirects_to_https(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     http = section(config, "frontend http")
     assert http == ["bind 0.0.0.0:80", "http-request redirect scheme https code 301"]
 
 
 def test_https_ends_tls_12_or_later(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     https = section(config, "frontend https")
     assert https[0] == "bind 0.0.0.0:443 ssl crt /etc/haproxy/tls/shield-edge.pem alpn h2,http/1.1"
     assert "ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets" in section(
@@ -168,7 +168,7 @@ def test_https_ends_tls_12_or_later(rendered: tuple[str, dict]) -> None:
 
 
 def test_every_orchestrator_is_checked(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     backend = section(config, "backend orchestrator")
     assert "balance leastconn" in backend
     assert "option httpchk" in backend
@@ -180,7 +180,7 @@ def test_every_orchestrator_is_checked(rendered: tuple[str, dict]) -> None:
 
 
 def test_the_mcp_path_goes_to_the_mcp_servers(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     https = section(config, "frontend https")
     assert "use_backend mcp if { path /agents/mcp } || { path_beg /agents/mcp/ }" in https
     assert https[-1] == "default_backend orchestrator"
@@ -194,7 +194,7 @@ def test_the_mcp_path_goes_to_the_mcp_servers(rendered: tuple[str, dict]) -> Non
 
 
 def test_larger_bodies_than_the_orchestrators_accept_get_413(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     https = section(config, "frontend https")
     rule = next(line for line in https if "status 413" in line)
     assert rule.startswith("http-request return status 413 ")
@@ -204,7 +204,7 @@ def test_larger_bodies_than_the_orchestrators_accept_get_413(rendered: tuple[str
 
 
 def test_streams_get_long_timeouts(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     defaults = section(config, "defaults")
     for line in ("timeout client 1h", "timeout server 1h", "timeout tunnel 1h"):
         assert line in defaults
@@ -215,7 +215,7 @@ def test_streams_get_long_timeouts(rendered: tuple[str, dict]) -> None:
 
 
 def test_authorization_and_last_event_id_pass_unchanged(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     touched = [
         line
         for line in config.splitlines()
@@ -232,14 +232,14 @@ def test_authorization_and_last_event_id_pass_unchanged(rendered: tuple[str, dic
 
 
 def test_the_exporter_has_its_own_loopback_listener(rendered: tuple[str, dict]) -> None:
-    config, _ = rendered
+    config, _unused = rendered
     metrics = section(config, "frontend metrics")
     assert metrics[0] == "bind 127.0.0.1:9614"
     assert "http-request use-service prometheus-exporter if { path /metrics }" in metrics
 
 
 def test_options_change_the_config(tmp_path: Path) -> None:
-    config, _ = render(
+    config, _unused = render(
         tmp_path,
         {
             "edge_https_port": 8443,
@@ -306,7 +306,7 @@ def test_haproxy_accepts_the_config(tmp_path: Path) -> None:
         pytest.skip("no haproxy binary here (install Debian's haproxy or set EDGE_TEST_HAPROXY)")
     pem = tmp_path / "edge.pem"
     _self_signed_pem(pem)
-    config, _ = render(tmp_path / "render", {"_edge_tls_pem": str(pem)})
+    config, _unused = render(tmp_path / "render", {"_edge_tls_pem": str(pem)})
     # The haproxy user exists on an edge host (Debian's package makes it); not necessarily here.
     if subprocess.run(["getent", "passwd", "haproxy"], capture_output=True, check=False).returncode:
         config = re.sub(r"(?m)^    (user|group) haproxy\n", "", config)
@@ -326,7 +326,7 @@ def test_the_certificate_and_key_are_joined_by_real_line_breaks(tmp_path: Path) 
     key = tmp_path / "edge.key"
     cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     key.write_text("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n")
-    _, values = render(
+    _unused, values = render(
         tmp_path / "render",
         {"edge_tls_certificate_path": str(cert), "edge_tls_key_path": str(key)},
     )

@@ -90,7 +90,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     ports = {"http": free_port(), "https": free_port(), "metrics": free_port()}
     pem = workdir / "edge.pem"
     _self_signed_pem(pem)
-    config, _ = render(
+    config, _unused = render(
         workdir / "render",
         {
             "_edge_tls_pem": str(pem),
@@ -217,11 +217,15 @@ def test_an_event_stream_is_forwarded_as_it_is_written(edge: dict) -> None:
     answer = conn.getresponse()
     assert answer.status == 200
     # The first event arrives while the stand-in still holds the second back.
-    first = b"".join(answer.readline() for _ in range(3))
+    first = b"".join(answer.readline() for _unused in range(3))
     assert first == b"id: 1\ndata: one\n\n"
     RELEASE.set()
     assert answer.read() == b"id: 2\ndata: two\n\n"
     conn.close()
+
+
+def _if_contains(text: str, part: str) -> str | None:
+    return text if part in text else None
 
 
 def test_the_exporter_shows_the_server_that_is_down(edge: dict) -> None:
@@ -230,9 +234,9 @@ def test_the_exporter_shows_the_server_that_is_down(edge: dict) -> None:
             return answer.read().decode()
 
     down = 'haproxy_server_status{proxy="orchestrator",server="orch-2",state="DOWN"} 1'
-    text = wait_until(lambda: (lambda m: m if down in m else None)(metrics()), 20, "orch-2 DOWN")
+    text = wait_until(lambda: _if_contains(metrics(), down), 20, "orch-2 DOWN")
     assert 'haproxy_server_status{proxy="orchestrator",server="orch-1",state="UP"} 1' in text
     assert 'haproxy_server_status{proxy="mcp",server="mcp-1",state="UP"} 1' in text
     assert 'haproxy_backend_active_servers{proxy="orchestrator"} 1' in text
-    status, _ = _get(edge, "/healthz")
+    status, _unused = _get(edge, "/healthz")
     assert status == 200  # orch-1 answers

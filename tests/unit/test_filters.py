@@ -8,13 +8,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from qdrant_client import models
 
-from shield_rag.clients.vectorstore import (
-    POINT_NAMESPACE,
-    FilterError,
-    FilterValue,
-    build_filter,
-    point_id,
-)
+from shield_rag.clients.vectorstore import FilterError, FilterValue, build_filter
+from shield_rag.documents import POINT_NAMESPACE, point_id
 
 # How POST /search parses "filters" before build_filter sees them.
 FILTERS = TypeAdapter(dict[str, FilterValue])

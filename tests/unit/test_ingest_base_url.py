@@ -40,5 +40,5 @@ def _scope(scheme: str, host: bytes | None, root: str, server: Any) -> dict[str,
 )
 def test_the_base_is_starlettes(scheme: str, host: bytes | None, root: str, server: Any) -> None:
     expected = str(Request(_scope(scheme, host, root, server)).base_url).rstrip("/")
-    for _ in range(2):  # computed, then from the cache
+    for _unused in range(2):  # computed, then from the cache
         assert request_base(Request(_scope(scheme, host, root, server))) == expected

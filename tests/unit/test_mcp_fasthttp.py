@@ -47,11 +47,11 @@ async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: 
     body = json.dumps(
         {"results": [{"id": "a", "score": 0.5, "text": "t"}], "limit": 5, "offset": 0}
     )
-    server, url = await serve(lambda *_: (200, JSON, body.encode()))
+    server, url = await serve(lambda *_unused: (200, JSON, body.encode()))
     c = client(url)
     token = CALLER.set(McpCaller(client_header("agent one"), "read write"))
     try:
-        for _ in range(3):
+        for _unused in range(3):
             got = await c.search(
                 {"query": "q", "limit": 5, "filters": {"source": "é"}}, SearchResult
             )
@@ -76,8 +76,8 @@ async def test_json_calls_send_the_same_request_and_read_the_same_answer(serve: 
 
 async def test_error_answers_keep_their_status_headers_and_body(serve: Any) -> None:
     refusal = {"status": 429, "code": "rate_limited", "detail": "slow down"}
-    _, url = await serve(
-        lambda *_: (429, {**JSON, "retry-after": "7"}, json.dumps(refusal).encode())
+    _unused, url = await serve(
+        lambda *_unused: (429, {**JSON, "retry-after": "7"}, json.dumps(refusal).encode())
     )
     c = client(url)
     try:
@@ -103,7 +103,7 @@ async def test_a_search_reads_the_answer_as_it_came_and_refusals_as_before(serve
         (200, JSON, b"[1, 2]"),
         (503, {**JSON, "retry-after": "3"}, json.dumps(refusal).encode()),
     ]
-    _, url = await serve(lambda *_: answers.pop(0))
+    _unused, url = await serve(lambda *_unused: answers.pop(0))
     c = client(url)
     try:
         with pytest.raises(OrchestratorError, match=r"unexpected answer '\[1, 2\]'"):
@@ -128,7 +128,7 @@ async def test_a_refused_connection_and_silence_count_against_the_orchestrator(
         await c.aclose()
     assert err.value.sent is True
     assert c.breakers[TARGET].failure_count == 1
-    _, url = await serve(lambda *_: None)
+    _unused, url = await serve(lambda *_unused: None)
     c = client(url, request_timeout=1)
     try:
         with pytest.raises(OrchestratorUnavailable, match="gave no answer within 1s") as err:
@@ -139,7 +139,7 @@ async def test_a_refused_connection_and_silence_count_against_the_orchestrator(
 
 
 async def test_uploads_still_go_through_httpx(serve: Any) -> None:
-    server, url = await serve(lambda *_: (202, JSON, b'{"job_id": "j"}'))
+    server, url = await serve(lambda *_unused: (202, JSON, b'{"job_id": "j"}'))
     c = client(url)
     try:
         got = await c.ingest_upload("a.txt", b"text", title=None, metadata={}, idempotency_key=None)
@@ -152,7 +152,7 @@ async def test_uploads_still_go_through_httpx(serve: Any) -> None:
 async def test_a_connection_closed_under_a_request_is_not_sent_again(serve: Any) -> None:
     """httpx sends a request once; so does the fast path (aiohttp would retry a GET)."""
     answers: list[Answer | str] = [(200, JSON, b'{"status": "queued"}'), "close"]
-    server, url = await serve(lambda *_: answers.pop(0) if answers else "close")
+    server, url = await serve(lambda *_unused: answers.pop(0) if answers else "close")
     c = client(url)
     try:
         assert await c.job("j1") == {"status": "queued"}

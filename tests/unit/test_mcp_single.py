@@ -34,7 +34,8 @@ def event(message: dict[str, Any], *, sep: bytes = b"\r\n", extra: bytes = b"") 
     return b"event: message" + sep + extra + b"data: " + data + sep + sep
 
 
-def start(headers: list[tuple[bytes, bytes]] = SSE_HEADERS, status: int = 200) -> Message:
+def start(headers: list[tuple[bytes, bytes]] | None = None, status: int = 200) -> Message:
+    headers = SSE_HEADERS if headers is None else headers
     return {"type": "http.response.start", "status": status, "headers": headers}
 
 

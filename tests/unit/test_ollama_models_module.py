@@ -48,7 +48,7 @@ class State:
     def changing(self) -> list[tuple[str, str]]:
         """The requests that change something (anything but listing and showing)."""
         reads = {("GET", "/api/tags"), ("GET", "/api/ps"), ("POST", "/api/show")}
-        return [(m, p) for m, p, _ in self.requests if (m, p) not in reads and m != "HEAD"]
+        return [(m, p) for m, p, _unused in self.requests if (m, p) not in reads and m != "HEAD"]
 
 
 class FakeOllama(Endpoint):
@@ -169,7 +169,7 @@ class FakeOllama(Endpoint):
             self.json(400, {"error": f'"{body["model"]}" does not support embeddings'})
         elif self.load(body):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            vectors = [[0.25] * model.get("dimension", 8) for _ in texts]
+            vectors = [[0.25] * model.get("dimension", 8) for _unused in texts]
             self.json(200, {"model": body["model"], "embeddings": vectors})
 
     def generate(self, body: dict) -> None:
@@ -201,7 +201,7 @@ def ok(result: dict) -> dict:
 
 
 def test_pulls_the_missing_models_only(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"all-minilm:latest": dict(EMBED), "old:7b": dict(CHAT)}
     state.registry = {"all-minilm:latest": dict(EMBED), "qwen2.5:0.5b": dict(CHAT)}
 
@@ -217,7 +217,7 @@ def test_pulls_the_missing_models_only(run_module: RunModule, ollama) -> None:
 
 
 def test_a_second_run_changes_nothing(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.registry = {"all-minilm:latest": dict(EMBED), "qwen2.5:0.5b": dict(CHAT)}
     args = {"models": [{"name": "all-minilm:latest"}, {"name": "qwen2.5:0.5b"}], "prune": True}
     assert ok(run_module(args))["changed"] is True
@@ -232,7 +232,7 @@ def test_a_second_run_changes_nothing(run_module: RunModule, ollama) -> None:
 
 
 def test_prune_deletes_the_undeclared_models_only(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {n: dict(CHAT) for n in ("keep:latest", "gone:1b", "also-gone:latest")}
     state.registry = {"new:latest": dict(CHAT)}
 
@@ -249,7 +249,7 @@ def test_prune_deletes_the_undeclared_models_only(run_module: RunModule, ollama)
 def test_a_gguf_file_is_uploaded_once_then_created(
     run_module: RunModule, ollama, tmp_path: Path
 ) -> None:
-    _, state = ollama
+    _unused, state = ollama
     gguf = tmp_path / "tiny-q4.gguf"
     gguf.write_bytes(b"GGUF" + os.urandom(3 * 1024 * 1024 + 17))
     digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
@@ -291,7 +291,7 @@ def test_a_gguf_file_is_uploaded_once_then_created(
 def test_a_gguf_model_that_cannot_be_created_fails_naming_it(
     run_module: RunModule, ollama, tmp_path: Path
 ) -> None:
-    _, state = ollama
+    _unused, state = ollama
     bad = tmp_path / "not-a-model.gguf"
     bad.write_bytes(b"<html>a download that went wrong</html>")
 
@@ -312,7 +312,7 @@ def test_a_gguf_model_that_cannot_be_created_fails_naming_it(
 
 
 def test_keep_loaded_loads_what_is_not_kept_loaded_already(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {
         "all-minilm:latest": dict(EMBED),  # loaded, but for 5 minutes only
         "qwen2.5:0.5b": dict(CHAT),  # not loaded
@@ -341,7 +341,7 @@ def test_keep_loaded_loads_what_is_not_kept_loaded_already(run_module: RunModule
 
 
 def test_embed_check_returns_the_dimension(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"all-minilm:latest": dict(EMBED)}
     args = {
         "models": [{"name": "all-minilm", "keep_loaded": True}],
@@ -359,7 +359,7 @@ def test_embed_check_returns_the_dimension(run_module: RunModule, ollama) -> Non
 
 
 def test_embed_check_names_model_and_both_dimensions(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"all-minilm:latest": dict(EMBED), "qwen2.5:0.5b": dict(CHAT)}
 
     result = run_module({"embed_check": {"model": "all-minilm", "dimension": 768}})
@@ -388,7 +388,7 @@ def test_embed_check_names_model_and_both_dimensions(run_module: RunModule, olla
 def test_check_mode_reports_and_changes_nothing(
     run_module: RunModule, ollama, tmp_path: Path
 ) -> None:
-    _, state = ollama
+    _unused, state = ollama
     gguf = tmp_path / "offline.gguf"
     gguf.write_bytes(b"GGUF offline model")
     state.installed = {"all-minilm:latest": dict(EMBED), "stale:latest": dict(CHAT)}
@@ -425,7 +425,7 @@ def test_check_mode_reports_and_changes_nothing(
 def test_check_mode_runs_the_embed_check_of_an_installed_model(
     run_module: RunModule, ollama
 ) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"all-minilm:latest": dict(EMBED)}
     result = run_module({"embed_check": {"model": "all-minilm", "dimension": 1024}}, check=True)
     assert result["failed"] is True
@@ -433,7 +433,7 @@ def test_check_mode_runs_the_embed_check_of_an_installed_model(
 
 
 def test_check_mode_embed_check_leaves_the_keep_alive_alone(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"all-minilm:latest": dict(EMBED), "bge:latest": dict(EMBED, dimension=8)}
     state.loaded = {"bge:latest": NEVER}  # kept loaded by someone else, not declared so here
     declared = {"models": [{"name": "all-minilm", "keep_loaded": True}, {"name": "bge"}]}
@@ -455,7 +455,7 @@ def test_check_mode_embed_check_leaves_the_keep_alive_alone(run_module: RunModul
 
 
 def test_an_unknown_model_fails_with_ollamas_error(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.registry = {"all-minilm:latest": dict(EMBED)}
 
     result = run_module({"models": [{"name": "all-minilm"}, {"name": "qwen2.5:0.5b"}]})
@@ -469,7 +469,7 @@ def test_an_unknown_model_fails_with_ollamas_error(run_module: RunModule, ollama
 
 
 def test_a_pull_that_ends_without_success_fails(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.registry = {"cut:latest": {"breaks": True}}
     result = run_module({"models": [{"name": "cut"}]})
     assert result["failed"] is True
@@ -487,7 +487,7 @@ def test_an_unreachable_ollama_is_named_by_its_url(modules: Modules) -> None:
 
 
 def test_arguments_that_cannot_work_change_nothing(run_module: RunModule, ollama) -> None:
-    _, state = ollama
+    _unused, state = ollama
     state.installed = {"a:latest": dict(CHAT), "b:latest": dict(EMBED)}
 
     pruned = run_module(

@@ -21,7 +21,7 @@ SETTINGS = Settings(
 
 class Embedder:
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        return [[0.0] * 4 for _ in texts]
+        return [[0.0] * 4 for _unused in texts]
 
 
 class Vectors:
@@ -91,14 +91,14 @@ async def test_graph_true_stashes_the_document_for_the_graph_stage() -> None:
 
 async def test_lightrag_disabled_says_so_and_stashes_nothing() -> None:
     stash = Stash()
-    run, _ = pipeline(None, stash)
+    run, _unused = pipeline(None, stash)
     result = await run.run(job(TextIngest(type="text", text="Plain.").model_dump()), progress)
     assert result["graph"] == "disabled" and stash.docs == []
 
 
 async def test_jobs_queued_before_the_field_existed_index_the_graph() -> None:
     stash = Stash()
-    run, _ = pipeline(DownLightRAG(), stash)
+    run, _unused = pipeline(DownLightRAG(), stash)
     result = await run.run(job({"type": "text", "text": "Old job.", "metadata": {}}), progress)
     assert result["graph"] == "queued" and len(stash.docs) == 1
 

@@ -41,10 +41,10 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
 async def test_embed_sends_what_the_ollama_client_sends_and_keeps_its_connection(
     serve: Any,
 ) -> None:
-    server, url = await serve(lambda *_: (200, {"embeddings": [[1, 0.5, 0, 2]]}))
+    server, url = await serve(lambda *_unused: (200, {"embeddings": [[1, 0.5, 0, 2]]}))
     emb = Embedder(OllamaSettings(url=url, embed_model="m", keep_alive="5m"), 4)
     try:
-        for _ in range(3):
+        for _unused in range(3):
             assert await emb.embed_one("a text") == [1.0, 0.5, 0.0, 2.0]
     finally:
         await emb.close()
@@ -68,7 +68,7 @@ async def test_embed_sends_what_the_ollama_client_sends_and_keeps_its_connection
 async def test_embed_answers_keep_their_meaning(
     serve: Any, status: int, payload: Any, kind: type, said: str
 ) -> None:
-    _, url = await serve(lambda *_: (status, payload))
+    _unused, url = await serve(lambda *_unused: (status, payload))
     emb = Embedder(OllamaSettings(url=url), 4)
     try:
         with pytest.raises(kind, match=said) as err:
@@ -86,7 +86,7 @@ async def test_embed_refused_connection_and_silence(serve: Any) -> None:
         await emb.embed(["a text"])
     assert err.value.timeout is False
     await emb.close()
-    _, url = await serve(lambda *_: None)
+    _unused, url = await serve(lambda *_unused: None)
     emb = Embedder(OllamaSettings(url=url, timeout=0.2), 4)
     with pytest.raises(EmbeddingError, match="no answer within") as err:
         await emb.embed(["a text"])
@@ -96,7 +96,7 @@ async def test_embed_refused_connection_and_silence(serve: Any) -> None:
 
 # -- Qdrant ---------------------------------------------------------------------------------
 def _qdrant(points: list[dict[str, Any]]) -> Callable[[str, str, Any], Answer]:
-    return lambda *_: (200, {"result": {"points": points}, "status": "ok", "time": 0})
+    return lambda *_unused: (200, {"result": {"points": points}, "status": "ok", "time": 0})
 
 
 def _store(url: str, **settings: Any) -> VectorStore:
@@ -122,7 +122,7 @@ async def test_search_sends_the_body_qdrant_client_sends(serve: Any) -> None:
         ("7", 0.5, {"text": "t"}),
         ("a-b", 1.0, {}),
     ]
-    (method, path, headers, body), (*_, plain) = server.requests
+    (method, path, headers, body), (*_unused, plain) = server.requests
     assert (method, path, headers["api-key"]) == ("POST", "/collections/c-1/points/query", "k")
     assert query_filter is not None
     assert body == {
@@ -155,7 +155,7 @@ async def test_search_sends_the_body_qdrant_client_sends(serve: Any) -> None:
 async def test_search_answers_keep_their_meaning(
     serve: Any, status: int, payload: Any, kind: type, said: str
 ) -> None:
-    _, url = await serve(lambda *_: (status, payload))
+    _unused, url = await serve(lambda *_unused: (status, payload))
     store = _store(url)
     try:
         with pytest.raises(kind, match=said) as err:
@@ -166,7 +166,7 @@ async def test_search_answers_keep_their_meaning(
 
 
 async def test_search_silence_is_a_timeout(serve: Any) -> None:
-    _, url = await serve(lambda *_: None)
+    _unused, url = await serve(lambda *_unused: None)
     store = _store(url, timeout=1)
     try:
         with pytest.raises(VectorStoreError, match="no answer to search") as err:
@@ -177,7 +177,7 @@ async def test_search_silence_is_a_timeout(serve: Any) -> None:
 
 
 async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: Any) -> None:
-    server, url = await serve(lambda *_: (200, {"result": [], "status": "ok", "time": 0}))
+    server, url = await serve(lambda *_unused: (200, {"result": [], "status": "ok", "time": 0}))
     store = _store(url, collection="c-1", api_key="k")
     ids, payloads = chunk_points(
         "doc-1",
@@ -229,7 +229,7 @@ async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: An
 async def test_document_write_answers_keep_their_meaning(
     serve: Any, status: int, payload: Any, kind: type, said: str
 ) -> None:
-    _, url = await serve(lambda *_: (status, payload))
+    _unused, url = await serve(lambda *_unused: (status, payload))
     store = _store(url)
     try:
         with pytest.raises(kind, match=said) as err:
@@ -242,7 +242,7 @@ async def test_document_write_answers_keep_their_meaning(
 
 
 async def test_document_write_silence_is_a_timeout(serve: Any) -> None:
-    _, url = await serve(lambda *_: None)
+    _unused, url = await serve(lambda *_unused: None)
     store = _store(url, timeout=1)
     try:
         with pytest.raises(VectorStoreError, match="no answer to upsert") as err:

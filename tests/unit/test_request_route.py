@@ -73,7 +73,7 @@ def test_a_request_only_endpoint_is_called_directly(monkeypatch: Any) -> None:
 
 
 def test_a_direct_endpoint_must_answer_a_response() -> None:
-    app, _ = _app()
+    app, _unused = _app()
     with (
         TestClient(app, raise_server_exceptions=True) as client,
         pytest.raises(TypeError, match="must return a Response"),

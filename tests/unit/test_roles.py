@@ -323,7 +323,7 @@ WEAK_SECRETS = [
 ]
 
 
-RANDOM_SECRETS = [secrets.token_urlsafe(24) for _ in range(200)]
+RANDOM_SECRETS = [secrets.token_urlsafe(24) for _unused in range(200)]
 
 # Run in a child process by tests/support/templar.py: the task's variable rendered for each
 # candidate as the only secret, with the policy file loaded.

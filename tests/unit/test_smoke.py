@@ -72,7 +72,9 @@ class Vectors:
         self.fail: Exception | None = None
         self.limits: list[int] = []
 
-    async def search(self, vector: list[float], *, limit: int, **_: Any) -> list[SimpleNamespace]:
+    async def search(
+        self, vector: list[float], *, limit: int, **_unused: Any
+    ) -> list[SimpleNamespace]:
         self.limits.append(limit)
         if self.fail is not None:
             raise self.fail
@@ -130,7 +132,7 @@ class Mcp(Uvicorn):
             mcp={"auth_token": token, "read_only": read_only},
         )
         # tools/list never calls the orchestrator; a call would get a 500 here.
-        orchestrator = httpx.MockTransport(lambda _: httpx.Response(500))
+        orchestrator = httpx.MockTransport(lambda _unused: httpx.Response(500))
         shield = create_server(settings, transport=orchestrator)
         app = shield.server.http_app(path="/mcp", middleware=http_middleware())
         super().__init__(app, lifespan="on")
@@ -232,7 +234,7 @@ async def test_search_counts_the_hits_it_gets(
         SimpleNamespace(id="p1", score=0.9, payload={"text": "The ferry leaves at 9."})
     ]
     monkeypatch.setenv(API_KEY_ENV, orchestrator.api_key)
-    code, out, _ = await smoke(capsys, "search", "--url", orchestrator.url)
+    code, out, _unused = await smoke(capsys, "search", "--url", orchestrator.url)
     assert code == 0
     assert json.loads(one_line(out))["hits"] == 1
     assert orchestrator.embedder.texts == ["shield smoke test"]
@@ -309,7 +311,7 @@ async def test_search_refuses_a_200_that_is_not_a_search_answer(
     key = secret(24)
     monkeypatch.setenv(API_KEY_ENV, key)
     async with serving(JsonServer) as start:
-        server, url = await start(lambda *_: (200, {"hits": [], "echo": key}))
+        server, url = await start(lambda *_unused: (200, {"hits": [], "echo": key}))
         code, out, err = await smoke(capsys, "search", "--url", url)
     assert (code, out) == (1, "")
     message = one_line(err)
@@ -327,8 +329,10 @@ async def test_search_error_body_that_is_not_the_orchestrators_is_quoted_redacte
     key = secret(24)
     monkeypatch.setenv(API_KEY_ENV, key)
     async with serving(Server) as start:
-        _, url = await start(lambda *_: (502, {}, f"bad gateway\n(sent {key})".encode()))
-        code, _, err = await smoke(capsys, "search", "--url", url)
+        _unused, url = await start(
+            lambda *_unused: (502, {}, f"bad gateway\n(sent {key})".encode())
+        )
+        code, _unused, err = await smoke(capsys, "search", "--url", url)
     assert code == 1
     assert one_line(err).endswith("failed: HTTP 502: bad gateway (sent ***)")
     assert key not in err
@@ -368,10 +372,12 @@ async def test_tools_expect_is_what_is_checked(
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, read_only_mcp.token)
     expect = "qdrant_find, lightrag_query,get_job_status"
-    code, out, _ = await smoke(capsys, "tools", "--url", read_only_mcp.url, "--expect", expect)
+    code, out, _unused = await smoke(
+        capsys, "tools", "--url", read_only_mcp.url, "--expect", expect
+    )
     assert code == 0
     assert "qdrant_store" not in json.loads(one_line(out))["tools"]
-    code, _, err = await smoke(
+    code, _unused, err = await smoke(
         capsys, "tools", "--url", read_only_mcp.url, "--expect", "qdrant_find,no_such_tool"
     )
     assert code == 1
@@ -404,7 +410,7 @@ async def test_tools_on_a_url_that_is_not_the_endpoint_says_so(
 ) -> None:
     monkeypatch.setenv(TOKEN_ENV, mcp_server.token)
     url = mcp_server.url.removesuffix("/mcp") + "/nope"
-    code, _, err = await smoke(capsys, "tools", "--url", url)
+    code, _unused, err = await smoke(capsys, "tools", "--url", url)
     assert code == 1
     assert f"tools {url}: failed: HTTP 404: Not Found (is the URL the MCP endpoint" in one_line(err)
 
@@ -420,7 +426,7 @@ async def test_tools_on_a_server_that_never_answers_times_out_when_told(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with serving(Server) as start:
-        server, url = await start(lambda *_: None)  # reads the request, never answers
+        server, url = await start(lambda *_unused: None)  # reads the request, never answers
         begun = time.monotonic()
         # 2 s: long enough for the request to arrive on a loaded machine before the client
         # gives up (the server records it once it has read it).
@@ -498,7 +504,7 @@ async def test_the_installed_command_runs_the_checks(
     assert json.loads(one_line(search_out))["status"] == 200
     assert (tools_code, tools_out) == (1, "")
     assert "HTTP 401: invalid_token" in one_line(tools_err)  # nothing logged besides
-    for _, out, err in runs:
+    for _unused, out, err in runs:
         assert orchestrator.api_key not in out + err
         assert "wrong-token-0123456789" not in out + err
 

@@ -81,7 +81,7 @@ def test_the_context_trusts_certifi_and_the_bundle_and_is_made_once(pki: Pki) ->
 async def test_httpx_verifies_with_the_bundle_and_fails_without(
     https: tuple[JsonServer, str], pki: Pki
 ) -> None:
-    _, url = https
+    _unused, url = https
     async with httpx.AsyncClient(verify=tls.client_context(pki.ca)) as client:
         assert (await client.get(url + "/healthz")).status_code == 200
     async with httpx.AsyncClient(verify=tls.client_context()) as client:
@@ -110,8 +110,11 @@ async def test_mcp_reaches_an_https_orchestrator_over_both_clients_with_the_bund
     finally:
         await client.aclose()
     assert (fast.status_code, slow.status_code) == (200, 200)
-    assert [path for _, path, _, _ in server.requests] == ["/jobs/a", "/jobs/b?x=1"]
-    assert {h["authorization"] for _, _, h, _ in server.requests} == {
+    assert [path for _unused, path, _unused, _unused in server.requests] == [
+        "/jobs/a",
+        "/jobs/b?x=1",
+    ]
+    assert {h["authorization"] for _unused, _unused, h, _unused in server.requests} == {
         "Bearer orch-key-0123456789abcdef"
     }
 
@@ -137,7 +140,7 @@ async def test_mcp_refuses_an_orchestrator_its_bundle_does_not_vouch_for(
 async def test_qdrant_client_and_its_fast_path_verify_with_the_bundle(
     https: tuple[JsonServer, str], pki: Pki
 ) -> None:
-    _, url = https
+    _unused, url = https
     store = VectorStore(QdrantSettings(url=url), ca_bundle=pki.ca)  # type: ignore[arg-type]
     try:
         assert (await store.client.get_collections()).collections == []
@@ -157,7 +160,7 @@ async def test_qdrant_client_and_its_fast_path_verify_with_the_bundle(
 async def test_ollama_and_lightrag_clients_verify_with_the_bundle(
     https: tuple[JsonServer, str], pki: Pki
 ) -> None:
-    _, url = https
+    _unused, url = https
     embedder = Embedder(OllamaSettings(url=url), 384, ca_bundle=pki.ca)  # type: ignore[arg-type]
     lightrag = LightRAGClient(LightRAGSettings(url=url), ca_bundle=pki.ca)  # type: ignore[arg-type]
     try:
@@ -213,7 +216,7 @@ async def test_smoke_search_verifies_with_its_ca_bundle(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, url = https
+    _unused, url = https
     monkeypatch.delenv(CA_BUNDLE_ENV, raising=False)
     assert await smoke("search", "--url", url, "--ca-bundle", str(pki.ca)) == 0
     assert json.loads(capsys.readouterr().out)["status"] == 200

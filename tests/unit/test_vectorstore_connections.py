@@ -47,7 +47,7 @@ async def test_requests_to_a_local_qdrant_share_one_connection() -> None:
     port = listener.sockets[0].getsockname()[1]
     store = VectorStore(QdrantSettings(url=f"http://127.0.0.1:{port}"))
     try:
-        for _ in range(3):
+        for _unused in range(3):
             await store.ready()
     finally:
         await store.close()

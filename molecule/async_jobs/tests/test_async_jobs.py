@@ -83,7 +83,7 @@ def interrupt_mid_job(
             None,
         )
 
-    for _ in range(5):
+    for _unused in range(5):
         job_id = wait_until(running_there, 60, f"a job running on {worker}", interval=0.1)
         signal()
         after = http.get(f"/jobs/{job_id}").json()
@@ -211,7 +211,7 @@ def test_a_job_that_always_fails_is_dead_after_max_attempts_with_its_reason() ->
         response = submit(http, body)
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
-        [record] = wait_terminal(http, [job_id], BOUND).values()
+        [record] = list(wait_terminal(http, [job_id], BOUND).values())
     assert isinstance(record, dict), record
     assert record["status"] == "dead", record
     assert record["attempts"] == MAX_ATTEMPTS, record
@@ -229,7 +229,7 @@ def test_a_frozen_workers_job_is_taken_over(node2: Any) -> None:
                 http, ids, worker, lambda: node2.run(f"systemctl kill -s SIGSTOP {unit}")
             )
             start = time.monotonic()
-            [taken] = wait_terminal(http, [frozen["job_id"]], BOUND).values()
+            [taken] = list(wait_terminal(http, [frozen["job_id"]], BOUND).values())
             figure("frozen worker", taken_over_and_done_s=time.monotonic() - start)
         finally:
             node2.run(f"systemctl kill -s SIGCONT {unit}")

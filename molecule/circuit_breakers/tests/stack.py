@@ -44,13 +44,13 @@ _GET = (
 
 def get_on_host(host: Any, url: str) -> tuple[int, str]:
     """GET a loopback URL on the host: (HTTP status, body)."""
-    status, _, body = host.check_output(_GET.format(url=url)).partition("\n")
+    status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
     return int(status), body
 
 
 def metric(host: Any, name: str, labels: dict[str, str] | None = None) -> float:
     """One sample of the MCP server's metrics (0 when the series does not exist yet)."""
-    _, text = get_on_host(host, MCP_METRICS)
+    _unused, text = get_on_host(host, MCP_METRICS)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(
@@ -102,8 +102,10 @@ def calls(name: str, arguments: dict[str, Any], n: int, concurrent: bool = False
     async def run() -> list[Call]:
         async with session(MCP_URL, mcp_token()) as s:
             if concurrent:
-                return list(await asyncio.gather(*(_call(s, name, arguments) for _ in range(n))))
-            return [await _call(s, name, arguments) for _ in range(n)]
+                return list(
+                    await asyncio.gather(*(_call(s, name, arguments) for _unused in range(n)))
+                )
+            return [await _call(s, name, arguments) for _unused in range(n)]
 
     return asyncio.run(run())
 

@@ -76,7 +76,7 @@ def test_stopped_dependency_is_reported_retried_and_recovered(
     assert host.run(f"systemctl stop {unit}").rc == 0
     stopped = time.monotonic()
     try:
-        _, checks = wait_until(
+        _unused, checks = wait_until(
             lambda: (r := readiness(host))[0] == 503 and not r[1][check]["ok"] and r,
             15,
             f"/readyz to report {check}",
@@ -112,7 +112,7 @@ def test_stopped_dependency_is_reported_retried_and_recovered(
     restarted = time.monotonic()
     wait_until(lambda: readiness(host)[0] == 200, 60, "/readyz ready again", interval=0.5)
     ready = time.monotonic() - restarted
-    [*_, done] = watch_job(
+    [*_unused, done] = watch_job(
         job_id,
         timeout=CAP + 60,
         until=lambda r: r["status"] in {"succeeded", "failed", "dead", "cancelled"},
@@ -161,7 +161,7 @@ def test_lightrag_down_stops_only_the_tool_that_needs_it(host: Any) -> None:
         doc = f"LightRAG outage document {marker}, ingested without the knowledge graph."
         accepted = call("ingest_doc", {"text": doc, "source": f"outage-{marker}", "graph": False})
         assert not accepted.is_error, accepted
-        [*_, done] = watch_job(
+        [*_unused, done] = watch_job(
             accepted.value["job_id"], timeout=60, until=lambda r: r["status"] in TERMINAL
         )
         assert done["status"] == "succeeded", done

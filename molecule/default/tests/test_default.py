@@ -217,8 +217,8 @@ async def _ingest_and_find(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(30, read=200)
         ) as http,
-        streamable_http_client(MCP_URL, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
+        streamable_http_client(MCP_URL, http_client=http) as streams,
+        ClientSession(*streams) as session,
     ):
         await session.initialize()
         accepted = _structured(

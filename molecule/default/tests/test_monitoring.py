@@ -52,7 +52,7 @@ _GET = (
 
 def get_on_host(host: Any, url: str) -> tuple[int, str]:
     """GET a loopback URL on the host: (HTTP status, body)."""
-    status, _, body = host.check_output(_GET.format(url=url)).partition("\n")
+    status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
     return int(status), body
 
 

@@ -12,8 +12,8 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,9 @@ def firing_deadline(for_: str, window: str = "0s") -> float:
     return seconds(window) + seconds(for_) + 2 * SCRAPE + EVALUATION + MARGIN
 
 
-# Prometheus, Alertmanager and the sink are polled once a second until the deadline.
-wait_for = partial(wait_until, interval=1.0)
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0) -> Any:
+    """wait_until, polling Prometheus, Alertmanager and the sink once a second by default."""
+    return wait_until(predicate, timeout, what, interval=interval)
 
 
 # --- Prometheus ---------------------------------------------------------------------------

@@ -193,8 +193,8 @@ def test_stopped_workers_raise_queue_alerts(host: Any) -> None:
             for n in range(JOBS_SUBMITTED)
         ],
     )
-    assert all(not err for err, _ in results), results
-    STATE["jobs"] = [body["job_id"] for _, body in results]
+    assert all(not err for err, _unused in results), results
+    STATE["jobs"] = [body["job_id"] for _unused, body in results]
     STATE["workers_expected"] = expected = [
         Expected(
             "ShieldQueueDepthHigh", {}, firing_deadline(VARS["monitoring_alert_queue_depth_for"])
@@ -248,7 +248,7 @@ def test_stopped_orchestrator_opens_the_breaker_and_raises_alerts(host: Any) -> 
     threshold = int(VARS["fastmcp_server_breaker_failure_threshold"])
     calls = [("get_job_status", {"job_id": STATE["jobs"][0]})] * (threshold + 1)
     results = call_tools(mcp_token(), calls)
-    assert all(err for err, _ in results), results
+    assert all(err for err, _unused in results), results
     assert "retry_after=" in results[-1][1], results[-1]
     wait_for(
         lambda: query('circuit_breaker_state{job="shield-mcp"} == 2'),

@@ -133,7 +133,7 @@ def playbook(name: str, *args: str, timeout: float = 900) -> Run:
         finally:
             killer.cancel()
         rc = proc.wait()
-    return Run(rc, "\n".join(line for _, line in lines), time.monotonic() - start, lines)
+    return Run(rc, "\n".join(line for _unused, line in lines), time.monotonic() - start, lines)
 
 
 @dataclass

@@ -148,7 +148,7 @@ def test_rolling_upgrade_under_load_loses_no_job(
         "upgrade load",
         searches=sum(1 for o in load.outcomes if o[2] == "search"),
         searches_failed=len(failed),
-        **{f"failed_on_{h[-1]}": sum(1 for _, x in failed if x == h) for h in HOSTS},
+        **{f"failed_on_{h[-1]}": sum(1 for _unused, x in failed if x == h) for h in HOSTS},
         ingests=sum(1 for o in load.outcomes if o[2] == "ingest"),
         ingests_refused=len(load.failures("ingest")),
         jobs_accepted=len(load.jobs),
@@ -230,8 +230,10 @@ def test_destroyed_data_comes_back_from_the_backup(
         # vectors when it recovers a snapshot (float32 rounding, ~1e-8); Qdrant restores its
         # snapshots byte for byte.
         for query, hits in state["searches_before"].items():
-            assert [i for i, _ in after[query]] == [i for i, _ in hits], query
-            assert [s for _, s in after[query]] == pytest.approx([s for _, s in hits], abs=1e-6)
+            assert [i for i, _unused in after[query]] == [i for i, _unused in hits], query
+            assert [s for _unused, s in after[query]] == pytest.approx(
+                [s for _unused, s in hits], abs=1e-6
+            )
         assert lc.answers(http) == state["answers_before"]
         records = wait_terminal(http, state["jobs_before"], 60)
         assert {r["status"] for r in records.values()} == {"succeeded"}

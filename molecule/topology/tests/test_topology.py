@@ -151,7 +151,7 @@ def test_load_keeps_succeeding_while_an_orchestrator_is_down(api1: Any) -> None:
     figure(
         "load through the edge, one orchestrator stopped",
         requests=len(load.outcomes),
-        during_outage=sum(1 for t, *_ in load.outcomes if stopped <= t <= up_again),
+        during_outage=sum(1 for t, *_unused in load.outcomes if stopped <= t <= up_again),
         failed=len(failures),
         down_detected_s=detected,
         alert_firing_s=fired,
@@ -218,7 +218,9 @@ class Reader:
                 self._stop.wait(0.1)
 
     def of(self, job_id: str) -> list[dict[str, Any]]:
-        return [data for _, _, data, _ in self.events if data.get("job_id") == job_id]
+        return [
+            data for _unused, _unused, data, _unused in self.events if data.get("job_id") == job_id
+        ]
 
 
 def _job_events(http: httpx.Client, job_id: str) -> list[dict[str, Any]]:
@@ -270,7 +272,7 @@ def test_event_stream_resumes_across_the_replica_serving_it(api1: Any, api2: Any
     # Redis's clock, the same host clock as the controller's), not those replayed on resume.
     latencies = [
         (arrived - int(event_id.split("-")[0]) / 1000) * 1000
-        for arrived, event_id, _, conn in reader.events
+        for arrived, event_id, _unused, conn in reader.events
         if int(event_id.split("-")[0]) / 1000 > reader.opened[conn - 1][0]
     ]
     ordered = sorted(latencies)

@@ -43,7 +43,11 @@ def normalise_filters(filters: Any) -> Any:
     for key, value in filters.items():
         if isinstance(value, list):
             value = [json_integer(v) for v in value]
-        elif type(value) is int and not INT64[0] <= value <= INT64[1]:
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64[0] <= value <= INT64[1]
+        ):
             value = float(value)
         out[key] = value
     return out

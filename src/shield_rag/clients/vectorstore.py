@@ -23,8 +23,6 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from shield_rag.api.search import FilterValue
 from shield_rag.breaker import DependencyGuard
-from shield_rag.documents import POINT_NAMESPACE as POINT_NAMESPACE  # made there, named here
-from shield_rag.documents import point_id as point_id
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.jsonhttp import JsonHttp
 from shield_rag.settings import QdrantSettings

@@ -137,7 +137,7 @@ class FeatureStore:
         with the version bump and the audit entry, atomically."""
         value = "" if enabled is None else json.dumps({"enabled": enabled, "by": by, "at": at})
         after = default if enabled is None else enabled
-        was, version, _ = await self._change(
+        was, version, _unused = await self._change(
             keys=[self.hash_key, self.version_key, self.log_key],
             args=[
                 name,

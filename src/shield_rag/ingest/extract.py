@@ -87,7 +87,7 @@ def _media_type(content_type: str | None) -> str:
 
 def _charset(content_type: str | None) -> str | None:
     for param in (content_type or "").split(";")[1:]:
-        key, _, value = param.partition("=")
+        key, _unused, value = param.partition("=")
         if key.strip().lower() == "charset" and value.strip():
             return value.strip().strip("\"'")
     return None

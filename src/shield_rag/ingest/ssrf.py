@@ -271,7 +271,7 @@ async def resolve_checked(
         raise SSRFError(f"host {bare!r} is not a valid host name") from exc
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
-        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", maxsplit=1)[0])
         if ip not in addresses:
             addresses.append(ip)
     if not addresses:

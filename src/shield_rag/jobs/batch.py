@@ -71,7 +71,7 @@ class ScriptBatch:
                 again = await self._execute([batch[i] for i in forgotten])
                 for i, reply in zip(forgotten, again, strict=True):
                     replies[i] = reply
-            for (_, _, future), reply in zip(batch, replies, strict=True):
+            for (_unused, _unused, future), reply in zip(batch, replies, strict=True):
                 if future.done():
                     continue
                 if isinstance(reply, Exception):
@@ -79,7 +79,7 @@ class ScriptBatch:
                 else:
                     future.set_result(reply)
         except BaseException as exc:
-            for _, _, future in batch:
+            for _unused, _unused, future in batch:
                 if not future.done():
                     if isinstance(exc, asyncio.CancelledError):
                         future.cancel()
@@ -90,6 +90,6 @@ class ScriptBatch:
 
     async def _execute(self, batch: list[_Call]) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
+            for keys, args, _unused in batch:
                 pipe.evalsha(self._script.sha, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))

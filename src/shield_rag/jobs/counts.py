@@ -90,7 +90,7 @@ class JobCounts:
         )
         if not int(reply[0]):
             return int(reply[1]) / 1000.0, None
-        _, _, mine, everyone, replay, ahead = reply
+        _unused, _unused, mine, everyone, replay, ahead = reply
         return 0.0, (int(mine), int(everyone), bool(int(replay)), int(ahead))
 
     async def unfinished_counts(self, client: str) -> tuple[int, int]:
@@ -130,7 +130,7 @@ class JobCounts:
             return 0
         entries = [as_text(m).split(" ", 1) for m in members]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id, *_ in entries:
+            for job_id, *_unused in entries:
                 pipe.hget(self.keys.job(job_id), "status")
             statuses = await pipe.execute()
         final = {s.value for s in TERMINAL}

@@ -103,7 +103,7 @@ class WorkQueue:
         there is none (``None``: answers at once)."""
         # The RESP2 reply (make_redis keeps the default protocol): [[stream, [(id, fields)]]].
         res = cast(
-            "list[list[Any]] | None",
+            list[list[Any]] | None,
             await self.redis.xreadgroup(
                 self.keys.group, self.consumer, {self.keys.queue: ">"}, count=count, block=block_ms
             ),

@@ -294,7 +294,7 @@ class JobStore(JobCounts):
         Returns ``(outcome, record)`` with outcome one of ``cancelled``, ``requested``,
         ``terminal`` or ``missing``.
         """
-        code, _ = await self.transition(
+        code, _unused = await self.transition(
             job_id,
             allowed=[JobStatus.QUEUED],
             status=JobStatus.CANCELLED,
@@ -307,7 +307,7 @@ class JobStore(JobCounts):
             return "cancelled", await self.get(job_id)
         if code == -1:
             return "missing", None
-        code, _ = await self.transition(
+        code, _unused = await self.transition(
             job_id,
             allowed=[JobStatus.RUNNING],
             status=JobStatus.CANCELLED,
@@ -323,7 +323,7 @@ class JobStore(JobCounts):
             await self.redis.zrem(graph.delayed, job_id)
             await self.redis.delete(self.keys.graph_docs(job_id))
             return "cancelled", await self.get(job_id)
-        code, _ = await self.transition(
+        code, _unused = await self.transition(
             job_id,
             allowed=[JobStatus.RUNNING],
             event="job.cancel_requested",

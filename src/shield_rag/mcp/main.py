@@ -113,14 +113,14 @@ def http_middleware() -> list[Middleware]:
 TELEMETRY_ENV = "FASTMCP_TELEMETRY_MODE"
 
 
-def quiet_telemetry(environ: Mapping[str, str] = os.environ) -> None:
+def quiet_telemetry(environ: Mapping[str, str] | None = None) -> None:
     """FastMCP's own OpenTelemetry spans off, unless :data:`TELEMETRY_ENV` chooses a mode.
 
     Shield installs no OpenTelemetry SDK, so FastMCP's spans (two per tool call, with their
     attributes and context attach/detach) are no-ops that still cost about 2% of the MCP
     server's CPU per call. An operator who installs an SDK sets ``FASTMCP_TELEMETRY_MODE``
     (``native`` or ``propagation_only``), which FastMCP reads itself and this leaves alone."""
-    if TELEMETRY_ENV not in environ:
+    if TELEMETRY_ENV not in (os.environ if environ is None else environ):
         fastmcp.settings.telemetry_mode = "off"
 
 

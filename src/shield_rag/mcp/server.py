@@ -69,7 +69,7 @@ def create_server(
     flags = FeatureFlags(settings.features, None)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
+    async def lifespan(_unused: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
         client.start()
         stop = asyncio.Event()
         poll = asyncio.create_task(flags.run(stop, source=client.features))
@@ -97,7 +97,7 @@ def create_server(
         server.add_middleware(scope_middleware())
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
-    async def healthz(_: Request) -> JSONResponse:
+    async def healthz(_unused: Request) -> JSONResponse:
         """Liveness of the MCP server itself, with every breaker's state and the tools each
         breaker stops while it is open."""
         breaker = client.breaker

@@ -137,7 +137,7 @@ def _events(stream: bytes) -> tuple[list[tuple[bytes, ...]], bytes]:
 
 def _may_be_lone_response(stream: bytes) -> bool:
     """Whether a stream not yet ended can still turn out a lone JSON-RPC response."""
-    events, _ = _events(stream)
+    events, _unused = _events(stream)
     if not events:
         return True
     return len(events) == 1 and _response_of(events[0]) is not None
@@ -160,7 +160,7 @@ def _response_of(event: tuple[bytes, ...]) -> bytes | None:
     or error with a non-null id), else None."""
     data: list[bytes] = []
     for line in event:
-        name, _, value = line.partition(b":")
+        name, _unused, value = line.partition(b":")
         if value.startswith(b" "):
             value = value[1:]
         if name == b"data":

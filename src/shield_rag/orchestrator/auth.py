@@ -115,7 +115,7 @@ class Authenticator:
         if not self.enabled:
             return Caller(open_name(request), ALL_SCOPES, authenticated=False)
         header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _unused, token = header.partition(" ")
         client = self._by_digest.get(_digest(token.strip())) if scheme.lower() == "bearer" else None
         if client is None:
             raise ApiError(

@@ -149,21 +149,21 @@ def _starlette_http(request: Request, exc: StarletteHTTPException) -> Response:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api(_unused: Request, exc: ApiError) -> JSONResponse:
         return render(exc)
 
     @app.exception_handler(DependencyUnavailable)
     @app.exception_handler(DependencyRejected)
     @app.exception_handler(DependencyMisconfigured)
-    async def _dependency(_: Request, exc: Exception) -> JSONResponse:
+    async def _dependency(_unused: Request, exc: Exception) -> JSONResponse:
         return render(from_dependency(exc))
 
     @app.exception_handler(FeatureDisabled)
-    async def _feature(_: Request, exc: FeatureDisabled) -> JSONResponse:
+    async def _feature(_unused: Request, exc: FeatureDisabled) -> JSONResponse:
         return render(ApiError(ErrorCode.FEATURE_DISABLED, str(exc)))
 
     @app.exception_handler(RedisError)
-    async def _redis(_: Request, exc: RedisError) -> JSONResponse:
+    async def _redis(_unused: Request, exc: RedisError) -> JSONResponse:
         return render(
             ApiError(
                 ErrorCode.DEPENDENCY_UNAVAILABLE,
@@ -178,7 +178,7 @@ def install(app: FastAPI) -> None:
         return _starlette_http(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(_unused: Request, exc: RequestValidationError) -> JSONResponse:
         errs = list(exc.errors())
         bad_json = [e for e in errs if e.get("type") == "json_invalid"]
         if bad_json:
@@ -187,11 +187,11 @@ def install(app: FastAPI) -> None:
         return render(invalid(errs))
 
     @app.exception_handler(ValidationError)
-    async def _pyd_validation(_: Request, exc: ValidationError) -> JSONResponse:
+    async def _pyd_validation(_unused: Request, exc: ValidationError) -> JSONResponse:
         return render(invalid(exc.errors()))
 
     @app.exception_handler(FilterError)
-    async def _filter(_: Request, exc: FilterError) -> JSONResponse:
+    async def _filter(_unused: Request, exc: FilterError) -> JSONResponse:
         return render(
             ApiError(
                 ErrorCode.INVALID_REQUEST,
@@ -201,7 +201,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(TransientJobError)
-    async def _transient(_: Request, exc: TransientJobError) -> JSONResponse:
+    async def _transient(_unused: Request, exc: TransientJobError) -> JSONResponse:
         return render(
             ApiError(
                 ErrorCode.DEPENDENCY_UNAVAILABLE,
@@ -211,7 +211,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(PermanentJobError)
-    async def _permanent(_: Request, exc: PermanentJobError) -> JSONResponse:
+    async def _permanent(_unused: Request, exc: PermanentJobError) -> JSONResponse:
         return render(ApiError(ErrorCode.INVALID_REQUEST, str(exc)))
 
     @app.exception_handler(Exception)

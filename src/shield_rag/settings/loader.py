@@ -155,8 +155,12 @@ class McpServiceSettings(Settings):
 
 @overload
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings: ...
+
+
 @overload
 def load_settings(path: str | os.PathLike[str] | None, model: type[_S]) -> _S: ...
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None, model: type[Settings] = Settings
 ) -> Settings:

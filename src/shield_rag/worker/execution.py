@@ -108,7 +108,7 @@ class JobExecution:
                 error=f"gave up after {max_attempts} attempts; last error: {last}",
             )
             return
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=_ACTIVE,
             status=JobStatus.RUNNING,
@@ -138,7 +138,7 @@ class JobExecution:
         mine = {"worker": self.name, "attempts": str(attempts)}
 
         async def progress(stage: str, fraction: float, message: str) -> None:
-            code, _ = await self.store.transition(
+            code, _unused = await self.store.transition(
                 d.job_id,
                 allowed=[JobStatus.RUNNING],
                 event="job.progress",
@@ -162,7 +162,7 @@ class JobExecution:
             if result.get("graph") == "queued":
                 # Searchable now; the job moves to the graph stage's queue in the same change.
                 fields |= {"graph_status": "queued", "graph_attempts": "0"}
-                code, _ = await self.store.transition(
+                code, _unused = await self.store.transition(
                     d.job_id,
                     allowed=[JobStatus.RUNNING],
                     event="job.vectors_succeeded",
@@ -175,7 +175,7 @@ class JobExecution:
                 )
             else:
                 fields["graph_status"] = "skipped"
-                code, _ = await self.store.transition(
+                code, _unused = await self.store.transition(
                     d.job_id,
                     allowed=[JobStatus.RUNNING],
                     status=JobStatus.SUCCEEDED,
@@ -337,7 +337,7 @@ class JobExecution:
         message: str | None = None,
     ) -> None:
         due = time.time() + delay
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=[JobStatus.RUNNING],
             status=JobStatus.QUEUED,
@@ -364,7 +364,7 @@ class JobExecution:
         """End the job in ``status``. ``fence``: only if it is still that attempt's (a
         fenced-off entry is left for the worker that holds the job now)."""
         fields = {"error": error} if error is not None else None
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=_ACTIVE,
             status=status,

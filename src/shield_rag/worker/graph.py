@@ -82,7 +82,7 @@ class GraphExecution(JobExecution):
             await self._graph_end(d, JobStatus.DEAD, error, error, None)
             GRAPH_JOBS.labels("dead").inc()
             return
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=_RUNNING,
             event="job.graph_started",
@@ -133,7 +133,7 @@ class GraphExecution(JobExecution):
                 usage = inserted.get("usage") if isinstance(inserted, dict) else None
                 await self._account(raw.get("client") or "unknown", usage)
                 await self.graph_docs.done(d.job_id, doc.doc_id)
-                code, _ = await self.store.transition(
+                code, _unused = await self.store.transition(
                     d.job_id,
                     allowed=_RUNNING,
                     event="job.progress",
@@ -146,7 +146,7 @@ class GraphExecution(JobExecution):
                     await self._lost_or_cancelled(d.job_id, code)
             result = json.loads(raw.get("result") or "{}")
             result["graph"] = "indexed"
-            code, _ = await self.store.transition(
+            code, _unused = await self.store.transition(
                 d.job_id,
                 allowed=_RUNNING,
                 status=JobStatus.SUCCEEDED,
@@ -256,7 +256,7 @@ class GraphExecution(JobExecution):
         message: str | None = None,
     ) -> None:
         due = time.time() + delay
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=_RUNNING,
             event="job.graph_retrying",
@@ -287,7 +287,7 @@ class GraphExecution(JobExecution):
         fields = {"graph_status": status.value}
         if error is not None:
             fields["error"] = error
-        code, _ = await self.store.transition(
+        code, _unused = await self.store.transition(
             d.job_id,
             allowed=_RUNNING,
             status=status,

@@ -52,9 +52,9 @@ def rich_collection(client: QdrantClient, name: str) -> list[models.PointStruct]
                 id=pid,
                 vector={
                     "dense": unit_vector(rng, DIM),
-                    "small": [rng.uniform(-1, 1) for _ in range(4)],
+                    "small": [rng.uniform(-1, 1) for _unused in range(4)],
                     "words": models.SparseVector(
-                        indices=words, values=[rng.uniform(0.1, 2) for _ in words]
+                        indices=words, values=[rng.uniform(0.1, 2) for _unused in words]
                     ),
                 },
                 payload={"tenant": ["red", "blue"][i % 2], "rank": i, "tags": {"n": [i, "x"]}},
@@ -122,9 +122,11 @@ def searches(client: QdrantClient, name: str, points: list[models.PointStruct]) 
 
 
 def assert_same_hits(got: list[Any], want: list[Any]) -> None:
-    assert [[pid for pid, _ in hits] for hits in got] == [[pid for pid, _ in h] for h in want]
+    assert [[pid for pid, _unused in hits] for hits in got] == [
+        [pid for pid, _unused in h] for h in want
+    ]
     for hits, expected in zip(got, want, strict=True):
-        assert [s for _, s in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
+        assert [s for _unused, s in hits] == pytest.approx([s for _unused, s in expected], abs=1e-5)
 
 
 def error_of(response: httpx.Response) -> str:

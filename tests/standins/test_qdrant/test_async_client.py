@@ -47,7 +47,7 @@ async def test_async_client_round_trip(qdrant: QdrantServer) -> None:
         )
         assert res.points[0].id == points[5].id
         assert len(res.points) == 2
-        page, _ = await client.scroll(name, limit=50, scroll_filter=tenant_filter("blue"))
+        page, _unused = await client.scroll(name, limit=50, scroll_filter=tenant_filter("blue"))
         assert {str(p.id) for p in page} == {p.id for p in points if p.payload["tenant"] == "blue"}
         (got,) = await client.retrieve(name, ids=[points[7].id])
         assert got.payload["rank"] == 7

@@ -78,7 +78,7 @@ def test_sync_client_create_index_upsert_query_scroll_count_retrieve_delete(
         if offset is None:
             break
     assert sorted(seen) == sorted(str(p.id) for p in points)
-    blue, _ = client.scroll(collection, scroll_filter=tenant_filter("blue"), limit=100)
+    blue, _unused = client.scroll(collection, scroll_filter=tenant_filter("blue"), limit=100)
     assert len(blue) == 10
 
     assert client.count(collection, exact=True).count == 20

@@ -54,7 +54,7 @@ _STREAM = {
 
 
 def _id_key(event_id: str) -> tuple[int, int]:
-    ms, _, seq = event_id.partition("-")
+    ms, _unused, seq = event_id.partition("-")
     return int(ms), int(seq or 0)
 
 

@@ -30,7 +30,11 @@ def _check_filter_integers(filters: dict[str, FilterValue] | None) -> None:
     """Qdrant stores 64-bit integers: a larger one is the caller's mistake, said up front."""
     for key, value in (filters or {}).items():
         for item in value if isinstance(value, list) else ():
-            if type(item) is int and not INT64[0] <= item <= INT64[1]:
+            if (
+                isinstance(item, int)
+                and not isinstance(item, bool)
+                and not INT64[0] <= item <= INT64[1]
+            ):
                 raise invalid_field(f"filters.{key}", "integers are 64-bit (at most 2**63-1)")
 
 

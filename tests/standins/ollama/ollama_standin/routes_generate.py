@@ -138,7 +138,7 @@ def register(app: FastAPI, state: StandIn) -> None:
 
         if not stream:
             eval_started = time.perf_counter_ns()
-            async for _ in produce(pieces, latency):
+            async for _unused in produce(pieces, latency):
                 pass
             final = dump(frame(text, time.perf_counter_ns() - eval_started))
             record.chunks_sent, record.finished = record.chunks_total, True

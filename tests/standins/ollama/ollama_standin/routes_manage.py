@@ -168,6 +168,6 @@ def register(app: FastAPI, state: StandIn) -> None:
             if isinstance(body.get(key), str):
                 layers[key] = body[key]
         written = state.store.write_model(model, kind, weights, {**layers, "params": params})
-        steps += [_status(f"using existing layer {d}") for d, _ in written]
+        steps += [_status(f"using existing layer {d}") for d, _unused in written]
         steps += [_status("writing manifest"), _status("success")]
         return _progress(steps, stream)

@@ -38,7 +38,7 @@ def sha256_digest(data: bytes) -> str:
 
 
 def valid_digest(digest: str) -> bool:
-    algo, _, hexpart = digest.replace("-", ":", 1).partition(":")
+    algo, _unused, hexpart = digest.replace("-", ":", 1).partition(":")
     return (
         algo == "sha256"
         and len(hexpart) == DIGEST_HEX
@@ -58,7 +58,7 @@ def valid_name(model: str) -> bool:
 
 def split_name(model: str) -> tuple[str, str, str, str]:
     """(host, namespace, model, tag) of a name, with Ollama's defaults."""
-    name, _, tag = model.rpartition(":") if ":" in model.split("/")[-1] else (model, "", "")
+    name, _unused, tag = model.rpartition(":") if ":" in model.split("/")[-1] else (model, "", "")
     parts = name.split("/")
     if len(parts) == 1:
         return HOST, "library", parts[0], tag or "latest"

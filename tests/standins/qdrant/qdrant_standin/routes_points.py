@@ -37,16 +37,24 @@ def register(app: FastAPI, calls: Calls) -> None:
         body = await parse(request, models.SetPayload)
         selector = points_selector(body.points, body.filter)
         if request.method == "PUT":
-            fn = lambda c: c.overwrite_payload(name, body.payload, selector)  # noqa: E731
+
+            def fn(c):
+                return c.overwrite_payload(name, body.payload, selector)
         else:
-            fn = lambda c: c.set_payload(name, body.payload, selector, key=body.key)  # noqa: E731
+
+            def fn(c):
+                return c.set_payload(name, body.payload, selector, key=body.key)
+
         return ok(request, await update(request, name, fn))
 
     @app.post("/collections/{name}/points/payload/delete")
     async def delete_payload(request: Request, name: str) -> JSONResponse:
         body = await parse(request, models.DeletePayload)
         selector = points_selector(body.points, body.filter)
-        fn = lambda c: c.delete_payload(name, body.keys, selector)  # noqa: E731
+
+        def fn(c):
+            return c.delete_payload(name, body.keys, selector)
+
         return ok(request, await update(request, name, fn))
 
     @app.post("/collections/{name}/points/payload/clear")
@@ -57,14 +65,20 @@ def register(app: FastAPI, calls: Calls) -> None:
     @app.put("/collections/{name}/points/vectors")
     async def update_vectors(request: Request, name: str) -> JSONResponse:
         body = await parse(request, models.UpdateVectors)
-        fn = lambda c: c.update_vectors(name, body.points, update_filter=body.update_filter)  # noqa: E731
+
+        def fn(c):
+            return c.update_vectors(name, body.points, update_filter=body.update_filter)
+
         return ok(request, await update(request, name, fn))
 
     @app.post("/collections/{name}/points/vectors/delete")
     async def delete_vectors(request: Request, name: str) -> JSONResponse:
         body = await parse(request, models.DeleteVectors)
         selector = points_selector(body.points, body.filter)
-        fn = lambda c: c.delete_vectors(name, body.vector, selector)  # noqa: E731
+
+        def fn(c):
+            return c.delete_vectors(name, body.vector, selector)
+
         return ok(request, await update(request, name, fn))
 
     @app.post("/collections/{name}/points/batch")
@@ -84,7 +98,10 @@ def register(app: FastAPI, calls: Calls) -> None:
         body = await parse(request, models.PointRequest)
         with_payload = True if body.with_payload is None else body.with_payload
         with_vector = False if body.with_vector is None else body.with_vector
-        fn = lambda c: c.retrieve(name, body.ids, with_payload, with_vector)  # noqa: E731
+
+        def fn(c):
+            return c.retrieve(name, body.ids, with_payload, with_vector)
+
         return ok(request, await read(fn))
 
     @app.get("/collections/{name}/points/{point_id}")
@@ -123,5 +140,8 @@ def register(app: FastAPI, calls: Calls) -> None:
     async def facet(request: Request, name: str) -> JSONResponse:
         body = await parse(request, models.FacetRequest)
         limit, exact = body.limit or 10, bool(body.exact)
-        fn = lambda c: c.facet(name, body.key, body.filter, limit=limit, exact=exact)  # noqa: E731
+
+        def fn(c):
+            return c.facet(name, body.key, body.filter, limit=limit, exact=exact)
+
         return ok(request, await read(fn))

@@ -70,7 +70,10 @@ def register(app: FastAPI, calls: Calls) -> None:
     @app.post("/collections/{name}/points/query/batch")
     async def query_batch(request: Request, name: str) -> JSONResponse:
         body = await parse(request, models.QueryRequestBatch)
-        fn = lambda c: [run_query(c, name, req) for req in body.searches]  # noqa: E731
+
+        def fn(c):
+            return [run_query(c, name, req) for req in body.searches]
+
         return ok(request, await read(fn))
 
     @app.post("/collections/{name}/points/query/groups")
@@ -122,5 +125,8 @@ def register(app: FastAPI, calls: Calls) -> None:
     @app.post("/collections/{name}/points/search/batch")
     async def search_batch(request: Request, name: str) -> JSONResponse:
         batch = [search_as_query(s) for s in (await parse(request, SearchRequestBatch)).searches]
-        fn = lambda c: [run_query(c, name, q).points for q in batch]  # noqa: E731
+
+        def fn(c):
+            return [run_query(c, name, q).points for q in batch]
+
         return ok(request, await read(fn))

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qdrant {standin_version()}")
         return 0
     settings = load_settings(args.config_path)
-    level = settings.log_level.split(",")[0].strip().upper() or "INFO"
+    level = settings.log_level.split(",", maxsplit=1)[0].strip().upper() or "INFO"
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

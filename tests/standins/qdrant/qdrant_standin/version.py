@@ -43,7 +43,7 @@ def standin_version() -> str:
     if os.environ.get("QDRANT_STANDIN_VERSION"):
         return os.environ["QDRANT_STANDIN_VERSION"]
     try:  # qdrant-client warns unless major matches and minor is within one of the server's
-        major, minor, *_ = metadata.version("qdrant-client").split(".")
+        major, minor, *_unused = metadata.version("qdrant-client").split(".")
         return f"{major}.{minor}.0"
     except (metadata.PackageNotFoundError, ValueError):
         return "1.20.0"
