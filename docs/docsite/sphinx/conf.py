@@ -70,7 +70,7 @@ def _guide_links(app: Any, docname: str, source: list[str]) -> None:
         target = match.group(2)
         if "://" in target or target.startswith(("#", "mailto:")):
             return match.group(0)
-        path, _, anchor = target.partition("#")
+        path, _sep, anchor = target.partition("#")
         resolved = posixpath.normpath(posixpath.join(in_repo, path))
         if resolved == "docs" or resolved.startswith("docs/"):
             return match.group(0)
