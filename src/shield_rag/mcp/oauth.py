@@ -65,7 +65,7 @@ class IdpTokenVerifier(JWTVerifier):
             jwks_uri=str(cfg.jwks_url),
             issuer=cfg.issuer,
             audience=cfg.audiences,
-            algorithm=cfg.algorithms[0],
+            algorithm=cfg.algorithm,
             required_scopes=["read"],
             http_client=http_client,
             jwks_refresh_interval=cfg.jwks_refresh_seconds,

@@ -31,13 +31,13 @@ class McpOAuthScopes(_Section):
 
     read: str = Field(
         "shield:read",
-        pattern=r"^[!#-\[\]-~]+$",
+        pattern=r"^[^\s\"\\]+$",
         description="Scope that grants the search, query and job tools; every token needs it "
         "(without it: 403 insufficient_scope).",
     )
     write: str = Field(
         "shield:write",
-        pattern=r"^[!#-\[\]-~]+$",
+        pattern=r"^[^\s\"\\]+$",
         description="Scope that also grants the tools that write (crawl_web, ingest_doc, "
         "qdrant_store, cancelling jobs); without it they are not listed and refused.",
     )
@@ -84,12 +84,10 @@ class McpOAuthSettings(_Section):
         default_factory=McpOAuthScopes,
         description="The identity provider's scope names for the read and write tool scopes.",
     )
-    algorithms: list[JwtAlgorithm] = Field(
-        ["RS256"],
-        min_length=1,
-        max_length=1,
-        description="The signing algorithm of the tokens (one; RS256 is what Keycloak, Auth0, "
-        "Entra ID and Okta sign with by default).",
+    algorithm: JwtAlgorithm = Field(
+        "RS256",
+        description="The tokens' signing algorithm (RS256 is what Keycloak, Auth0, Entra ID "
+        "and Okta sign access tokens with by default).",
     )
     subject_claim: str = Field(
         "sub",
