@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from joserfc import jwk
+from mcp import MCPError
 from pydantic import ValidationError
 
 from shield_rag.mcp.main import http_middleware
@@ -89,11 +90,16 @@ class Served:
         if self.task is not None:
             await self.task
 
-    async def post(self, token: str | None) -> httpx.Response:
-        """One raw JSON-RPC initialize, to look at the HTTP answer itself."""
+    async def rpc(self, token: str | None, body: dict[str, Any]) -> httpx.Response:
+        """One raw JSON-RPC request, to look at the HTTP answer itself."""
         headers = {"Accept": "application/json, text/event-stream"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        async with httpx.AsyncClient() as http:
+            return await http.post(self.url, json=body, headers=headers)
+
+    async def post(self, token: str | None) -> httpx.Response:
+        """One raw JSON-RPC initialize."""
         body = {
             "jsonrpc": "2.0",
             "id": 1,
@@ -104,8 +110,7 @@ class Served:
                 "clientInfo": {"name": "raw", "version": "0"},
             },
         }
-        async with httpx.AsyncClient() as http:
-            return await http.post(self.url, json=body, headers=headers)
+        return await self.rpc(token, body)
 
 
 @pytest.fixture(scope="module")
@@ -150,20 +155,47 @@ async def test_a_read_and_write_token_lists_every_tool_and_calls_as_its_subject(
     ]
 
 
+def _write_args(tool: str) -> dict[str, Any]:
+    return {"url": "http://127.0.0.1:1/"} if tool == "crawl_web" else {"text": "a note"}
+
+
 async def test_a_read_token_neither_lists_nor_calls_the_write_tools(served: Served) -> None:
     token = served.token([READ], sub="bob")
     assert await _tools(served, token) == set(READ_TOOLS)
-    async with session(served.url, token) as s:
-        found = await s.call_tool("qdrant_find", {"query": "ferry", "limit": 1})
+    statuses: list[int] = []
+    async with session(served.url, token, statuses) as s:
         for tool in sorted(WRITE_TOOLS):
-            args = {"url": "http://127.0.0.1:1/"} if tool == "crawl_web" else {"text": "a note"}
-            refused = await s.call_tool(tool, args)
-            assert refused.is_error
-            assert refused.content[0].text == (
-                f"Authorization failed for tool '{tool}': insufficient scope (required: write)"
+            with pytest.raises(MCPError) as refused:
+                await s.call_tool(tool, _write_args(tool))
+            assert str(refused.value) == (
+                f"Authorization failed for tool '{tool}': insufficient scope (required: {WRITE})"
             )
-    assert not found.is_error
+        found = await s.call_tool("qdrant_find", {"query": "ferry", "limit": 1})
+    assert not found.is_error  # the session goes on after the refusals
+    assert statuses.count(403) == len(WRITE_TOOLS)
     assert served.orchestrator.seen == [("/search", "mcp:bob", "read")]
+
+
+async def test_a_write_tool_call_without_the_write_scope_is_403_with_a_step_up_challenge(
+    served: Served,
+) -> None:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "qdrant_store", "arguments": {"text": "a note"}},
+    }
+    resp = await served.rpc(served.token([READ]), call)
+    assert resp.status_code == 403
+    metadata = f"{served.base}/.well-known/oauth-protected-resource/mcp"
+    assert _challenge(resp).startswith(
+        f'Bearer error="insufficient_scope", scope="{READ} {WRITE}", resource_metadata="{metadata}"'
+    )
+    assert resp.json()["id"] == 7 and resp.json()["error"]["code"] == -32600
+    # Without a token, or with one not for this server, the same call is 401, not 403.
+    for token in (None, served.idp.mint("bob", [READ], aud="https://other.example.com/mcp")):
+        assert (await served.rpc(token, call)).status_code == 401
+    assert served.orchestrator.seen == []
 
 
 async def test_a_subject_never_becomes_a_named_client_nor_gets_other_scopes(

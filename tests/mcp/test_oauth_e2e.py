@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp import MCPError
 from mcp_types import CallToolResult
 
 from tests.mcp.server import KeyedStack, McpServer
@@ -76,10 +77,9 @@ async def test_an_identity_provider_token_connects_and_calls_as_its_subject(
     async with session(server.url, reader) as s:
         assert "qdrant_store" not in {t.name for t in (await s.list_tools()).tools}
         found = ok(await s.call_tool("qdrant_find", {"query": "Quillmere lighthouse steps"}))
-        refused = await s.call_tool("qdrant_store", {"text": "Dave was here."})
+        with pytest.raises(MCPError, match=r"insufficient scope \(required: shield:write\)"):
+            await s.call_tool("qdrant_store", {"text": "Dave was here."})
     assert any(hit["text"] == note for hit in found["results"])
-    assert refused.is_error
-    assert "insufficient scope (required: write)" in text_of(refused)
 
 
 def test_without_a_token_the_process_answers_401_pointing_at_its_metadata(

@@ -15,7 +15,9 @@ resource_metadata="..."``, a token without the required scope with 403 ``insuffi
   no skew on it);
 - the identity provider's scope names map to the tool scopes ``read`` and ``write`` (other
   scopes are dropped, so a token can never carry ``admin`` or ``delegate``), which
-  :func:`shield_rag.mcp.auth.scope_middleware` then checks as for static tokens;
+  :func:`shield_rag.mcp.auth.scope_middleware` then checks as for static tokens (write tools
+  not listed); a call of a write tool without ``write`` is answered 403 with the spec's
+  scope challenge by :class:`WriteScopeChallenge` before it reaches FastMCP;
 - the subject becomes the caller: its calls reach the orchestrator as client ``mcp:<subject>``
   (never a named orchestrator client, whatever the token's claims say).
 
@@ -27,6 +29,7 @@ loopback, and the fetch trusts ``mcp.ca_bundle`` besides certifi's CAs.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +41,15 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
+from mcp.server.auth.routes import build_resource_metadata_url
+from mcp_types import INVALID_REQUEST
+from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shield_rag import tls
 from shield_rag.mcp.auth import NAMED
+from shield_rag.mcp.tools import WRITE_TOOLS
 from shield_rag.settings import McpSettings
 from shield_rag.settings.mcp_oauth import McpOAuthSettings
 
@@ -135,6 +143,100 @@ class IdpTokenVerifier(JWTVerifier):
         )
 
 
+# The largest request body read to find a write-tool call (the MCP SDK refuses more than 4 MiB).
+_MAX_PEEK = 4 * 1024 * 1024 + 1
+
+
+class WriteScopeChallenge:
+    """ASGI middleware: a call of a write tool with a token without the write scope is
+    answered as the MCP authorization spec asks (scope challenge handling): ``403`` with
+    ``WWW-Authenticate: Bearer error="insufficient_scope", scope="<read> <write>",
+    resource_metadata=...``, so an OAuth client can step up, and a JSON-RPC error body the MCP
+    SDK surfaces as the call's error. Nothing reaches the tool, nor the orchestrator."""
+
+    def __init__(self, app: ASGIApp, auth: IdpAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Without a valid token the transport answers 401 itself (scope["user"] unauthenticated).
+        user, creds = scope.get("user"), scope.get("auth")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not getattr(user, "is_authenticated", False)
+            or creds is None
+            or "write" in creds.scopes
+        ):
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if not message.get("more_body") or size >= _MAX_PEEK:
+                break
+        body = b"".join(m.get("body", b"") for m in messages)
+        call = _write_call(body) if size < _MAX_PEEK else None
+        if call is not None:
+            await self._refuse(send, *call)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, request_id: Any, tool: str) -> None:
+        cfg = self.auth.verifier.cfg
+        wanted = f"{cfg.scopes.read} {cfg.scopes.write}"
+        message = (
+            f"Authorization failed for tool '{tool}': insufficient scope "
+            f"(required: {cfg.scopes.write})"
+        )
+        challenge = f'Bearer error="insufficient_scope", scope="{wanted}"'
+        resource = self.auth._resource_url
+        if resource is not None:
+            challenge += f', resource_metadata="{build_resource_metadata_url(resource)}"'
+        challenge += f', error_description="{message}"'
+        error = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "error": {"code": INVALID_REQUEST, "message": message},
+        }
+        data = json.dumps(error).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                    (b"www-authenticate", challenge.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+
+
+def _write_call(body: bytes) -> tuple[Any, str] | None:
+    """The id and tool of a ``tools/call`` of a write tool in a JSON-RPC body, else None."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    for message in parsed if isinstance(parsed, list) else [parsed]:
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            continue
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        if name in WRITE_TOOLS:
+            return message.get("id"), str(name)
+    return None
+
+
 class IdpAuth(RemoteAuthProvider):
     """The resource server: the verifier above plus the protected-resource metadata."""
 
@@ -160,6 +262,10 @@ class IdpAuth(RemoteAuthProvider):
             if isinstance(route, Route) and route.path.startswith(root + "/"):
                 routes.append(Route(root, endpoint=route.endpoint, methods=["GET", "OPTIONS"]))
         return routes
+
+    def get_middleware(self) -> list[Any]:
+        """FastMCP's bearer authentication, then the write tools' scope challenge."""
+        return [*super().get_middleware(), Middleware(WriteScopeChallenge, auth=self)]
 
     def _client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(timeout=httpx2.Timeout(10.0), verify=self._verify)
