@@ -67,7 +67,7 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
     host: str = Field(
         "127.0.0.1",
         description="Address the streamable HTTP transport listens on; any address other than "
-        "loopback requires mcp.auth_token.",
+        "loopback requires mcp.auth_token, named tokens or auth_mode oauth.",
     )
     port: int = Field(8601, ge=1, le=65535, description="Port of the streamable HTTP transport.")
     path: str = Field(
