@@ -73,8 +73,27 @@ def _sections() -> list[tuple[str, FieldInfo, type[BaseModel]]]:
     return out
 
 
+def _submodel(field: FieldInfo) -> type[BaseModel] | None:
+    """The model of a key that is itself a group of keys (e.g. ``mcp.oauth``), else None."""
+    model = field.annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _fields(prefix: str, model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
+    """Every key of ``model`` as a dotted name, a group's keys right after the group's own."""
+    out = []
+    for key, field in model.model_fields.items():
+        out.append((f"{prefix}.{key}", field))
+        sub = _submodel(field)
+        if sub is not None:
+            out += _fields(f"{prefix}.{key}", sub)
+    return out
+
+
 def _dotted_keys() -> set[str]:
-    return {f"{name}.{key}" for name, _unused, model in _sections() for key in model.model_fields}
+    return {
+        dotted for name, _unused, model in _sections() for dotted, _field in _fields(name, model)
+    }
 
 
 def _type_name(annotation: Any) -> str:
@@ -88,6 +107,8 @@ def _type_name(annotation: Any) -> str:
     if origin is list:
         (item,) = get_args(annotation)
         return f"list of {_type_name(item)}s"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping of the keys below"
     return _SCALARS.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
@@ -130,6 +151,8 @@ def _yaml_value(value: Any) -> str:
 def _default_cell(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
+    if _submodel(field) is not None:
+        return "its keys' defaults"
     value = field.get_default(call_default_factory=True)
     return f"`{_yaml_value(value)}`"
 
@@ -298,9 +321,9 @@ def _section(name: str, field: FieldInfo, model: type[BaseModel], keys: set[str]
         "| Key | Type | Default | Description |",
         "| --- | --- | --- | --- |",
         [
-            f"| `{name}.{key}` | {_type_cell(f)} | {_default_cell(f)} | "
+            f"| `{dotted}` | {_type_cell(f)} | {_default_cell(f)} | "
             f"{_text(f.description, keys, model.model_fields)} |"
-            for key, f in model.model_fields.items()
+            for dotted, f in _fields(name, model)
         ],
         "",
     )

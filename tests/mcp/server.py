@@ -56,10 +56,11 @@ class McpServer:
         *,
         orchestrator_url: str | None = None,
         token: str | None = None,
+        port: int | None = None,
         **mcp: Any,
     ) -> None:
         self.stack = stack
-        self.port = free_port()
+        self.port = port or free_port()
         self.metrics_port = free_port()
         self.token = token or secret(24)
         self.mcp_settings = {

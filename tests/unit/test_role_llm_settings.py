@@ -144,7 +144,11 @@ def rendered(role: str, inventory: str) -> dict[str, Any]:
 
 def service_settings(tmp_path: Path, role: str, inventory: str) -> Settings:
     """The rendered files, checked as the role checks them (shield-check-config)."""
-    out = rendered(role, inventory)
+    return checked(tmp_path, role, rendered(role, inventory))
+
+
+def checked(tmp_path: Path, role: str, out: dict[str, Any]) -> Settings:
+    """``out``'s settings and environment written as the role writes them, then checked."""
     config = tmp_path / f"{role}.yml"
     config.write_text(yaml.safe_dump(out["settings"]), encoding="utf-8")
     env = tmp_path / f"{role}.env"
@@ -171,7 +175,7 @@ def _task(role: str, file: str, name: str) -> dict[str, Any]:
 NEW_KEYS: dict[str, list[tuple[str, ...]]] = {
     "orchestrator_fastapi": [("orchestrator", "clients"), ("features",), ("accounting",)],
     "orchestrator_workers": [("features",), ("accounting",)],
-    "fastmcp_server": [("mcp", "tokens"), ("features",)],
+    "fastmcp_server": [("mcp", "tokens"), ("mcp", "auth_mode"), ("mcp", "oauth"), ("features",)],
     "lightrag": [("router",), ("ollama", "extract_model")],
 }
 
@@ -448,3 +452,70 @@ def test_the_ollama_role_provides_the_extraction_and_tier_models() -> None:
     assert full == wanted
     assert [m["name"] for m in overlapping].count("llama3.2") == 1
     assert "llama3.2:latest" not in [m["name"] for m in overlapping]
+
+
+# -- fastmcp_server_auth_mode: oauth ------------------------------------------------------------
+
+IDP = {
+    "resource_url": "https://mcp.example.com/mcp",
+    "issuer": "https://sso.example.com/realms/shield",
+    "jwks_url": "https://sso.example.com/realms/shield/protocol/openid-connect/certs",
+    "scopes": {"read": "rag:read", "write": "rag:write"},
+}
+OAUTH_CHECK = "Check the identity provider of oauth mode"
+
+
+@functools.cache
+def _oauth() -> dict[str, dict[str, Any]]:
+    listener = _assertion(
+        "fastmcp_server", "Check that a non-loopback listener has an auth token or named tokens"
+    )
+    task_vars = {
+        **_weak_secrets_check("fastmcp_server"),
+        **_task("fastmcp_server", "preflight.yml", OAUTH_CHECK)["vars"],
+    }
+    expressions = {
+        **CONFIG,
+        "listener": listener,
+        "oauth": _assertion("fastmcp_server", OAUTH_CHECK),
+        "weak": "{{ __common_weak_secrets }}",
+    }
+    remote = {**BASE, "fastmcp_server_host": "10.0.0.5", "fastmcp_server_auth_mode": "oauth"}
+    cases = {
+        "remote": {**remote, "fastmcp_server_oauth": IDP},
+        "no_jwks": {**remote, "fastmcp_server_oauth": {**IDP, "jwks_url": ""}},
+        "other_path": {
+            **remote,
+            "fastmcp_server_oauth": {**IDP, "resource_url": "https://mcp.example.com/rag"},
+        },
+        "with_tokens": {**FULL, **remote, "fastmcp_server_oauth": IDP},
+    }
+    names = list(cases)
+    jobs = [
+        {
+            "role": "fastmcp_server",
+            "inventory": cases[n],
+            "task_vars": task_vars,
+            "expressions": expressions,
+        }
+        for n in names
+    ]
+    return dict(zip(names, render_many(jobs), strict=True))
+
+
+def test_oauth_mode_renders_the_identity_provider_and_needs_no_static_token(
+    tmp_path: Path, clean_shield_env: None
+) -> None:
+    remote = _oauth()["remote"]
+    assert (remote["listener"], remote["oauth"], remote["weak"]) == (True, True, [])
+    assert remote["settings"]["mcp"]["auth_mode"] == "oauth"
+    assert remote["settings"]["mcp"]["oauth"] == IDP
+    loaded = checked(tmp_path, "fastmcp_server", remote)
+    assert loaded.mcp.auth_mode == "oauth"
+    assert loaded.mcp.oauth.scopes.write == "rag:write"
+    assert loaded.mcp.host == "10.0.0.5" and loaded.mcp.auth_token is None
+
+
+@pytest.mark.parametrize("case", ["no_jwks", "other_path", "with_tokens"])
+def test_an_incomplete_oauth_setup_stops_the_preflight(case: str) -> None:
+    assert _oauth()[case]["oauth"] is False

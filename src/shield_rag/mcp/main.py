@@ -72,7 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     if transport == "stdio":
         shield.server.run(transport="stdio", show_banner=False)
         return 0
-    if cfg.auth_token is None:
+    if cfg.auth_mode == "oauth":
+        log.info(
+            "OAuth resource server %s: tokens of %s, keys from %s",
+            cfg.oauth.resource_url,
+            cfg.oauth.issuer,
+            cfg.oauth.jwks_url,
+        )
+    elif cfg.auth_token is None and not cfg.tokens:
         log.warning("mcp.auth_token is not set: HTTP clients are not authenticated (loopback only)")
     log.info("MCP endpoint %s://%s:%d%s", cfg.scheme, cfg.host, cfg.port, cfg.path)
     serve = functools.partial(

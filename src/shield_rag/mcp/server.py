@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastmcp import FastMCP
+from fastmcp.server.auth import AuthProvider
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -18,6 +19,7 @@ from shield_rag.breaker import CircuitBreaker
 from shield_rag.features import FeatureFlags
 from shield_rag.mcp.auth import scope_middleware, verifier
 from shield_rag.mcp.middleware import FeatureMiddleware, ToolCallMiddleware
+from shield_rag.mcp.oauth import IdpAuth, oauth_provider
 from shield_rag.mcp.orchestrator import Breakers, OrchestratorClient
 from shield_rag.mcp.tools import TOOL_NEEDS, Deps, register_tools
 from shield_rag.settings import Settings
@@ -71,6 +73,8 @@ def create_server(
     @contextlib.asynccontextmanager
     async def lifespan(_unused: FastMCP[Any]) -> AsyncIterator[dict[str, Any]]:
         client.start()
+        if isinstance(auth, IdpAuth):
+            auth.start()
         stop = asyncio.Event()
         poll = asyncio.create_task(flags.run(stop, source=client.features))
         try:
@@ -79,8 +83,10 @@ def create_server(
             stop.set()
             await poll
             await client.aclose()
+            if isinstance(auth, IdpAuth):
+                await auth.aclose()
 
-    auth = verifier(cfg)
+    auth: AuthProvider | None = oauth_provider(cfg) if cfg.auth_mode == "oauth" else verifier(cfg)
     server: FastMCP[Any] = FastMCP(
         "shield-rag",
         instructions=INSTRUCTIONS,

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.mcp_oauth import McpOAuthSettings
 from shield_rag.settings.orchestrator import CLIENT_NAME_PATTERN
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
@@ -66,7 +67,7 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
     host: str = Field(
         "127.0.0.1",
         description="Address the streamable HTTP transport listens on; any address other than "
-        "loopback requires mcp.auth_token.",
+        "loopback requires mcp.auth_token, named tokens or auth_mode oauth.",
     )
     port: int = Field(8601, ge=1, le=65535, description="Port of the streamable HTTP transport.")
     path: str = Field(
@@ -94,6 +95,12 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         description="Key sent to the orchestrator as 'Authorization: Bearer'; null uses "
         "orchestrator.api_key from the same file, so one value can serve both ends.",
     )
+    auth_mode: Literal["static", "oauth"] = Field(
+        "static",
+        description="How HTTP clients authenticate: static (the bearer tokens of auth_token "
+        "and tokens) or oauth (access tokens from the organisation's identity provider, see "
+        "mcp.oauth; the MCP authorization spec, for remote connectors).",
+    )
     auth_token: SecretStr | None = Field(
         None,
         description="Bearer token MCP clients must send over HTTP (401 without it); required "
@@ -103,6 +110,11 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         default_factory=dict,
         description="Named bearer tokens, each with its SHA-256, scopes and orchestrator "
         "client; with auth_token set too, that token is one more, with scopes read and write.",
+    )
+    oauth: McpOAuthSettings = Field(
+        default_factory=McpOAuthSettings,
+        description="The identity provider whose access tokens are accepted when auth_mode is "
+        "oauth (issuer, JWKS, audience, scope names).",
     )
     request_timeout: float = Field(
         30.0,
@@ -162,6 +174,8 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
 
     def auth_problem(self, transport: str) -> str | None:
         """Why serving ``transport`` with these settings would be unsafe (None if it is not)."""
+        if self.auth_mode == "oauth":
+            return None
         authenticated = self.auth_token is not None or bool(self.tokens)
         if transport == "http" and not authenticated and not _is_loopback_host(self.host):
             return (
@@ -190,6 +204,15 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         problem = self.auth_problem(self.transport)
         if problem:
             raise ValueError(problem)
+        if self.auth_mode == "oauth":
+            if self.auth_token is not None or self.tokens:
+                raise ValueError(
+                    "mcp.auth_mode oauth accepts the identity provider's tokens only: remove "
+                    "mcp.auth_token and mcp.tokens (or set mcp.auth_mode: static)"
+                )
+            problem = self.oauth.problem(self.path)
+            if problem:
+                raise ValueError(problem)
         if self.metrics_port and self.metrics_port == self.port:
             raise ValueError("metrics_port must differ from port")
         return self
