@@ -245,7 +245,7 @@ async def test_a_token_not_for_this_server_is_401_invalid_token(served: Served, 
     elif case == "no_expiry":
         token = served.token([READ, WRITE], exp=None)
     else:
-        head, payload, _ = served.token([READ, WRITE]).split(".")
+        head, payload, _signature = served.token([READ, WRITE]).split(".")
         token = f"{head}.{payload}."
     resp = await served.post(token)
     assert resp.status_code == 401
