@@ -12,14 +12,12 @@ a result on the stream, the JSON expectations below fail.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastmcp import Context
 from mcp import MCPError
 from mcp.client.session import ClientSession
@@ -31,11 +29,10 @@ from shield_rag.mcp.main import http_middleware
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.single import SingleResultAsJson
 from shield_rag.settings import Settings
-from tests.mcp.memory import BASE
+from tests.mcp.memory import BASE, UvicornServed
 from tests.support.mcp import session
 from tests.support.procs import free_port
 from tests.support.tokens import secret
-from tests.support.wait import eventually
 
 JSON = "application/json"
 SSE = "text/event-stream"
@@ -62,7 +59,7 @@ def orchestrator(request: httpx.Request) -> httpx.Response:
     )
 
 
-class Served:
+class Served(UvicornServed):
     """One Shield MCP server under uvicorn in this process."""
 
     def __init__(self, middleware: list[Middleware]) -> None:
@@ -78,22 +75,7 @@ class Served:
                 await ctx.report_progress(step, steps, f"step {step}")
             return f"{steps} steps"
 
-        app = shield.server.http_app(path="/mcp", middleware=middleware)
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started, 10, "uvicorn serving")
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        super().__init__(shield, middleware, free_port())
 
 
 @pytest_asyncio.fixture(loop_scope="function")

@@ -9,7 +9,6 @@ and the settings that refuse an unsafe or incomplete oauth configuration."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from joserfc import jwk
 from mcp import MCPError
 from pydantic import ValidationError
@@ -26,11 +24,10 @@ from shield_rag.mcp.main import http_middleware
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from shield_rag.settings import Settings
-from tests.mcp.memory import BASE
+from tests.mcp.memory import BASE, UvicornServed
 from tests.support.idp import TestIdp, running_idp
 from tests.support.mcp import session
 from tests.support.procs import free_port
-from tests.support.wait import eventually
 
 READ, WRITE = "shield:read", "shield:write"
 HIT = {"id": "p1", "score": 0.9, "text": "The ferry carries 340 bicycles.", "source": "s"}
@@ -54,7 +51,7 @@ class Orchestrator:
         return httpx.Response(200, json={"ids": ["p2"], "count": 1, "collection": "c"})
 
 
-class Served:
+class Served(UvicornServed):
     """``shield-mcp``'s HTTP app under uvicorn in this process, in oauth mode."""
 
     def __init__(self, idp: TestIdp) -> None:
@@ -72,23 +69,10 @@ class Served:
         }
         settings = Settings(**BASE, mcp={"auth_mode": "oauth", "oauth": oauth})  # type: ignore[arg-type]
         shield = create_server(settings, transport=httpx.MockTransport(self.orchestrator))
-        app = shield.server.http_app(path="/mcp", middleware=http_middleware())
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(shield, http_middleware(), port)
 
     def token(self, scopes: list[str], **kwargs: Any) -> str:
         return self.idp.mint(kwargs.pop("sub", "alice"), scopes, aud=self.url, **kwargs)
-
-    async def start(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started, 10, "uvicorn serving")
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
 
     async def rpc(self, token: str | None, body: dict[str, Any]) -> httpx.Response:
         """One raw JSON-RPC request, to look at the HTTP answer itself."""

@@ -5,7 +5,6 @@ client."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -14,13 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from shield_rag.mcp.main import http_middleware
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from shield_rag.settings import Settings
-from tests.mcp.memory import BASE
+from tests.mcp.memory import BASE, UvicornServed
 from tests.support.mcp import session
 from tests.support.procs import free_port
 from tests.support.tokens import secret
@@ -65,7 +63,7 @@ def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class Served:
+class Served(UvicornServed):
     def __init__(self) -> None:
         self.orchestrator = Orchestrator()
         mcp = {
@@ -82,22 +80,7 @@ class Served:
         features = {"refresh_seconds": 0.1}
         settings = Settings(**BASE, mcp=mcp, features=features)  # type: ignore[arg-type]
         shield = create_server(settings, transport=httpx.MockTransport(self.orchestrator))
-        app = shield.server.http_app(path="/mcp", middleware=http_middleware())
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> Served:
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started, 10, "uvicorn serving")
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        super().__init__(shield, http_middleware(), free_port())
 
 
 @pytest_asyncio.fixture(loop_scope="function")
