@@ -16,7 +16,11 @@ from tests.support.procs import free_port
 class CountingProxy:
     """A TCP proxy on 127.0.0.1 between the MCP server and the orchestrator that counts the
     HTTP requests that reach it (request heads, parsed with their Content-Length), and can
-    hold requests until released. It runs an asyncio loop in a thread."""
+    hold requests until released. It runs an asyncio loop in a thread.
+
+    The MCP server's background read of the feature flags (``GET /features``, every
+    ``features.refresh_seconds``, deliberately not through the breakers) passes uncounted and
+    unheld: the tests count what the tools' calls send."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -80,11 +84,12 @@ class CountingProxy:
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
                     return
-                self.requests += 1
-                if not self._event().is_set():
-                    self.held += 1
-                    await self._event().wait()
-                    self.held -= 1
+                if not head.startswith(b"GET /features "):
+                    self.requests += 1
+                    if not self._event().is_set():
+                        self.held += 1
+                        await self._event().wait()
+                        self.held -= 1
                 if upstream is None:
                     try:
                         up_reader, upstream = await asyncio.open_connection(

@@ -54,7 +54,7 @@ class Orchestrator:
 class Served(UvicornServed):
     """``shield-mcp``'s HTTP app under uvicorn in this process, in oauth mode."""
 
-    def __init__(self, idp: TestIdp) -> None:
+    def __init__(self, idp: TestIdp, jwks_url: str | None = None) -> None:
         self.idp = idp
         self.orchestrator = Orchestrator()
         port = free_port()
@@ -63,7 +63,7 @@ class Served(UvicornServed):
         oauth = {
             "resource_url": self.url,
             "issuer": idp.issuer,
-            "jwks_url": idp.jwks_url,
+            "jwks_url": jwks_url or idp.jwks_url,
             "jwks_refresh_seconds": 0,
             "clock_skew_seconds": 60,
         }
@@ -340,3 +340,48 @@ def test_oauth_mode_may_listen_beyond_loopback_without_static_tokens() -> None:
     settings = _settings(auth_mode="oauth", host="0.0.0.0", oauth=GOOD)
     assert settings.mcp.oauth.audiences == [GOOD["resource_url"]]
     assert [str(s) for s in settings.mcp.oauth.servers] == [GOOD["issuer"]]
+
+
+async def test_an_identity_provider_answering_5xx_is_503_naming_it_then_tokens_pass_again(
+    idp: TestIdp,
+) -> None:
+    served = await Served(idp).start()
+    idp.outage = 503
+    try:
+        token = served.token([READ])
+        resp = await served.post(token)
+        assert resp.status_code == 503, resp.text
+        assert int(resp.headers["retry-after"]) >= 1
+        error = resp.json()["error"]
+        assert idp.jwks_url in error["message"] and "HTTP 503" in error["message"]
+        assert error["data"] == {"dependency": "identity_provider"}
+        assert token not in resp.text
+        idp.outage = None
+        assert (await served.post(token)).status_code == 200
+    finally:
+        idp.outage = None
+        await served.stop()
+
+
+async def test_an_identity_provider_not_answering_is_503_not_401(idp: TestIdp) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}/realms/test/jwks"
+    served = await Served(idp, jwks_url=nowhere).start()
+    try:
+        resp = await served.post(served.token([READ]))
+        assert resp.status_code == 503, resp.text
+        assert nowhere in resp.json()["error"]["message"]
+        assert "ConnectError" in resp.json()["error"]["message"]
+        assert "www-authenticate" not in resp.headers  # not a sign-in challenge
+    finally:
+        await served.stop()
+
+
+async def test_a_jwks_url_answering_404_still_refuses_the_token(idp: TestIdp) -> None:
+    served = await Served(idp).start()
+    idp.outage = 404
+    try:
+        resp = await served.post(served.token([READ]))
+        assert resp.status_code == 401, resp.text
+    finally:
+        idp.outage = None
+        await served.stop()

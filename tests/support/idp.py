@@ -34,6 +34,7 @@ class TestIdp:
         self.keys: dict[str, jwk.RSAKey] = {}
         self.signing = self.rotate()
         self.jwks_fetches = 0
+        self.outage: int | None = None  # an HTTP status the JWKS route answers instead
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -111,13 +112,15 @@ class TestIdp:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                status = 200
                 if self.path == "/realms/test/jwks":
                     idp.jwks_fetches += 1
                     body: dict[str, Any] | None = idp.jwks()
+                    status = idp.outage or status
                 else:
                     body = idp.documents().get(self.path)
                 data = json.dumps(body or {"error": "not_found"}).encode()
-                self.send_response(200 if body else 404)
+                self.send_response(status if body else 404)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()

@@ -11,6 +11,8 @@ body was not read; the client matches it to its request), which the SDK client s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp_types.jsonrpc import INVALID_REQUEST
@@ -25,6 +27,35 @@ def too_large_message(limit: int = MAX_REQUEST_BODY_BYTES) -> str:
         f"({limit / 1048576:g} MiB) per request. Send less per call: split a batch, or give "
         "a document by url or file_path instead of inline content."
     )
+
+
+async def send_jsonrpc_error(
+    send: Send,
+    status: int,
+    request_id: Any,
+    message: str,
+    *,
+    data: dict[str, Any] | None = None,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answers an HTTP request with ``status`` and a JSON-RPC error body (code
+    ``INVALID_REQUEST``), the form the MCP SDK's client shows to its caller as is."""
+    error: dict[str, Any] = {"code": INVALID_REQUEST, "message": message}
+    if data is not None:
+        error["data"] = data
+    body = json.dumps({"jsonrpc": "2.0", "id": request_id, "error": error}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class ExplainTooLarge:
@@ -44,28 +75,13 @@ class ExplainTooLarge:
             nonlocal replaced
             if message["type"] == "http.response.start" and message["status"] == 413:
                 replaced = True
-                body = json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": None,
-                        "error": {
-                            "code": INVALID_REQUEST,
-                            "message": too_large_message(self.limit),
-                            "data": {"max_request_body_bytes": self.limit},
-                        },
-                    }
-                ).encode()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
+                await send_jsonrpc_error(
+                    send,
+                    413,
+                    None,
+                    too_large_message(self.limit),
+                    data={"max_request_body_bytes": self.limit},
                 )
-                await send({"type": "http.response.body", "body": body})
                 return
             if replaced:
                 return  # the transport's own plain-text body

@@ -30,6 +30,7 @@ loopback, and the fetch trusts ``mcp.ca_bundle`` besides certifi's CAs.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,13 @@ from joserfc.errors import JoseError
 from joserfc.jws import JWSRegistry
 from joserfc.jwt import JWTClaimsRegistry
 from mcp.server.auth.routes import build_resource_metadata_url
-from mcp_types import INVALID_REQUEST
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shield_rag import tls
 from shield_rag.mcp.auth import NAMED
+from shield_rag.mcp.http import send_jsonrpc_error
 from shield_rag.mcp.tools import WRITE_TOOLS
 from shield_rag.settings import McpSettings
 from shield_rag.settings.mcp_oauth import McpOAuthSettings
@@ -63,6 +64,12 @@ def _public_key(pem: str | bytes, algorithm: str) -> jwk.RSAKey | jwk.ECKey | jw
     if algorithm.startswith("ES"):
         return jwk.import_key(pem, "EC")
     return jwk.import_key(pem, "OKP")
+
+
+class IdpUnavailable(Exception):
+    """The identity provider's JWKS could not be fetched (no answer, or a 5xx): a token
+    signed by a key not cached cannot be checked now. Answered 503, not 401, by
+    :class:`IdpOutage`: the caller's token may be perfectly good."""
 
 
 class IdpTokenVerifier(JWTVerifier):
@@ -89,6 +96,33 @@ class IdpTokenVerifier(JWTVerifier):
             exp={"essential": True},
         )
         self._claims.options[cfg.subject_claim] = {"essential": True}
+        self._outage: str | None = None  # why the last JWKS fetch failed, if it did
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        """The JWKS, or :class:`IdpUnavailable` when the identity provider does not answer
+        or answers 5xx (a 4xx or a malformed set stays a refused token)."""
+        try:
+            jwks = await super()._fetch_jwks()
+        except httpx2.TransportError as exc:
+            self._outage = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        except httpx2.HTTPStatusError as exc:
+            if exc.response.status_code < 500:
+                raise
+            self._outage = f"HTTP {exc.response.status_code}"
+        else:
+            self._outage = None
+            return jwks
+        raise IdpUnavailable(self._outage)
+
+    async def _get_jwks_key(self, kid: str | None) -> str:
+        """As :class:`JWTVerifier`, but while the last fetch of the JWKS found the identity
+        provider down, a key that is not cached is :class:`IdpUnavailable`, not a refusal."""
+        try:
+            return await super()._get_jwks_key(kid)
+        except ValueError:
+            if self._outage is not None:
+                raise IdpUnavailable(self._outage) from None
+            raise
 
     @property
     def scopes_supported(self) -> list[str]:
@@ -201,24 +235,47 @@ class WriteScopeChallenge:
         if resource is not None:
             challenge += f', resource_metadata="{build_resource_metadata_url(resource)}"'
         challenge += f', error_description="{message}"'
-        error = {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "error": {"code": INVALID_REQUEST, "message": message},
-        }
-        data = json.dumps(error).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 403,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(data)).encode()),
-                    (b"www-authenticate", challenge.encode()),
-                ],
-            }
+        await send_jsonrpc_error(
+            send, 403, request_id, message, headers=[(b"www-authenticate", challenge.encode())]
         )
-        await send({"type": "http.response.body", "body": data})
+
+
+class IdpOutage:
+    """ASGI middleware, outside FastMCP's bearer authentication: a request whose token
+    cannot be checked because the identity provider is down (:class:`IdpUnavailable`) is
+    answered ``503`` with ``Retry-After`` and a JSON-RPC error naming the identity provider,
+    not ``401``: the token may be valid, and a 401 would send an OAuth client to sign in
+    again for nothing. Logged once per outage, without the token."""
+
+    def __init__(self, app: ASGIApp, auth: IdpAuth) -> None:
+        self.app = app
+        self.auth = auth
+        self._logged_at = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except IdpUnavailable as exc:
+            cfg = self.auth.verifier.cfg
+            now = time.monotonic()
+            if now - self._logged_at > cfg.jwks_refresh_seconds:
+                self._logged_at = now
+                self.auth.verifier.logger.warning(
+                    "Identity provider unreachable (%s): %s", cfg.jwks_url, exc
+                )
+            retry = max(1, round(cfg.jwks_refresh_seconds))
+            message = (
+                f"The identity provider's signing keys ({cfg.jwks_url}) cannot be fetched "
+                f"({exc}); the token cannot be checked now. Retry in {retry} s."
+            )
+            await send_jsonrpc_error(
+                send,
+                503,
+                None,
+                message,
+                data={"dependency": "identity_provider"},
+                headers=[(b"retry-after", str(retry).encode())],
+            )
 
 
 def _write_call(body: bytes) -> tuple[Any, str] | None:
@@ -264,8 +321,13 @@ class IdpAuth(RemoteAuthProvider):
         return routes
 
     def get_middleware(self) -> list[Any]:
-        """FastMCP's bearer authentication, then the write tools' scope challenge."""
-        return [*super().get_middleware(), Middleware(WriteScopeChallenge, auth=self)]
+        """The identity provider's outage answer, FastMCP's bearer authentication, then the
+        write tools' scope challenge."""
+        return [
+            Middleware(IdpOutage, auth=self),
+            *super().get_middleware(),
+            Middleware(WriteScopeChallenge, auth=self),
+        ]
 
     def _client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(timeout=httpx2.Timeout(10.0), verify=self._verify)
