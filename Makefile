@@ -138,7 +138,7 @@ pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra -n $(PYTEST_WORKERS) --dist loadfile
 
 ## molecule: Molecule scenarios on Debian 12 and 13 systemd containers (tests/molecule.sh)
-MOLECULE_SCENARIOS ?= default grafana_alerts circuit_breakers async_jobs lifecycle topology
+MOLECULE_SCENARIOS ?= default grafana_alerts async_jobs lifecycle topology
 molecule: deps venv
 	bash tests/molecule.sh $(MOLECULE_SCENARIOS)
 

@@ -3,17 +3,15 @@ refuses), its orchestrator a scripted double behind ``httpx.MockTransport``."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any
 
 import httpx
-import uvicorn
 from starlette.middleware import Middleware
 
 from shield_rag.mcp.server import ShieldMcp, create_server
 from shield_rag.settings import Settings
-from tests.support.wait import eventually
+from tests.support.asgi import ServedApp
 
 # The sections every Settings needs; nothing listens on these addresses.
 BASE: dict[str, dict[str, str]] = {
@@ -32,23 +30,10 @@ def memory_server(
     return create_server(settings, transport=httpx.MockTransport(orchestrator))
 
 
-class UvicornServed:
+class UvicornServed(ServedApp):
     """An MCP server's HTTP app under uvicorn in this process, on 127.0.0.1:``port``
-    (``url`` is its MCP endpoint). ``await start()`` returns once it serves; ``stop()``."""
+    (``url`` is its MCP endpoint)."""
 
     def __init__(self, shield: ShieldMcp, middleware: list[Middleware], port: int) -> None:
-        app = shield.server.http_app(path="/mcp", middleware=middleware)
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> Self:
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started, 10, "uvicorn serving")
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
+        super().__init__(shield.server.http_app(path="/mcp", middleware=middleware), port=port)
+        self.url = f"{self.base}/mcp"

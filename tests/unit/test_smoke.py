@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 
 from shield_rag.errors import DependencyUnavailable
 from shield_rag.mcp.main import http_middleware
@@ -34,18 +33,14 @@ from shield_rag.mcp.server import create_server
 from shield_rag.orchestrator.app import create_app
 from shield_rag.settings import Settings
 from shield_rag.smoke import API_KEY_ENV, DEFAULT_TOOLS, TOKEN_ENV, main
+from tests.mcp.memory import BASE, UvicornServed
+from tests.support.asgi import ServedApp
 from tests.support.httpserver import JsonServer, Server, serving
 from tests.support.procs import PYTHON, free_port
 from tests.support.tokens import secret
-from tests.support.wait import eventually
 from tests.unit.test_layers import loaded_after, under
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = {
-    "redis": {"url": "redis://127.0.0.1:1/0"},
-    "qdrant": {"url": "http://127.0.0.1:1"},
-    "ollama": {"url": "http://127.0.0.1:1"},
-}
 READ_WRITE_TOOLS = {*DEFAULT_TOOLS, "wait_for_job"}
 
 
@@ -81,29 +76,7 @@ class Vectors:
         return self.hits[:limit]
 
 
-class Uvicorn:
-    """An ASGI app under uvicorn on a free port of 127.0.0.1, in this event loop."""
-
-    def __init__(self, app: Any, *, lifespan: str) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, lifespan=lifespan
-        )
-        self.server = uvicorn.Server(config)
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> Uvicorn:
-        self.task = asyncio.create_task(self.server.serve())
-        await eventually(lambda: self.server.started, 10, "uvicorn serving")
-        return self
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        if self.task is not None:
-            await self.task
-
-
-class Orchestrator(Uvicorn):
+class Orchestrator(ServedApp):
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
         self.embedder = Embedder()
@@ -118,13 +91,10 @@ class Orchestrator(Uvicorn):
             settings=settings, store=None, embedder=self.embedder, vectors=self.vectors
         )
         super().__init__(app, lifespan="off")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.url = self.base
 
 
-class Mcp(Uvicorn):
+class Mcp(UvicornServed):
     def __init__(self, token: str, *, read_only: bool = False) -> None:
         self.token = token
         settings = Settings(
@@ -134,12 +104,7 @@ class Mcp(Uvicorn):
         # tools/list never calls the orchestrator; a call would get a 500 here.
         orchestrator = httpx.MockTransport(lambda _unused: httpx.Response(500))
         shield = create_server(settings, transport=orchestrator)
-        app = shield.server.http_app(path="/mcp", middleware=http_middleware())
-        super().__init__(app, lifespan="on")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        super().__init__(shield, http_middleware(), free_port())
 
 
 @pytest_asyncio.fixture(loop_scope="function")

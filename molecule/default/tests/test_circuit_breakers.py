@@ -15,9 +15,11 @@ import time
 import uuid
 from typing import Any
 
-from stack import RESET, THRESHOLD, TIMEOUT, breaker, call, calls, metric
+from breakers import RESET, THRESHOLD, TIMEOUT, breaker, call, calls, metric
 from tests.support.molecule import figure
 from tests.support.wait import wait_until
+
+CHAOS = True  # after the other checks of the scenario (conftest.py)
 
 TARGET = "orchestrator"
 STATUS = ("get_job_status", {"job_id": uuid.uuid4().hex})  # unknown: a healthy 404

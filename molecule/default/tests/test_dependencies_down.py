@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 import pytest
-from stack import (
+from breakers import (
     RESET,
     THRESHOLD,
     TIMEOUT,
@@ -37,6 +37,8 @@ from stack import (
 )
 from tests.support.molecule import figure
 from tests.support.wait import wait_until
+
+CHAOS = True  # after the other checks of the scenario (conftest.py)
 
 BASE = float(WORKER["backoff_base_seconds"])
 CAP = float(WORKER["backoff_max_seconds"])

@@ -1,4 +1,4 @@
-"""What the circuit_breakers checks drive and observe.
+"""What the chaos checks (test_circuit_breakers, test_dependencies_down) drive and observe.
 
 Tool calls go through the MCP server's port published on 127.0.0.1 with the official MCP SDK
 client; the services' metrics and the orchestrator's /readyz listen on the host's loopback
@@ -24,7 +24,7 @@ from tests.support.wait import eventually
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
 VARS: dict[str, Any] = SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]
 
-PORT = os.environ.get("SHIELD_MOLECULE_BREAKERS_MCP_PORT", "18621")
+PORT = os.environ.get("SHIELD_MOLECULE_MCP_PORT", "18601")
 MCP_URL = f"http://127.0.0.1:{PORT}/mcp"
 HEALTHZ = f"http://127.0.0.1:{PORT}/healthz"
 THRESHOLD = int(VARS["fastmcp_server_breaker_failure_threshold"])
