@@ -105,3 +105,18 @@ class HonourRetryAfter(httpx.HTTPTransport):
             response.read()
             response.close()
             time.sleep(min(5.0, float(response.headers.get("retry-after") or 1)))
+
+
+_GET = (
+    "python3 -c 'import sys, urllib.request as u, urllib.error as e\n"
+    "try:\n r = u.urlopen(sys.argv[1], timeout=10)\n"
+    "except e.HTTPError as x:\n r = x\n"
+    "print(r.status); print(r.read().decode())' {url}"
+)
+
+
+def get_on_host(host: Any, url: str) -> tuple[int, str]:
+    """GET a URL from inside a scenario host (testinfra ``host``), with the host's python3:
+    (HTTP status, body). For what listens on the host's loopback only."""
+    status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
+    return int(status), body

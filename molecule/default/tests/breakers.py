@@ -18,7 +18,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.mcp import session, text_of
-from tests.support.molecule import mcp_token
+from tests.support.molecule import get_on_host, mcp_token
 from tests.support.wait import eventually
 
 SCENARIO = yaml.safe_load(Path(__file__).parents[1].joinpath("molecule.yml").read_text())
@@ -33,19 +33,6 @@ TIMEOUT = float(VARS["fastmcp_server_request_timeout"])
 WORKER = VARS["orchestrator_workers_settings"]["worker"]
 MCP_METRICS = "http://127.0.0.1:9611/metrics"
 READYZ = "http://127.0.0.1:8600/readyz"
-
-_GET = (
-    "python3 -c 'import sys, urllib.request as u, urllib.error as e\n"
-    "try:\n r = u.urlopen(sys.argv[1], timeout=10)\n"
-    "except e.HTTPError as x:\n r = x\n"
-    "print(r.status); print(r.read().decode())' {url}"
-)
-
-
-def get_on_host(host: Any, url: str) -> tuple[int, str]:
-    """GET a loopback URL on the host: (HTTP status, body)."""
-    status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
-    return int(status), body
 
 
 def metric(host: Any, name: str, labels: dict[str, str] | None = None) -> float:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import pytest
+from tests.support.molecule import get_on_host
 from tests.support.wait import wait_until
 
 UNITS = [
@@ -42,18 +43,6 @@ JOBS = {
 }
 # Two scrape intervals (15 s) after the services came up, and some margin.
 SETTLE_SECONDS = 60
-_GET = (
-    "python3 -c 'import sys, urllib.request as u, urllib.error as e\n"
-    "try:\n r = u.urlopen(sys.argv[1], timeout=10)\n"
-    "except e.HTTPError as x:\n r = x\n"
-    "print(r.status); print(r.read().decode())' {url}"
-)
-
-
-def get_on_host(host: Any, url: str) -> tuple[int, str]:
-    """GET a loopback URL on the host: (HTTP status, body)."""
-    status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
-    return int(status), body
 
 
 def api(host: Any, path: str) -> Any:
