@@ -8,13 +8,16 @@ and a test on the app itself checks that the table covers every route there is.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 
 from shield_rag.orchestrator.admission_wiring import is_write_endpoint
 from shield_rag.orchestrator.app import create_app
@@ -149,7 +152,7 @@ def test_a_delegate_acts_for_the_caller_it_names(stack: Stack) -> None:
         writer = {"X-Shield-Client": "oauth:alice", "X-Shield-Scopes": "read write"}
         accepted = _submit(http, _auth("mcp", **writer))
         assert accepted.status_code == 202, accepted.text
-        job = http.get(f"/jobs/{accepted.json()['job_id']}", headers=_auth("reader")).json()
+        job = http.get(f"/jobs/{accepted.json()['job_id']}", headers=_auth("ops")).json()
         assert job["client"] == "oauth:alice"
         # never admin for a caller that is not a configured client, whatever is asserted
         admin = {"X-Shield-Client": "oauth:alice", "X-Shield-Scopes": "read admin"}
@@ -160,6 +163,49 @@ def test_a_delegate_acts_for_the_caller_it_names(stack: Stack) -> None:
         # a bad name is the delegate's mistake
         bad = http.get("/features", headers=_auth("mcp", **{"X-Shield-Client": "a b"}))
         assert bad.status_code == 422 and "X-Shield-Client: 'a b'" in bad.json()["detail"]
+
+
+def _events_until(
+    http: httpx.Client, headers: dict[str, str], job_id: str, timeout: float = 30
+) -> list[str]:
+    """The job ids of ``GET /events`` from the start of the stream until ``job_id``'s first
+    event (AssertionError after ``timeout`` seconds)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    with connect_sse(http, "GET", "/events", headers={**headers, "Last-Event-ID": "0-0"}) as src:
+        assert src.response.status_code == 200
+        for sse in src.iter_sse():
+            if sse.data:
+                seen.append(json.loads(sse.data)["job_id"])
+                if seen[-1] == job_id:
+                    return seen
+            assert time.monotonic() < deadline, f"no event of {job_id} in {timeout} s: {seen}"
+    raise AssertionError(f"/events ended before an event of {job_id}")
+
+
+def test_a_job_is_its_submitters_and_every_admins(stack: Stack) -> None:
+    guest = _auth("mcp", **{"X-Shield-Client": "guest", "X-Shield-Scopes": "read write"})
+    intruder = _auth("mcp", **{"X-Shield-Client": "intruder", "X-Shield-Scopes": "read write"})
+    with stack.http() as http:
+        accepted = _submit(http, _auth("writer"))
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()["job_id"]
+        for owner in (_auth("writer"), _auth("ops"), _auth("mcp", **{"X-Shield-Client": "writer"})):
+            assert http.get(f"/jobs/{job}", headers=owner).status_code == 200
+        for other in (_auth("reader"), _auth("mcp"), intruder):
+            hidden = http.get(f"/jobs/{job}", headers=other)
+            assert hidden.status_code == 404 and "another client" in hidden.json()["detail"]
+            with http.stream("GET", f"/jobs/{job}/events", headers=other) as resp:
+                assert resp.status_code == 404
+        # another client's cancel is the 404 of a job it cannot see, and changes nothing
+        refused = http.delete(f"/jobs/{job}", headers=intruder)
+        assert refused.status_code == 404, refused.text
+        status = http.get(f"/jobs/{job}", headers=_auth("writer")).json()["status"]
+        assert status != "cancelled"
+        # GET /events: a client sees its own jobs' events, an admin everyone's
+        mine = _submit(http, guest).json()["job_id"]
+        assert job not in _events_until(http, guest, mine)
+        assert job in _events_until(http, _auth("ops"), mine)
 
 
 def test_a_client_without_delegate_cannot_name_another(stack: Stack) -> None:

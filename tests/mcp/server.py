@@ -27,12 +27,13 @@ class KeyedStack(Stack):
         data["orchestrator"]["api_key"] = self.api_key
         return data
 
-    def http(self, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        )
+    def http(self, timeout: float = 30.0, *, as_mcp: bool = False) -> httpx.Client:
+        """A client with the orchestrator's key; with ``as_mcp`` it names the caller the MCP
+        server's shared token is (``mcp:shield-mcp-client``), whose jobs the MCP tools see."""
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        if as_mcp:
+            headers["X-Shield-Client"] = "mcp:shield-mcp-client"
+        return httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
 
 def start_stack(root: Path, kind: type[KeyedStack] = KeyedStack, **kwargs: Any) -> KeyedStack:

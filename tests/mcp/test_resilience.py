@@ -62,8 +62,9 @@ def server(stack: KeyedStack, proxy: CountingProxy, root: Path) -> Iterator[McpS
 
 @pytest.fixture(scope="module")
 def job_id(stack: KeyedStack) -> str:
-    """A job that stays queued (no workers): get_job_status on it succeeds."""
-    with stack.http() as c:
+    """A job that stays queued (no workers), the MCP caller's: get_job_status on it
+    succeeds."""
+    with stack.http(as_mcp=True) as c:
         r = c.post("/ingest-async", json={"type": "text", "text": "Kept queued."})
     assert r.status_code == 202, r.text
     return str(r.json()["job_id"])
@@ -138,7 +139,7 @@ async def test_cancelling_wait_for_job_cancels_the_job(
             await waiting
 
         def job_status() -> str:
-            with stack.http() as c:
+            with stack.http(as_mcp=True) as c:
                 return str(c.get(f"/jobs/{job_id}").json()["status"])
 
         # The session stays open: the cancellation reached the server as an MCP

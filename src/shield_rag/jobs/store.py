@@ -211,6 +211,11 @@ class JobStore(JobCounts):
             return None
         return JobRecord.from_hash({as_text(k): as_text(v) for k, v in data.items()})
 
+    async def owner(self, job_id: str) -> str | None:
+        """The client that submitted ``job_id`` (None: no such job, or an expired one)."""
+        raw = await self.redis.hget(self.keys.job(job_id), "client")
+        return as_text(raw) if raw else None
+
     async def get_raw(self, job_id: str) -> dict[str, str]:
         data = await self.redis.hgetall(self.keys.job(job_id))
         return {as_text(k): as_text(v) for k, v in data.items()}

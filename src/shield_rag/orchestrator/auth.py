@@ -6,8 +6,10 @@ reveals nothing about other keys, and a leaked settings file reveals no key. The
 ``orchestrator.api_key`` of earlier releases is one more client, ``default``, with the scopes
 it always had (read, write, delegate).
 
-Scopes: ``read`` (search, LightRAG queries, job status and events, the feature list),
-``write`` (ingest, store, cancel), ``admin`` (feature flags, every client's budget),
+Scopes: ``read`` (search, LightRAG queries, the status and events of the client's own jobs,
+the feature list),
+``write`` (ingest, store, cancel its own jobs), ``admin`` (feature flags, every client's
+budget, every client's jobs),
 ``delegate`` (act for a caller it names). The MCP server's key is a delegate: it names its
 caller in ``X-Shield-Client`` and the caller's scopes in ``X-Shield-Scopes``, and the
 request is then that caller's — limited, accounted and budgeted as that name — with the
@@ -155,6 +157,14 @@ def authorize(caller: Caller, scope: str, what: str) -> None:
         f"client {caller.name!r}{via} may not {what}: that needs scope {scope!r}; its scopes: "
         f"{held}",
     )
+
+
+def sees_job(caller: Caller, owner: str | None) -> bool:
+    """Whether ``caller`` may read or cancel a job submitted by ``owner``: a job is its
+    submitter's (the name the job records, a delegate's caller included), and a client with
+    ``admin`` sees every job. Anyone else is told there is no such job, so a job id is never
+    confirmed to a client it is not for. On an open API every caller has ``admin``."""
+    return caller.may("admin") or (owner is not None and owner == caller.name)
 
 
 def current_caller(request: Request) -> Caller:

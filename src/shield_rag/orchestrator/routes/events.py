@@ -17,13 +17,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import JobStatus
 from shield_rag.jobs.store import JobStore, valid_event_id
+from shield_rag.orchestrator.auth import Caller, current_caller, sees_job
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,
     ROUTE_ERRORS,
     ServicesDep,
     client_router,
 )
-from shield_rag.orchestrator.routes.jobs import JobId, check_job_id
+from shield_rag.orchestrator.routes.jobs import JobId, check_job_id, job_not_found
 
 router = client_router("events")
 _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
@@ -71,8 +72,37 @@ def _resume_from(header: str | None, query: str | None, default: str) -> str:
     return value
 
 
+class _Visible:
+    """Which jobs' events a caller of ``GET /events`` is shown: its own (``admin``: all).
+    Each job's owner is read once per stream (it never changes)."""
+
+    def __init__(self, caller: Caller, store: JobStore) -> None:
+        self.caller = caller
+        self.store = store
+        self.owners: dict[str, str | None] = {}
+
+    async def __call__(self, job_id: object) -> bool:
+        if self.caller.may("admin"):
+            return True
+        if not isinstance(job_id, str):
+            return False
+        if job_id not in self.owners:
+            if len(self.owners) >= _OWNERS_CACHED:
+                self.owners.clear()
+            self.owners[job_id] = await self.store.owner(job_id)
+        return sees_job(self.caller, self.owners[job_id])
+
+
+_OWNERS_CACHED = 4096  # job owners one /events stream remembers
+
+
 async def _stream(
-    request: Request, store: JobStore, stream: str, after: str, stop_on_terminal: bool
+    request: Request,
+    store: JobStore,
+    stream: str,
+    after: str,
+    stop_on_terminal: bool,
+    visible: _Visible | None = None,
 ) -> AsyncIterator[ServerSentEvent]:
     cursor = after
     while True:
@@ -81,6 +111,8 @@ async def _stream(
         events = await store.read_events(stream, cursor, block_ms=_BLOCK_MS)
         for ev in events:
             cursor = ev.id
+            if visible is not None and not await visible(ev.data.get("job_id")):
+                continue
             name = str(ev.data.get("event", "message"))
             yield ServerSentEvent(id=ev.id, event=name, data=json.dumps(ev.data))
             if stop_on_terminal and name in _TERMINAL_EVENTS:
@@ -103,8 +135,8 @@ async def job_events(
     check_job_id(job_id)
     after = _resume_from(last_event_id, last_event_id_q, "0-0")
     record = await services.store.get(job_id)
-    if record is None:
-        raise ApiError(ErrorCode.NOT_FOUND, f"no job {job_id}")
+    if record is None or not sees_job(current_caller(request), record.client):
+        raise job_not_found(job_id, services.settings.worker.job_ttl_seconds)
     stream = services.store.keys.job_events(job_id)
     if record.status.terminal and after != "0-0":
         last = await services.store.last_event_id(stream)
@@ -126,7 +158,7 @@ async def _empty() -> AsyncIterator[ServerSentEvent]:
 
 @router.get(
     "/events",
-    summary="Stream every job's events (SSE)",
+    summary="Stream the events of every job the client may see (SSE): its own; all for admin",
     response_class=EventSourceResponse,
     responses=_STREAM,
 )
@@ -139,7 +171,8 @@ async def all_events(
     stream = services.store.keys.events
     default = await services.store.last_event_id(stream)
     after = _resume_from(last_event_id, last_event_id_q, default)
+    visible = _Visible(current_caller(request), services.store)
     return EventSourceResponse(
-        _stream(request, services.store, stream, after, stop_on_terminal=False),
+        _stream(request, services.store, stream, after, stop_on_terminal=False, visible=visible),
         ping=services.settings.orchestrator.sse_ping_seconds,
     )

@@ -1,16 +1,17 @@
-"""``/jobs/{id}``: job status and cancellation."""
+"""``/jobs/{id}``: job status and cancellation, for the client that submitted the job (and
+``admin`` clients)."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 
 from shield_rag.api.errors import ApiError, ErrorCode, error_responses
 from shield_rag.api.jobs import JOB_ID_PATTERN, JobRecord
-from shield_rag.orchestrator.auth import requires
+from shield_rag.orchestrator.auth import current_caller, requires, sees_job
 from shield_rag.orchestrator.deps import (
     REDIS_ERRORS,
     ROUTE_ERRORS,
@@ -48,15 +49,21 @@ def check_job_id(job_id: str) -> str:
     summary="Job status and progress",
     responses=JOB_ERRORS,
 )
-async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
+async def get_job(job_id: JobId, request: Request, services: ServicesDep) -> JobRecord:
     record = await services.store.get(check_job_id(job_id))
-    if record is None:
-        raise ApiError(
-            ErrorCode.NOT_FOUND,
-            f"no job {job_id}: it never existed or expired "
-            f"(worker.job_ttl_seconds={services.settings.worker.job_ttl_seconds})",
-        )
+    if record is None or not sees_job(current_caller(request), record.client):
+        raise job_not_found(job_id, services.settings.worker.job_ttl_seconds)
     return record
+
+
+def job_not_found(job_id: str, ttl_seconds: int) -> ApiError:
+    """The 404 of a job that does not exist, expired, or is another client's: the three are
+    told apart for no one but an ``admin`` client."""
+    return ApiError(
+        ErrorCode.NOT_FOUND,
+        f"no job {job_id}: it never existed, expired (worker.job_ttl_seconds={ttl_seconds}), "
+        "or another client submitted it",
+    )
 
 
 @router.delete(
@@ -71,10 +78,15 @@ async def get_job(job_id: JobId, services: ServicesDep) -> JobRecord:
     },
 )
 @requires("write")
-async def cancel_job(job_id: JobId, services: ServicesDep) -> JSONResponse:
-    outcome, record = await services.store.request_cancel(check_job_id(job_id))
+async def cancel_job(job_id: JobId, request: Request, services: ServicesDep) -> JSONResponse:
+    ttl = services.settings.worker.job_ttl_seconds
+    # The owner never changes once a job exists: checked first, nothing of another client's
+    # job is touched.
+    if not sees_job(current_caller(request), await services.store.owner(check_job_id(job_id))):
+        raise job_not_found(job_id, ttl)
+    outcome, record = await services.store.request_cancel(job_id)
     if outcome == "missing" or record is None:
-        raise ApiError(ErrorCode.NOT_FOUND, f"no job {job_id}")
+        raise job_not_found(job_id, ttl)
     body = record.model_dump(mode="json")
     if outcome == "cancelled":
         return JSONResponse(status_code=200, content=body)
