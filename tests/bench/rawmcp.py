@@ -16,9 +16,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-ACCEPT = "application/json, text/event-stream"
+from tests.support.mcp import ACCEPT, initialize_request
 
 
 class RawSession:
@@ -35,12 +34,7 @@ class RawSession:
     async def __aenter__(self) -> RawSession:
         try:
             init = await self.request(
-                "initialize",
-                {
-                    "protocolVersion": LATEST_HANDSHAKE_VERSION,
-                    "capabilities": {},
-                    "clientInfo": {"name": "shield-bench-raw", "version": "1"},
-                },
+                "initialize", initialize_request("shield-bench-raw")["params"]
             )
             self.http.headers["Mcp-Protocol-Version"] = init["protocolVersion"]
             sent = await self.http.post(

@@ -29,7 +29,7 @@ from shield_rag.mcp.http import MAX_REQUEST_BODY_BYTES
 from tests.integration.stack import metric_value
 from tests.mcp.proxies import FaultyHttpProxy
 from tests.mcp.server import KeyedStack, McpServer
-from tests.support.mcp import session, text_of
+from tests.support.mcp import ACCEPT, session, text_of
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -299,7 +299,7 @@ def test_oversized_request_answer_is_a_json_rpc_error(server: McpServer) -> None
         headers={
             "Authorization": f"Bearer {server.token}",
             "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
+            "accept": ACCEPT,
         },
         timeout=30,
     )

@@ -25,7 +25,7 @@ from mcp_types import CallToolResult
 from tests.mcp.server import ENV, KeyedStack, McpServer
 from tests.standins.ollama.introspect import generations
 from tests.support.documents import make_pdf
-from tests.support.mcp import session, text_of
+from tests.support.mcp import ACCEPT, initialize_request, session, text_of
 from tests.support.procs import PYTHON
 from tests.support.site import SiteServer
 from tests.support.wait import eventually
@@ -289,17 +289,8 @@ async def test_orchestrator_4xx_answers_reach_the_agent_and_do_not_trip_the_brea
 
 
 def test_http_without_the_token_gets_401(server: McpServer) -> None:
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"},
-        },
-    }
-    headers = {"Accept": "application/json, text/event-stream"}
+    body = initialize_request("t")
+    headers = {"Accept": ACCEPT}
     for auth in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
         r = httpx.post(server.url, json=body, headers={**headers, **auth}, timeout=5)
         assert r.status_code == 401, r.text

@@ -26,7 +26,7 @@ from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from shield_rag.settings import Settings
 from tests.mcp.memory import BASE, UvicornServed
 from tests.support.idp import TestIdp, running_idp
-from tests.support.mcp import session
+from tests.support.mcp import ACCEPT, initialize_request, session, tool_names
 from tests.support.procs import free_port
 
 READ, WRITE = "shield:read", "shield:write"
@@ -76,7 +76,7 @@ class Served(UvicornServed):
 
     async def rpc(self, token: str | None, body: dict[str, Any]) -> httpx.Response:
         """One raw JSON-RPC request, to look at the HTTP answer itself."""
-        headers = {"Accept": "application/json, text/event-stream"}
+        headers = {"Accept": ACCEPT}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         async with httpx.AsyncClient() as http:
@@ -84,17 +84,7 @@ class Served(UvicornServed):
 
     async def post(self, token: str | None) -> httpx.Response:
         """One raw JSON-RPC initialize."""
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        }
-        return await self.rpc(token, body)
+        return await self.rpc(token, initialize_request("raw"))
 
 
 @pytest.fixture(scope="module")
@@ -105,16 +95,8 @@ def idp() -> Iterator[TestIdp]:
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def served(idp: TestIdp) -> AsyncIterator[Served]:
-    started = await Served(idp).start()
-    try:
+    async with Served(idp) as started:
         yield started
-    finally:
-        await started.stop()
-
-
-async def _tools(served: Served, token: str) -> set[str]:
-    async with session(served.url, token) as s:
-        return {t.name for t in (await s.list_tools()).tools}
 
 
 def _challenge(resp: httpx.Response) -> str:
@@ -128,7 +110,7 @@ async def test_a_read_and_write_token_lists_every_tool_and_calls_as_its_subject(
     served: Served,
 ) -> None:
     token = served.token([READ, WRITE, "openid", "profile"], sub="alice@example.com")
-    assert await _tools(served, token) == set(READ_TOOLS | WRITE_TOOLS)
+    assert await tool_names(served.url, token) == set(READ_TOOLS | WRITE_TOOLS)
     async with session(served.url, token) as s:
         found = await s.call_tool("qdrant_find", {"query": "ferry", "limit": 1})
         stored = await s.call_tool("qdrant_store", {"text": "a note"})
@@ -145,7 +127,7 @@ def _write_args(tool: str) -> dict[str, Any]:
 
 async def test_a_read_token_neither_lists_nor_calls_the_write_tools(served: Served) -> None:
     token = served.token([READ], sub="bob")
-    assert await _tools(served, token) == set(READ_TOOLS)
+    assert await tool_names(served.url, token) == set(READ_TOOLS)
     statuses: list[int] = []
     async with session(served.url, token, statuses) as s:
         for tool in sorted(WRITE_TOOLS):
@@ -196,7 +178,7 @@ async def test_a_subject_never_becomes_a_named_client_nor_gets_other_scopes(
 
 
 async def test_a_token_expired_within_the_clock_skew_is_accepted(served: Served) -> None:
-    assert await _tools(served, served.token([READ], expires_in=-20)) == set(READ_TOOLS)
+    assert await tool_names(served.url, served.token([READ], expires_in=-20)) == set(READ_TOOLS)
 
 
 # -- tokens that are refused (401) ------------------------------------------------------------
@@ -258,14 +240,14 @@ async def test_a_rotated_key_is_fetched_on_its_first_token_and_a_retired_one_ref
     idp = served.idp
     old = idp.signing
     old_token = served.token([READ])
-    assert await _tools(served, old_token) == set(READ_TOOLS)
+    assert await tool_names(served.url, old_token) == set(READ_TOOLS)
     fetched = idp.jwks_fetches
-    assert await _tools(served, served.token([READ])) == set(READ_TOOLS)
+    assert await tool_names(served.url, served.token([READ])) == set(READ_TOOLS)
     assert idp.jwks_fetches == fetched  # a known key: the cached set serves
 
     idp.rotate()
     idp.retire(old)
-    assert await _tools(served, served.token([READ])) == set(READ_TOOLS)
+    assert await tool_names(served.url, served.token([READ])) == set(READ_TOOLS)
     assert idp.jwks_fetches == fetched + 1  # the new key id was not cached: fetched once
     assert (await served.post(old_token)).status_code == 401  # its key is gone from the set
 

@@ -19,7 +19,7 @@ from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools import READ_TOOLS, WRITE_TOOLS
 from shield_rag.settings import Settings
 from tests.mcp.memory import BASE, UvicornServed
-from tests.support.mcp import session
+from tests.support.mcp import session, tool_names
 from tests.support.procs import free_port
 from tests.support.tokens import secret
 from tests.support.wait import eventually
@@ -85,22 +85,14 @@ class Served(UvicornServed):
 
 @pytest_asyncio.fixture(loop_scope="function")
 async def served() -> AsyncIterator[Served]:
-    started = await Served().start()
-    try:
+    async with Served() as started:
         yield started
-    finally:
-        await started.stop()
-
-
-async def _tools(served: Served, token: str) -> set[str]:
-    async with session(served.url, token) as s:
-        return {t.name for t in (await s.list_tools()).tools}
 
 
 async def test_a_read_token_lists_only_the_read_tools(served: Served) -> None:
-    assert await _tools(served, TOKENS["reader"]) == set(READ_TOOLS)
-    assert await _tools(served, TOKENS["writer"]) == set(READ_TOOLS | WRITE_TOOLS)
-    assert await _tools(served, TOKENS["legacy"]) == set(READ_TOOLS | WRITE_TOOLS)
+    assert await tool_names(served.url, TOKENS["reader"]) == set(READ_TOOLS)
+    assert await tool_names(served.url, TOKENS["writer"]) == set(READ_TOOLS | WRITE_TOOLS)
+    assert await tool_names(served.url, TOKENS["legacy"]) == set(READ_TOOLS | WRITE_TOOLS)
 
 
 async def _call(served: Served, token: str, tool: str, args: dict[str, Any]) -> Any:
@@ -168,7 +160,7 @@ async def test_write_tools_off_at_the_orchestrator_hides_them_until_on_again(
     served: Served,
 ) -> None:
     async def lists(tools: frozenset[str]) -> bool:
-        return await _tools(served, TOKENS["writer"]) == set(tools)
+        return await tool_names(served.url, TOKENS["writer"]) == set(tools)
 
     served.orchestrator.features = [OFF]
     await eventually(lambda: lists(READ_TOOLS), 10, "write tools hidden")

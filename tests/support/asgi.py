@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import TracebackType
 from typing import Any, Literal, Self
 
 import uvicorn
@@ -13,7 +14,8 @@ from tests.support.wait import eventually
 
 class ServedApp:
     """``app`` under uvicorn on 127.0.0.1:``port`` (a free one unless given), at ``base``.
-    ``await start()`` returns once it serves; ``await stop()`` waits for its shutdown."""
+    ``await start()`` returns once it serves; ``await stop()`` waits for its shutdown;
+    ``async with`` does both."""
 
     def __init__(
         self, app: Any, *, port: int | None = None, lifespan: Literal["on", "off"] = "on"
@@ -35,3 +37,14 @@ class ServedApp:
         self.server.should_exit = True
         if self.task is not None:
             await self.task
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,5 +1,7 @@
-"""The MCP client side of the tests: an MCP SDK session over streamable HTTP and the text of a
-tool result (used by the MCP tests, the benchmarks, the demos and the Molecule checks)."""
+"""The MCP client side of the tests: an MCP SDK session over streamable HTTP, the tool names a
+token sees, the raw JSON-RPC ``initialize`` for tests that look at the HTTP answer itself, and
+the text of a tool result (used by the MCP tests, the benchmarks, the demos and the Molecule
+checks)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,30 @@ import json
 import re
 import ssl
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 from mcp.client.session import ClientSession, LoggingFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
+
+# What a streamable HTTP client accepts: a JSON answer or an SSE stream.
+ACCEPT = "application/json, text/event-stream"
+
+
+def initialize_request(client: str = "shield-tests", request_id: int = 1) -> dict[str, Any]:
+    """The JSON-RPC ``initialize`` a client opens a session with (the SDK's protocol version)."""
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LATEST_HANDSHAKE_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": client, "version": "1"},
+        },
+    }
 
 
 @contextlib.asynccontextmanager
@@ -52,6 +73,12 @@ async def session(
     ):
         await s.initialize()
         yield s
+
+
+async def tool_names(url: str, token: str | None) -> set[str]:
+    """The names of the tools a session with ``token`` lists."""
+    async with session(url, token) as s:
+        return {t.name for t in (await s.list_tools()).tools}
 
 
 def text_of(result: CallToolResult) -> str:
