@@ -19,7 +19,8 @@ from fastmcp import Client
 from prometheus_client import REGISTRY
 
 from shield_rag.api.errors import ErrorCode
-from shield_rag.mcp.orchestrator import ROUTE_NEEDS, TARGETS, client_header
+from shield_rag.mcp.calls import ROUTE_NEEDS, client_header
+from shield_rag.mcp.orchestrator import TARGETS
 from shield_rag.mcp.server import ShieldMcp
 from shield_rag.mcp.tools import READ_TOOLS, TOOL_NEEDS, WRITE_TOOLS
 from tests.mcp.memory import memory_server

@@ -15,8 +15,9 @@ from fastmcp.tools.function_tool import FunctionTool
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
+from shield_rag.mcp.calls import NEEDS_VECTORS
 from shield_rag.mcp.models import LightRAGResult, SearchResult, StoreResult
-from shield_rag.mcp.orchestrator import NEEDS_VECTORS, OrchestratorError
+from shield_rag.mcp.orchestrator import OrchestratorError
 from shield_rag.mcp.server import create_server
 from shield_rag.mcp.tools.common import output_schema, structured, type_lists
 from shield_rag.settings import Settings

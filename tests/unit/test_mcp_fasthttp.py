@@ -13,14 +13,12 @@ import pytest
 from pydantic import SecretStr
 
 from shield_rag.mcp.breakers import TARGET, Breakers
+from shield_rag.mcp.calls import CALLER, McpCaller, client_header
 from shield_rag.mcp.models import SearchResult
 from shield_rag.mcp.orchestrator import (
-    CALLER,
-    McpCaller,
     OrchestratorClient,
     OrchestratorError,
     OrchestratorUnavailable,
-    client_header,
 )
 from shield_rag.settings import McpSettings
 from tests.support.httpserver import Answer, Server, serving

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from shield_rag.features import FeatureDisabled, FeatureFlags
 from shield_rag.mcp import errors, metrics
 from shield_rag.mcp.auth import NAMED
-from shield_rag.mcp.orchestrator import CALLER, McpCaller, client_header
+from shield_rag.mcp.calls import CALLER, McpCaller, client_header
 
 
 class ToolCallMiddleware(Middleware):

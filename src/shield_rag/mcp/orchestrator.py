@@ -2,8 +2,9 @@
 
 One circuit breaker per target: ``orchestrator`` itself and each dependency the orchestrator
 names in its error answers (``redis``, ``qdrant``, ``ollama``, ``lightrag``). Each call
-declares the dependencies its route needs (:data:`ROUTE_NEEDS`); it fails fast, without a
-request, when the breaker of the orchestrator or of one of those dependencies is open.
+declares the dependencies its route needs (:data:`~shield_rag.mcp.calls.ROUTE_NEEDS`); it
+fails fast, without a request, when the breaker of the orchestrator or of one of those
+dependencies is open.
 
 What a finished call counts, and against which breaker:
 
@@ -23,13 +24,9 @@ What a finished call counts, and against which breaker:
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import json
 import logging
-import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -43,6 +40,7 @@ from shield_rag.api.features import FeatureList, FeatureState
 from shield_rag.breaker import BREAKER_REJECTIONS, BreakerOpenError, CircuitBreaker, Outcome
 from shield_rag.errors import Dependency
 from shield_rag.mcp.breakers import DEFAULT_RETRY_AFTER, TARGET, TARGETS, Breakers
+from shield_rag.mcp.calls import CALLER, NEEDS_JOBS, NEEDS_LIGHTRAG, NEEDS_VECTORS, client_header
 from shield_rag.mcp.fasthttp import FastHttp, Reply
 from shield_rag.mcp.refusals import (
     ADMISSION_CODES,
@@ -59,66 +57,21 @@ from shield_rag.tls import client_context
 
 __all__ = [
     "ADMISSION_CODES",
-    "CALLER",
     "DEFAULT_RETRY_AFTER",
     "DELIBERATE_CODES",
-    "NEEDS_JOBS",
-    "NEEDS_LIGHTRAG",
-    "NEEDS_VECTORS",
-    "ROUTE_NEEDS",
     "TARGET",
     "TARGETS",
     "Breakers",
-    "McpCaller",
     "OrchestratorClient",
     "OrchestratorError",
     "OrchestratorUnavailable",
     "Refusal",
-    "client_header",
     "read_refusal",
 ]
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-
-# What each orchestrator route needs besides the orchestrator itself.
-NEEDS_JOBS: tuple[Dependency, ...] = ("redis",)  # /ingest-async, /jobs/{id}: the job store
-NEEDS_VECTORS: tuple[Dependency, ...] = ("ollama", "qdrant")  # /search, /vectors: embed, store
-NEEDS_LIGHTRAG: tuple[Dependency, ...] = ("lightrag",)  # /lightrag/query
-ROUTE_NEEDS: dict[str, tuple[Dependency, ...]] = {
-    "POST /ingest-async": NEEDS_JOBS,
-    "GET /jobs/{id}": NEEDS_JOBS,
-    "DELETE /jobs/{id}": NEEDS_JOBS,
-    "POST /search": NEEDS_VECTORS,
-    "POST /vectors": NEEDS_VECTORS,
-    "POST /lightrag/query": NEEDS_LIGHTRAG,
-    "POST /lightrag/query/stream": NEEDS_LIGHTRAG,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class McpCaller:
-    """Who called a tool, as the orchestrator is told: ``client`` goes in X-Shield-Client (the
-    client the call is limited, accounted and budgeted as), ``scopes`` (when the caller's
-    token has any) in X-Shield-Scopes."""
-
-    client: str
-    scopes: str | None = None
-
-
-# Who called the tool being run (set by the tool-call middleware).
-CALLER: contextvars.ContextVar[McpCaller | None] = contextvars.ContextVar(
-    "shield_caller", default=None
-)
-_CLIENT_UNSAFE = re.compile(r"[^A-Za-z0-9._:@/-]+")
-
-
-@functools.lru_cache(maxsize=1024)  # callers are few and named again on every call
-def client_header(raw: str | None) -> str:
-    """``mcp:<raw>`` reduced to ``^[A-Za-z0-9._:@/-]{1,64}$`` (``mcp:anonymous`` if empty)."""
-    cleaned = _CLIENT_UNSAFE.sub("_", (raw or "").strip()).strip("_")
-    return f"mcp:{cleaned or 'anonymous'}"[:64]
 
 
 class OrchestratorClient:
@@ -232,7 +185,8 @@ class OrchestratorClient:
 
     @staticmethod
     def _caller_headers(headers: dict[str, str]) -> dict[str, str]:
-        """``headers`` with the caller the request is made for (see :class:`McpCaller`)."""
+        """``headers`` with the caller the request is made for (see
+        :class:`~shield_rag.mcp.calls.McpCaller`)."""
         caller = CALLER.get()
         if caller is None:
             headers["X-Shield-Client"] = client_header(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastmcp import FastMCP
 
 from shield_rag.errors import Dependency
-from shield_rag.mcp.orchestrator import NEEDS_JOBS, NEEDS_LIGHTRAG, NEEDS_VECTORS
+from shield_rag.mcp.calls import NEEDS_JOBS, NEEDS_LIGHTRAG, NEEDS_VECTORS
 from shield_rag.mcp.tools import ingest, jobs, lightrag, search
 from shield_rag.mcp.tools.common import Deps
 
