@@ -3,7 +3,8 @@
 
 """The desired state of directories and files that shield.rag.files writes and shield.rag.drift
 compares: their argument spec (documented once, by the doc fragment shield.rag.file_state), the
-check of the paths, and the bytes a file's content stands for.
+check of the paths, and the bytes a file's content stands for; and the read of a JSON object
+file (a release's manifest, a converge receipt).
 
 A module imports it as
 ``from ansible_collections.shield.rag.plugins.module_utils.file_state import ...``, the form
@@ -12,6 +13,7 @@ by which Ansible finds it and ships it with the module (AnsiballZ).
 
 from __future__ import annotations
 
+import json
 import os
 
 from ansible.module_utils.common.text.converters import to_bytes
@@ -63,3 +65,13 @@ def check_absolute_paths(module, **fail_result):
 def wanted_bytes(spec):
     """The bytes of a file spec's content, as they are written and compared."""
     return to_bytes(spec["content"], errors="surrogate_or_strict")
+
+
+def read_json_object(path):
+    """The JSON object in the file ``path``; None when there is none or it is not one."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -77,6 +77,13 @@ options:
         together), as M(shield.rag.wait_http) asks them; one that does not is a difference. A
         service that is enabled and active but does not answer is not converged.
       - O(validate_certs) and O(ca_path) apply to their https URLs.
+  record:
+    description:
+      - The pending converge receipt of a full run of C(playbooks/site.yml) (see
+        M(shield.rag.converge_receipt)). The state this call compares is added to it, each
+        file's content as its SHA-256. Nothing is added in check mode, or when no receipt was
+        begun at that path.
+    type: path
 extends_documentation_fragment:
   - shield.rag.file_state
   - shield.rag.http_checks.drift
@@ -141,179 +148,17 @@ drift:
     - "orchestrator (http://127.0.0.1:8080/readyz): does not answer: HTTP 503, expected 200"
 """
 
-import grp
-import os
-import pwd
-import stat
-
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shield.rag.plugins.module_utils.drift_checks import check_state
 from ansible_collections.shield.rag.plugins.module_utils.file_state import (
     check_absolute_paths,
     file_state_argument_spec,
-    wanted_bytes,
 )
 from ansible_collections.shield.rag.plugins.module_utils.http_probe import (
     CHECK_OPTIONS,
-    ask_all,
     bad_urls,
-    context,
-    pool_for,
 )
-
-
-def _id(name, lookup):
-    """The uid or gid that name (of an owner or group) stands for; None when name is not set,
-    -1 when no user or group has that name (never equal to a file's)."""
-    if name is None:
-        return None
-    if str(name).isdigit():
-        return int(name)
-    try:
-        return lookup(name)
-    except KeyError:
-        return -1
-
-
-def _mode(module, value, where):
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    if not text or any(c not in "01234567" for c in text):
-        module.fail_json(msg=f"{where}: mode {value!r} is not an octal string such as '0640'")
-    return int(text, 8)
-
-
-def _attributes(module, path, spec, info, drift):
-    owner = _id(spec.get("owner"), lambda name: pwd.getpwnam(name).pw_uid)
-    group = _id(spec.get("group"), lambda name: grp.getgrnam(name).gr_gid)
-    mode = _mode(module, spec.get("mode"), path)
-    if owner is not None and info.st_uid != owner:
-        drift.append(f"{path}: owner is uid {info.st_uid}, not {spec['owner']}")
-    if group is not None and info.st_gid != group:
-        drift.append(f"{path}: group is gid {info.st_gid}, not {spec['group']}")
-    if mode is not None and stat.S_IMODE(info.st_mode) != mode:
-        drift.append(f"{path}: mode is {stat.S_IMODE(info.st_mode):04o}, not {mode:04o}")
-
-
-def _accounts(specs, drift):
-    for spec in specs:
-        user = spec["user"]
-        group = spec.get("group") or user
-        try:
-            entry = pwd.getpwnam(user)
-        except KeyError:
-            drift.append(f"user {user}: missing")
-            continue
-        try:
-            if grp.getgrnam(group).gr_gid != entry.pw_gid:
-                drift.append(f"user {user}: primary group is gid {entry.pw_gid}, not {group}")
-        except KeyError:
-            drift.append(f"group {group}: missing")
-        for key, field in (("home", "pw_dir"), ("comment", "pw_gecos"), ("shell", "pw_shell")):
-            wanted = spec.get(key)
-            if wanted is not None and getattr(entry, field) != wanted:
-                drift.append(f"user {user}: {key} is {getattr(entry, field)!r}, not {wanted!r}")
-
-
-def _directories(module, specs, drift):
-    for spec in specs:
-        path = spec["path"]
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            drift.append(f"{path}: missing")
-            continue
-        if not stat.S_ISDIR(info.st_mode):
-            drift.append(f"{path}: not a directory")
-            continue
-        _attributes(module, path, spec, info, drift)
-
-
-def _files(module, specs, drift):
-    for spec in specs:
-        dest = spec["dest"]
-        try:
-            with open(dest, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if not stat.S_ISREG(info.st_mode):
-                    drift.append(f"{dest}: not a regular file")
-                    continue
-                current = handle.read()
-        except FileNotFoundError:
-            drift.append(f"{dest}: missing")
-            continue
-        except IsADirectoryError:
-            drift.append(f"{dest}: not a regular file")
-            continue
-        if current != wanted_bytes(spec):
-            drift.append(f"{dest}: content differs")
-        _attributes(module, dest, spec, info, drift)
-
-
-def _links(specs, drift):
-    for spec in specs:
-        dest, src = spec["dest"], spec["src"]
-        if not os.path.islink(dest):
-            drift.append(f"{dest}: {'not a symbolic link' if os.path.lexists(dest) else 'missing'}")
-        elif os.readlink(dest) != src:
-            drift.append(f"{dest}: links to {os.readlink(dest)}, not {src}")
-        elif not os.path.exists(dest):
-            drift.append(f"{dest}: links to {src}, which is missing")
-
-
-def _units(module, units, drift):
-    if not units:
-        return
-    systemctl = module.get_bin_path("systemctl", required=True)
-    # One block of properties per unit, in the order asked, blank-line separated (an alias is
-    # answered under its unit's Id); a unit systemd does not know is inactive, with no
-    # UnitFileState.
-    rc, out, err = module.run_command(
-        [systemctl, "show", "--property=Id,UnitFileState,ActiveState", "--", *units]
-    )
-    if rc != 0:
-        module.fail_json(msg=f"systemctl show failed: {err.strip() or out.strip()}", rc=rc)
-    blocks = out.strip().split("\n\n")
-    for unit, block in zip(units, blocks + [""] * (len(units) - len(blocks)), strict=False):
-        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        enabled = props.get("UnitFileState") or "unknown"
-        active = props.get("ActiveState") or "unknown"
-        if enabled != "enabled" or active != "active":
-            drift.append(f"{unit}: {enabled} and {active}, not enabled and active")
-
-
-def _answers(module, checks, drift):
-    """Ask every check once; the answers as returned (RV answers)."""
-    if not checks:
-        return []
-    ca_path = module.params["ca_path"]
-    if ca_path and not os.path.exists(ca_path):
-        # A new host: the CA bundle is among the files this read finds missing (they are all
-        # written, then the service restarted and its answers awaited); its https answers
-        # cannot be checked against it yet.
-        drift.append(f"{ca_path}: missing, the https answers are not checked against it")
-        checks = [c for c in checks if not c["url"].startswith("https://")]
-        ca_path = None
-    tls = context(module.params["validate_certs"], ca_path)
-    with pool_for(checks) as pool:
-        answers = ask_all(pool, checks, tls, 5.0)
-    results = []
-    for check, (answered, status, error) in zip(checks, answers, strict=True):
-        name = check["name"] or check["url"]
-        results.append(
-            {
-                "name": name,
-                "url": check["url"],
-                "answered": answered,
-                "status": status,
-                "error": error,
-            }
-        )
-        if not answered:
-            drift.append(f"{name} ({check['url']}): does not answer: {error}")
-    return results
+from ansible_collections.shield.rag.plugins.module_utils.receipt import add_to_pending
 
 
 def main():
@@ -350,6 +195,7 @@ def main():
             },
             "validate_certs": {"type": "bool", "default": True},
             "ca_path": {"type": "path"},
+            "record": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -358,13 +204,25 @@ def main():
     for url in bad_urls(params["answers"]):
         module.fail_json(msg=f"answers: {url} is not an http or https URL")
 
-    drift = []
-    _accounts(params["accounts"], drift)
-    _directories(module, params["directories"], drift)
-    _files(module, params["secret_files"] + params["files"], drift)
-    _links(params["links"], drift)
-    _units(module, params["units"], drift)
-    answers = _answers(module, params["answers"], drift)
+    drift, answers = check_state(
+        module,
+        {
+            "accounts": params["accounts"],
+            "directories": params["directories"],
+            "files": params["secret_files"] + params["files"],
+            "links": params["links"],
+            "units": params["units"],
+            "answers": [
+                {
+                    "validate_certs": params["validate_certs"],
+                    "ca_path": params["ca_path"],
+                    "checks": params["answers"],
+                }
+            ],
+        },
+    )
+    if params["record"]:
+        add_to_pending(module, params["record"], params)
     module.exit_json(changed=False, in_sync=not drift, drift=drift, answers=answers)
 
 

@@ -36,6 +36,13 @@ options:
     description:
       - Files to write first, as O(files), for content that holds secrets. Their content is
         kept out of logs, diffs and results.
+  record:
+    description:
+      - The pending converge receipt of a full run of C(playbooks/site.yml) (see
+        M(shield.rag.converge_receipt)). The directories and files this call writes are added
+        to it, each file's content as its SHA-256. Nothing is added in check mode, or when no
+        receipt was begun at that path.
+    type: path
 extends_documentation_fragment:
   - shield.rag.file_state.validate
 notes:
@@ -99,6 +106,7 @@ from ansible_collections.shield.rag.plugins.module_utils.file_state import (
     file_state_argument_spec,
     wanted_bytes,
 )
+from ansible_collections.shield.rag.plugins.module_utils.receipt import add_to_pending
 
 # Diffs of files larger than this show a placeholder, as ansible.builtin.template's do.
 _MAX_DIFF_BYTES = 104448
@@ -262,7 +270,9 @@ def _ensure_file(module, spec, secret, diffs, created):
 
 def main():
     module = AnsibleModule(
-        argument_spec=file_state_argument_spec(validate={"type": "str"}),
+        argument_spec=dict(
+            file_state_argument_spec(validate={"type": "str"}), record={"type": "path"}
+        ),
         supports_check_mode=True,
     )
     check_absolute_paths(module, changed_paths=[])
@@ -278,6 +288,8 @@ def main():
             if _ensure_file(module, spec, secret, diffs, created_paths):
                 changed_paths.append(spec["dest"])
 
+    if module.params["record"]:
+        add_to_pending(module, module.params["record"], module.params)
     result = {
         "changed": bool(changed_paths),
         "changed_paths": changed_paths,

@@ -116,23 +116,14 @@ pruned:
   elements: str
 """
 
-import json
 import os
 import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shield.rag.plugins.module_utils.file_state import read_json_object
 
 _UNIT_MARK = "# shield-rag package: wheelhouse sha256 "
-
-
-def _read_manifest(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _settings(release_dir):
@@ -160,7 +151,7 @@ def read_state(home):
         path = os.path.join(releases_dir, name)
         if not os.path.isdir(path) or os.path.islink(path):
             continue
-        manifest = _read_manifest(os.path.join(path, "manifest.json"))
+        manifest = read_json_object(os.path.join(path, "manifest.json"))
         if manifest is None:
             partial.append(name)
             continue

@@ -6,7 +6,12 @@ vars and environment of ``tests/demo-stack.sh`` step 4:
 (a) ``ansible-playbook -i inventories/local playbooks/site.yml`` re-converging the converged
     host over **SSH** with pipelining and ControlPersist (the connection the demo uses, as on a
     real server: the inventory source ``.cache/demo/<container>/connection-ssh.yml`` after
-    ``inventories/local``). Target: at most 45 s and at most 5x its floor;
+    ``inventories/local``), as an operator re-runs it: with its converge receipt
+    (playbooks/converge_check.yml), which finds the host as its last full run left it (one
+    untimed run over the same connection records it first: the connection's variables are
+    among the receipt's inputs). Target: at most 45 s and at most 5x its floor;
+(a') the same re-converge with ``shield_converge_receipts=false``: every role runs and
+    checks the host task by task (what a run costs when an input changed). Target: 45 s;
 (b) the same re-converge over the **podman connection** (``podman exec`` per module step, no
     pipelining: ``connection-podman.yml``). Target: at most 100 s;
 (c) the first deploy of a **new host** with warm caches (tests/bench/newhost.py; base image,
@@ -14,10 +19,10 @@ vars and environment of ``tests/demo-stack.sh`` step 4:
     container of its own, ``shield-bench-new`` (created, the stand-ins and site.yml over SSH,
     then removed with its state directory). Target: at most 4 minutes; no floor (nothing
     cheaper does that work);
-(d) a playbook of the re-converge's **shape doing nothing** (tests/bench/shape.py: the same
-    plays and the same count of fact gatherings, module round trips, controller tasks and
-    skipped tasks, read from one more re-converge over SSH with the json callback), timed over
-    SSH as often as the re-converge: the floor of what Ansible charges for that many tasks.
+(d) a playbook of the shape of (a') **doing nothing** (tests/bench/shape.py: the same plays
+    and the same count of fact gatherings, module round trips, controller tasks and skipped
+    tasks, read from one more run of (a') over SSH with the json callback), timed over SSH as
+    often as the re-converge: the floor of what Ansible charges for that many tasks.
 Each re-converge must report ``changed=0`` in its PLAY RECAP; a changed task means the host was
 not converged, and the section fails naming it.
 
@@ -65,6 +70,8 @@ SSH_TARGET_RATIO = 5.0
 PODMAN_TARGET = 100.0
 NEW_HOST_TARGET = 240.0
 CONNECTIONS = ("ssh", "podman")  # tests/demo-stack.sh's SHIELD_DEMO_CONNECTION values
+NO_RECEIPTS = ("-e", "shield_converge_receipts=false")  # every role runs
+ROLE_RAN = "Validating arguments against arg spec"  # printed by every role that runs
 
 
 def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
@@ -221,6 +228,8 @@ def run(ctx: BenchContext) -> list[Figure]:
     env["ANSIBLE_NOCOLOR"] = "1"
 
     converge: dict[str, list[float]] = {c: [] for c in CONNECTIONS}
+    full: list[float] = []  # (a'): over SSH, every role runs
+    full_cpu: list[float] = []
     noop: dict[str, list[float]] = {c: [] for c in CONNECTIONS}
     # CPU seconds of ansible-playbook and its workers on the controller, per run.
     converge_cpu: dict[str, list[float]] = {c: [] for c in CONNECTIONS}
@@ -228,9 +237,9 @@ def run(ctx: BenchContext) -> list[Figure]:
     recaps: dict[str, dict[str, int]] = {}
     plays = 0
 
-    def playbook(connection: str, path: str) -> list[str]:
+    def playbook(connection: str, path: str, *extra: str) -> list[str]:
         source = ["-i", str(state / f"connection-{connection}.yml")]
-        return [ansible_playbook, *args, *source, path]
+        return [ansible_playbook, *args, *source, *extra, path]
 
     def noop_play(connection: str, i: int) -> None:
         log = logs / f"noop-{connection}-{i}.log"
@@ -241,17 +250,18 @@ def run(ctx: BenchContext) -> list[Figure]:
         noop[connection].append(seconds)
         ctx.progress(f"{SECTION}: no-op play over {connection} {i}/{n + 1}: {seconds:.1f} s")
 
-    def reconverge(connection: str, i: int) -> None:
+    def reconverge(connection: str, i: int, receipts: bool = True) -> None:
         nonlocal plays
-        log = logs / f"site-{connection}-{i}.log"
-        cmd = playbook(connection, "playbooks/site.yml")
+        kind = "" if receipts else "-full"
+        log = logs / f"site-{connection}{kind}-{i}.log"
+        cmd = playbook(connection, "playbooks/site.yml", *([] if receipts else NO_RECEIPTS))
         seconds = playlog.run(
             cmd,
             cwd=ctx.repo,
             env=env,
             log=log,
             timeout=CONVERGE_TIMEOUT,
-            cpu=converge_cpu[connection],
+            cpu=converge_cpu[connection] if receipts else full_cpu,
         )
         recap = playlog.recap(log, "shield-demo")  # the inventory's host, whatever the container
         if recap["changed"] or recap["failed"] or recap["unreachable"]:
@@ -260,24 +270,43 @@ def run(ctx: BenchContext) -> list[Figure]:
                 f"site.yml re-converge {i} over {connection} on {container} reported {recap}: "
                 f"the host was not converged (log {log}). Changed tasks:\n  {tasks}"
             )
-        converge[connection].append(seconds)
-        recaps[connection] = recap
-        plays = sum(line.startswith("PLAY [") for line in log.read_text().splitlines())
-        ctx.progress(
-            f"{SECTION}: re-converge over {connection} {i}/{n}: {seconds:.1f} s, changed=0"
-        )
+        if not receipts:
+            full.append(seconds)
+            recaps["full"] = recap
+            plays = sum(line.startswith("PLAY [") for line in log.read_text().splitlines())
+        elif ROLE_RAN in log.read_text():
+            raise RuntimeError(
+                f"site.yml re-converge {i} over {connection} on {container} ran the roles: its "
+                f"converge receipt did not match (log {log}, the play prints why)"
+            )
+        else:
+            converge[connection].append(seconds)
+            recaps[connection] = recap
+        what = "re-converge" if receipts else "re-converge, every role"
+        ctx.progress(f"{SECTION}: {what} over {connection} {i}/{n}: {seconds:.1f} s, changed=0")
+
+    def record(connection: str, i: int) -> None:
+        """One untimed run that leaves the host's receipt for this connection's inputs (the
+        connection's variables, ansible_host among them, are inputs: a run over the other
+        connection recorded other ones, so this run is a full one), not a figure."""
+        log = logs / f"site-{connection}-receipt-{i}.log"
+        cmd = playbook(connection, "playbooks/site.yml")
+        playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=CONVERGE_TIMEOUT)
+        ctx.progress(f"{SECTION}: site.yml over {connection} recorded the host's receipt")
 
     for i in range(1, n + 1):
         for connection in CONNECTIONS:
+            record(connection, i)
             noop_play(connection, i)
             reconverge(connection, i)
+        reconverge("ssh", i, receipts=False)
 
     # The re-converge's shape (one more run over SSH, untimed, with the json callback) and a
     # playbook of that shape doing nothing (tests/bench/shape.py), timed over SSH n times.
     ctx.progress(f"{SECTION}: the re-converge's shape (one more run over SSH, json callback)")
     shape_log = logs / "site-ssh-shape.json"
     shape_env = {**env, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
-    cmd = playbook("ssh", "playbooks/site.yml")
+    cmd = playbook("ssh", "playbooks/site.yml", *NO_RECEIPTS)
     playlog.run(cmd, cwd=ctx.repo, env=shape_env, log=shape_log, timeout=CONVERGE_TIMEOUT)
     kinds = shape.read(shape_log, "shield-demo")
     shaped_playbook = logs / "shape.yml"
@@ -317,10 +346,24 @@ def run(ctx: BenchContext) -> list[Figure]:
         )
         for c in CONNECTIONS
     ]
+    full_figure = Figure(
+        section=SECTION,
+        name=(
+            "the same re-converge over SSH with shield_converge_receipts=false (every role "
+            "checks the host task by task, as when an input changed)"
+        ),
+        floor_name="a no-op play on the same host over the same connection (ssh)",
+        unit="s",
+        measured={"value": statistics.median(full)},
+        floor={"value": statistics.median(noop["ssh"])},
+        samples=len(full),
+        floor_samples=len(noop["ssh"]),
+        target={"value": SSH_TARGET},
+    )
     kind_counts = shape.counts(kinds)
     shape_figure = Figure(
         section=SECTION,
-        name="the same site.yml re-converge over SSH",
+        name="the same re-converge over SSH with shield_converge_receipts=false",
         floor_name=(
             f"a playbook of its shape doing nothing: the same {len(kinds)} plays on the same "
             f"host over SSH, setup for its {kind_counts[shape.FACTS]} fact gathering, ping for "
@@ -329,9 +372,9 @@ def run(ctx: BenchContext) -> list[Figure]:
             f"{kind_counts[shape.SKIPPED]} skipped tasks"
         ),
         unit="s",
-        measured={"value": statistics.median(converge["ssh"])},
+        measured={"value": statistics.median(full)},
         floor={"value": statistics.median(shaped)},
-        samples=len(converge["ssh"]),
+        samples=len(full),
         floor_samples=len(shaped),
     )
     new_figure = Figure(
@@ -349,18 +392,18 @@ def run(ctx: BenchContext) -> list[Figure]:
         target={"value": NEW_HOST_TARGET},
     )
     ssh, podman = figures
-    recap = recaps["ssh"]
+    recap, recap_full = recaps["ssh"], recaps["full"]
     notes += [
-        f"site.yml re-converge over SSH: {_spread(converge['ssh'])}; over podman: "
-        f"{_spread(converge['podman'])}; every run changed=0 ({plays} plays, ok={recap['ok']}, "
-        f"skipped={recap['skipped']} per run).",
+        f"site.yml re-converge with its converge receipt over SSH: {_spread(converge['ssh'])}; "
+        f"over podman: {_spread(converge['podman'])}; every run changed=0 and found the host "
+        f"as its receipt recorded (ok={recap['ok']}, skipped={recap['skipped']} per run: facts, "
+        "the comparison with the receipt, and every play ended at once).",
+        f"With shield_converge_receipts=false over SSH: {_spread(full)}, changed=0 ({plays} "
+        f"plays, ok={recap_full['ok']}, skipped={recap_full['skipped']} per run); over the "
+        f"no-op play that is {_per_task(full, noop['ssh'], recap_full)}.",
         f"No-op play (facts + ping, tests/bench/noop.yml) over SSH: {_spread(noop['ssh'])}; "
         f"over podman: {_spread(noop['podman'])}.",
-        f"Over the floor that is {_per_task(converge['ssh'], noop['ssh'], recaps['ssh'])} over "
-        f"SSH, {_per_task(converge['podman'], noop['podman'], recaps['podman'])} over podman: "
-        "SSH with pipelining runs a module in one round trip on the open connection, the "
-        "podman connection with several `podman exec` calls and file copies.",
-        _controller_cpu(converge["ssh"], converge_cpu["ssh"], noop_cpu["ssh"], recap),
+        _controller_cpu(full, full_cpu, noop_cpu["ssh"], recap_full),
         f"Its shape doing nothing (tests/bench/shape.py, from one more re-converge over SSH "
         f"read with the json callback): {_spread(shaped)}, "
         f"{statistics.median(shaped) / statistics.median(noop['ssh']):.1f}x the no-op play. "
@@ -376,4 +419,4 @@ def run(ctx: BenchContext) -> list[Figure]:
         f"The container {container} is left running; `make demo-stop` removes it.",
     ]
     new_figure.notes = notes
-    return [*figures, shape_figure, new_figure]
+    return [*figures, full_figure, shape_figure, new_figure]

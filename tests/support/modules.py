@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
@@ -23,6 +24,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def service_files(root: Path, secret: str) -> dict:
+    """A service's files as shield.rag.files and shield.rag.drift take them, below ``root``:
+    its directory, its environment file holding ``secret``, its settings and its unit."""
+    me = pwd.getpwuid(os.getuid()).pw_name
+    return {
+        "directories": [{"path": str(root / "etc"), "owner": me, "mode": "0750"}],
+        "secret_files": [
+            {"dest": str(root / "etc" / "app.env"), "content": f"KEY={secret}\n", "mode": "0600"}
+        ],
+        "files": [
+            {"dest": str(root / "etc" / "app.yml"), "content": "a: 1\n", "mode": "0640"},
+            {"dest": str(root / "etc" / "app.service"), "content": "[Unit]\n", "mode": "0644"},
+        ],
+    }
 
 
 def link_collection(collections: Path) -> Path:
@@ -121,11 +138,17 @@ class Modules:
         return dict(result)
 
     def playbook(
-        self, play: str, host_vars: dict, *, check: bool = False, extra_vars: dict | None = None
+        self,
+        play: str,
+        host_vars: dict,
+        *,
+        check: bool = False,
+        extra_vars: dict | None = None,
+        args: tuple[str, ...] = (),
     ) -> tuple[int, str]:
         """``ansible-playbook`` of the YAML text `play` on the one host ``localhost`` (local
-        connection, this Python, `host_vars` as its inventory variables): its exit code and its
-        whole output (stdout then stderr)."""
+        connection, this Python, `host_vars` as its inventory variables, `args` on its command
+        line): its exit code and its whole output (stdout then stderr)."""
         inventory = self.workdir / "inventory.yml"
         playbook = self.workdir / "play.yml"
         hostvars = {
@@ -144,6 +167,7 @@ class Modules:
             command.append(f"--extra-vars={json.dumps(extra_vars)}")
         if check:
             command.append("--check")
+        command += args
         proc = subprocess.run(
             command,
             capture_output=True,

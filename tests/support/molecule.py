@@ -4,19 +4,26 @@
   ``pytest_runtest_makereport = journal_on_failure("redis-server shield-mcp ...")``, to print
   the host's recent journal when a test fails;
 - ``run_secrets``: the secrets tests/molecule.sh generated for this run (``mcp_token``: the MCP
-  server's).
+  server's);
+- ``playbook``: a run of one of the collection's playbooks against the scenario's inventory,
+  as an operator runs it.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_VARIABLES = [
     "SHIELD_MOLECULE_REDIS_PASSWORD",
     "SHIELD_MOLECULE_QDRANT_API_KEY",
@@ -120,3 +127,60 @@ def get_on_host(host: Any, url: str) -> tuple[int, str]:
     (HTTP status, body). For what listens on the host's loopback only."""
     status, _unused, body = host.check_output(_GET.format(url=url)).partition("\n")
     return int(status), body
+
+
+@dataclass
+class Run:
+    """An ansible-playbook run: exit status, output, seconds, and when each line came."""
+
+    rc: int
+    output: str
+    seconds: float
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def span(self, start: str, end: str | None = None) -> list[tuple[float, float]]:
+        """(start, end) times of each stretch of output from a line containing ``start`` to
+        the next such line (or ``end``, or the end of the run)."""
+        marks = [t for t, line in self.lines if start in line]
+        ends = [t for t, line in self.lines if end and end in line]
+        last = self.lines[-1][0] if self.lines else 0.0
+        spans = []
+        for i, t in enumerate(marks):
+            after = [e for e in ends if e > t]
+            nxt = marks[i + 1] if i + 1 < len(marks) else last
+            spans.append((t, min([nxt, *after])))
+        return spans
+
+
+def playbook(name: str, *args: str, timeout: float = 900) -> Run:
+    """Run the collection's playbook ``name`` against the scenario's inventory, with the
+    ansible.cfg Molecule wrote (SSH pipelining, this run's key)."""
+    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    command = [
+        "ansible-playbook",
+        "-i",
+        str(ephemeral / "inventory"),
+        f"shield.rag.{name}",
+        *args,
+    ]
+    start = time.monotonic()
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            for line in proc.stdout:
+                lines.append((time.monotonic(), line.rstrip("\n")))
+        finally:
+            killer.cancel()
+        rc = proc.wait()
+    return Run(rc, "\n".join(line for _unused, line in lines), time.monotonic() - start, lines)

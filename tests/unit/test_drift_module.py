@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.modules import Endpoint, Modules, serving
+from tests.support.modules import Endpoint, Modules, service_files, serving
 from tests.support.procs import free_port
 
 SECRET = "s3cret-Drift-Never-Printed-4Kp"
@@ -23,17 +23,7 @@ KEY = "k3y-Drift-Never-Printed-8Qw"
 
 
 def state(root: Path) -> dict:
-    me = pwd.getpwuid(os.getuid()).pw_name
-    return {
-        "directories": [{"path": str(root / "etc"), "owner": me, "mode": "0750"}],
-        "secret_files": [
-            {"dest": str(root / "etc" / "app.env"), "content": f"KEY={SECRET}\n", "mode": "0600"}
-        ],
-        "files": [
-            {"dest": str(root / "etc" / "app.yml"), "content": "a: 1\n", "mode": "0640"},
-            {"dest": str(root / "etc" / "app.service"), "content": "[Unit]\n", "mode": "0644"},
-        ],
-    }
+    return service_files(root, SECRET)
 
 
 @pytest.fixture

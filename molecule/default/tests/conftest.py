@@ -1,9 +1,10 @@
 """Print the stack's recent journal when a test fails, to see why without a second run; run
 the chaos checks last.
 
-The chaos modules (``CHAOS = True``: test_circuit_breakers, then test_dependencies_down) stop,
-freeze and restart the stack's units; each leaves the stack healthy, but the checks of the
-converged host and of monitoring run before them, on a stack nothing has disturbed.
+The chaos modules (``CHAOS = True``: test_circuit_breakers, test_converge_receipt, then
+test_dependencies_down) stop, freeze, edit and restart what the stack runs; each leaves the
+stack healthy, but the checks of the converged host and of monitoring run before them, on a
+stack nothing has disturbed.
 """
 
 from __future__ import annotations

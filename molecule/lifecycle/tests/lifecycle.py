@@ -5,18 +5,15 @@ hosts publish on 127.0.0.1, and a bounded load of ingests and searches on both."
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 from tests.support.documents import REPORT_SENTENCES
 from tests.support.molecule import HonourRetryAfter, run_secrets
 
-ROOT = Path(__file__).resolve().parents[3]
 _PORTS = {"shield-life-1": ("LIFE1", "18652"), "shield-life-2": ("LIFE2", "18662")}
 APIS = {
     host: f"http://127.0.0.1:{os.environ.get(f'SHIELD_MOLECULE_{name}_API_PORT', port)}"
@@ -77,63 +74,6 @@ def answers(http: httpx.Client) -> dict[str, str]:
         assert response.status_code == 200, response.text
         out[query] = str(response.json()["response"])
     return out
-
-
-@dataclass
-class Run:
-    """An ansible-playbook run: exit status, output, seconds, and when each line came."""
-
-    rc: int
-    output: str
-    seconds: float
-    lines: list[tuple[float, str]] = field(default_factory=list)
-
-    def span(self, start: str, end: str | None = None) -> list[tuple[float, float]]:
-        """(start, end) times of each stretch of output from a line containing ``start`` to
-        the next such line (or ``end``, or the end of the run)."""
-        marks = [t for t, line in self.lines if start in line]
-        ends = [t for t, line in self.lines if end and end in line]
-        last = self.lines[-1][0] if self.lines else 0.0
-        spans = []
-        for i, t in enumerate(marks):
-            after = [e for e in ends if e > t]
-            nxt = marks[i + 1] if i + 1 < len(marks) else last
-            spans.append((t, min([nxt, *after])))
-        return spans
-
-
-def playbook(name: str, *args: str, timeout: float = 900) -> Run:
-    """Run the collection's playbook ``name`` against the scenario's inventory, with the
-    ansible.cfg Molecule wrote (SSH pipelining, this run's key)."""
-    ephemeral = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ephemeral / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
-    command = [
-        "ansible-playbook",
-        "-i",
-        str(ephemeral / "inventory"),
-        f"shield.rag.{name}",
-        *args,
-    ]
-    start = time.monotonic()
-    lines: list[tuple[float, str]] = []
-    with subprocess.Popen(  # noqa: S603 - the collection's own playbook, fixed arguments
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            for line in proc.stdout:
-                lines.append((time.monotonic(), line.rstrip("\n")))
-        finally:
-            killer.cancel()
-        rc = proc.wait()
-    return Run(rc, "\n".join(line for _unused, line in lines), time.monotonic() - start, lines)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import lifecycle as lc
 import pytest
 from tests.support import release_b
 from tests.support.jobs import wait_terminal
-from tests.support.molecule import figure
+from tests.support.molecule import figure, playbook
 
 # A stage runs a playbook over two hosts (an upgrade installs a release on each: minutes).
 pytestmark = pytest.mark.timeout(1200)
@@ -71,7 +71,7 @@ def test_documents_are_ingested_and_backed_up(node1: Any, state: dict[str, Any])
         state["answers_before"] = lc.answers(http)
     assert all(state["searches_before"].values()), state["searches_before"]
 
-    run = lc.playbook("backup")
+    run = playbook("backup")
     assert run.rc == 0, run.output[-6000:]
     backups = node1.check_output("ls -1 /var/backups/shield-rag").split()
     assert len(backups) == 1, backups
@@ -105,13 +105,13 @@ def test_rolling_upgrade_under_load_loses_no_job(
     state["archive_b"] = str(archive_b)
 
     # --check first: it gets through every host and changes nothing.
-    dry = lc.playbook("upgrade", "--check", "-e", f"shield_runtime_wheelhouse_archive={archive_b}")
+    dry = playbook("upgrade", "--check", "-e", f"shield_runtime_wheelhouse_archive={archive_b}")
     assert dry.rc == 0, dry.output[-6000:]
     assert (current(node1), current(node2)) == (state["a"], state["a"])
 
     load = lc.Load().start()
     try:
-        run = lc.playbook("upgrade", "-e", f"shield_runtime_wheelhouse_archive={archive_b}")
+        run = playbook("upgrade", "-e", f"shield_runtime_wheelhouse_archive={archive_b}")
     finally:
         load.stop()
     assert run.rc == 0, run.output[-4000:]
@@ -157,14 +157,14 @@ def test_rolling_upgrade_under_load_loses_no_job(
 
 
 def test_a_failed_gate_switches_the_host_back(node2: Any, state: dict[str, Any]) -> None:
-    back = lc.playbook("rollback", "--limit", "shield-life-2")
+    back = playbook("rollback", "--limit", "shield-life-2")
     assert back.rc == 0, back.output[-4000:]
     assert current(node2) == state["a"]
     settings_a = node2.file("/etc/shield-rag/orchestrator.yml").content_string
 
     # B again on shield-life-2, with a Redis port nothing listens on: the orchestrator never
     # gets ready, the role's wait fails, and the host goes back to A.
-    run = lc.playbook(
+    run = playbook(
         "upgrade",
         "--limit",
         "shield-life-2",
@@ -194,7 +194,7 @@ def test_a_failed_gate_switches_the_host_back(node2: Any, state: dict[str, Any])
 def test_rollback_to_a_restores_the_exact_package_set(
     node1: Any, node2: Any, state: dict[str, Any]
 ) -> None:
-    run = lc.playbook("rollback", "-e", f"shield_runtime_rollback_release={state['a']}")
+    run = playbook("rollback", "-e", f"shield_runtime_rollback_release={state['a']}")
     assert run.rc == 0, run.output[-4000:]
     for name, node in (("shield-life-1", node1), ("shield-life-2", node2)):
         assert current(node) == state["a"]
@@ -222,7 +222,7 @@ def test_destroyed_data_comes_back_from_the_backup(
     )
     node2.check_output("systemctl start shield-orchestrator shield-worker@1")
 
-    run = lc.playbook("restore")
+    run = playbook("restore")
     assert run.rc == 0, run.output[-4000:]
     with lc.client() as http:
         after = lc.searches(http)
