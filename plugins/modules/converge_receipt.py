@@ -115,6 +115,7 @@ from ansible_collections.shield.rag.plugins.module_utils.file_state import read_
 from ansible_collections.shield.rag.plugins.module_utils.receipt import (
     PENDING,
     RECEIPT,
+    RECEIPT_DIR,
     empty_record,
     write,
 )
@@ -134,7 +135,7 @@ def main():
                 "choices": ["checked", "begun", "committed", "absent"],
             },
             "digest": {"type": "str"},
-            "path": {"type": "path", "default": "/var/lib/shield-rag/converge"},
+            "path": {"type": "path", "default": RECEIPT_DIR},
             "max_age_hours": {"type": "float", "default": 24},
         },
         required_if=[

@@ -530,35 +530,16 @@ def test_through_ansible(modules: Modules, ollama) -> None:
     assert again["changed"] is False
 
 
-def test_documentation_matches_the_argument_spec() -> None:
-    """Every option documented as the argument spec declares it, every result documented, and
-    the docs are YAML."""
+def test_return_values_are_documented() -> None:
+    """RETURN names every key the module returns (test_module_docs checks the options)."""
     tree = ast.parse(MODULE.read_text(encoding="utf-8"))
-    values = {
-        target.id: node.value
+    (text,) = (
+        node.value
         for node in tree.body
         if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    doc = yaml.safe_load(ast.literal_eval(values["DOCUMENTATION"]))
-    assert yaml.safe_load(ast.literal_eval(values["EXAMPLES"]))
-    returned = yaml.safe_load(ast.literal_eval(values["RETURN"]))
-    spec = ast.literal_eval(values["ARGUMENT_SPEC"])
-
-    def compare(documented: dict[str, Any], declared: dict[str, Any], where: str) -> None:
-        assert set(documented) == set(declared), where
-        for name, option in declared.items():
-            docs = documented[name]
-            for key in ("type", "elements", "default", "choices"):
-                assert docs.get(key) == option.get(key), f"{where}{name}.{key}"
-            assert bool(docs.get("required")) == bool(option.get("required")), f"{where}{name}"
-            assert docs.get("description"), f"{where}{name}"
-            if "options" in option:
-                compare(docs["suboptions"], option["options"], f"{where}{name}.")
-
-    compare(doc["options"], spec, "")
-    assert doc["module"] == MODULE.stem
+        and any(isinstance(t, ast.Name) and t.id == "RETURN" for t in node.targets)
+    )
+    returned = yaml.safe_load(ast.literal_eval(text))
     assert set(returned) == {
         "installed",
         "pulled",

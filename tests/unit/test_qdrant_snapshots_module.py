@@ -9,9 +9,7 @@ printed, the files it left and Qdrant's state afterwards are what is checked.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
 import stat
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from qdrant_client import QdrantClient, models
 
 from tests.standins.qdrant.launch import QdrantServer, start_qdrant
@@ -358,37 +355,6 @@ def test_restored_refuses_an_unknown_owner_or_a_missing_snapshots_dir(
     assert elsewhere["failed"] is True and "/nonexistent" in elsewhere["msg"], elsewhere
     assert owner["changed"] is False and elsewhere["changed"] is False
     assert_same_state(state(client, name), changed)
-
-
-def test_documentation_matches_the_argument_spec() -> None:
-    """Every option documented as the argument spec declares it, and the docs are YAML."""
-    tree = ast.parse(MODULE.read_text(encoding="utf-8"))
-    values = {
-        target.id: node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    doc = yaml.safe_load(ast.literal_eval(values["DOCUMENTATION"]))
-    assert yaml.safe_load(ast.literal_eval(values["EXAMPLES"]))
-    assert yaml.safe_load(ast.literal_eval(values["RETURN"]))
-    spec = ast.literal_eval(values["ARGUMENT_SPEC"])
-
-    def compare(documented: dict[str, Any], declared: dict[str, Any], where: str) -> None:
-        assert set(documented) == set(declared), where
-        for name, option in declared.items():
-            docs = documented[name]
-            for key in ("type", "elements", "default", "choices"):
-                assert docs.get(key) == option.get(key), f"{where}{name}.{key}"
-            assert bool(docs.get("required")) == bool(option.get("required")), f"{where}{name}"
-            assert docs.get("description"), f"{where}{name}"
-            if "options" in option:
-                compare(docs["suboptions"], option["options"], f"{where}{name}.")
-
-    compare(doc["options"], spec, "")
-    assert doc["module"] == MODULE.stem
-    json.dumps(doc)  # plain data
 
 
 def test_ansible_packs_the_module_with_its_module_utils(
