@@ -46,102 +46,29 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 from tests.bench import newhost, playlog, shape
 from tests.bench.context import BenchContext
+from tests.bench.demohost import CONNECTIONS, demo_env, not_converged
 from tests.bench.newhost import NEW_HOST
 from tests.bench.stats import Figure
 
 SECTION = "7. site.yml re-converge"
 # Each timeout is far above what a run takes on 2 cores: a fresh deploy a few minutes, a
-# re-converge one to four, the no-op play seconds, the artifacts seconds once cached.
-ARTIFACTS_TIMEOUT = 1800.0
+# re-converge one to four, the no-op play seconds.
 DEPLOY_TIMEOUT = 3600.0
 CONVERGE_TIMEOUT = 1200.0
 NOOP_TIMEOUT = 300.0
-PODMAN_TIMEOUT = 60.0
 # The targets (issue 16): re-converge over SSH, its ratio to the no-op play over SSH, the
 # re-converge over podman, the first deploy of a new host with warm caches (seconds).
 SSH_TARGET = 45.0
 SSH_TARGET_RATIO = 5.0
 PODMAN_TARGET = 100.0
 NEW_HOST_TARGET = 240.0
-CONNECTIONS = ("ssh", "podman")  # tests/demo-stack.sh's SHIELD_DEMO_CONNECTION values
 NO_RECEIPTS = ("-e", "shield_converge_receipts=false")  # every role runs
 ROLE_RAN = "Validating arguments against arg spec"  # printed by every role that runs
-
-
-def _demo_env(ctx: BenchContext, artifacts: Path, log: Path) -> dict[str, str]:
-    """The environment tests/demo-stack.sh deploys with: the project's virtualenv and Ansible
-    paths (as the Makefile exports them), podman's configuration and the artifacts'
-    SHIELD_* paths, from its own scripts (tests/images/podman-env.sh, tests/stack-artifacts.sh)."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("ANSIBLE_HOME", str(ctx.repo / ".cache/ansible"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", str(ctx.repo / ".cache/collections"))
-    paths = [Path(p) for p in env["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep) if p]
-    links = [(p / "ansible_collections/shield/rag").resolve() for p in paths]
-    if ctx.repo.resolve() not in links:
-        raise RuntimeError(
-            f"shield.rag does not resolve to {ctx.repo} in ANSIBLE_COLLECTIONS_PATH="
-            f"{env['ANSIBLE_COLLECTIONS_PATH']}: run it through make (make bench), which links it"
-        )
-    dump = log.with_suffix(".env")
-    script = (
-        "set -euo pipefail; . tests/images/podman-env.sh; . tests/stack-artifacts.sh; "
-        'shield_stack_artifacts "$1"; env -0 >"$2"'
-    )
-    cmd = ["bash", "-c", script, "bash", str(artifacts), str(dump)]
-    playlog.run(cmd, cwd=ctx.repo, env=env, log=log, timeout=ARTIFACTS_TIMEOUT)
-    pairs = (item.partition("=") for item in dump.read_text().split("\0") if "=" in item)
-    dump.unlink()
-    return {key: value for key, _unused, value in pairs}
-
-
-def _podman(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["podman", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PODMAN_TIMEOUT,
-        check=False,
-    )
-
-
-def _not_converged(container: str, state: Path, env: dict[str, str]) -> str | None:
-    """Why ``container`` cannot be measured as it is, or None when it can."""
-    fmt = "{{.State.Running}} {{.Id}}"
-    inspect = _podman(env, "container", "inspect", "--format", fmt, container)
-    if inspect.returncode != 0:
-        return f"no container {container}"
-    running, _unused, cid = inspect.stdout.strip().partition(" ")
-    if running != "true":
-        return f"container {container} is not running"
-    marker = state / "converged"
-    recorded = marker.read_text().strip() if marker.exists() else ""
-    if recorded != f"{cid} {env['SHIELD_WHEELHOUSE_ARCHIVE']}":
-        return (
-            f"the demo state file {marker.parent.name}/{marker.name} does not record {container}"
-            " converged with the current wheelhouse"
-        )
-    missing = [c for c in CONNECTIONS if not (state / f"connection-{c}.yml").exists()]
-    if missing:
-        return f"tests/demo-stack.sh wrote no {' or '.join(missing)} connection for {container}"
-    units = _podman(
-        env, "exec", container, "systemctl", "list-units", "--all", "--plain", "--no-legend",
-        "shield-*.service", "qdrant.service", "redis-server.service",
-    )  # fmt: skip
-    rows = [line.split() for line in units.stdout.splitlines() if line.strip()]
-    if units.returncode != 0 or not any(row[0].startswith("shield-") for row in rows):
-        return f"no shield-* services in {container}"
-    inactive = [row[0] for row in rows if len(row) < 3 or row[2] != "active"]
-    if inactive:
-        return f"services not active in {container}: {', '.join(inactive)}"
-    return None
 
 
 def _spread(samples: list[float]) -> str:
@@ -193,10 +120,10 @@ def run(ctx: BenchContext) -> list[Figure]:
         raise RuntimeError(f"SHIELD_BENCH_CONVERGE_ROUNDS={n}: give 1 to 10 rounds")
 
     ctx.progress(f"{SECTION}: the demo's artifacts (base image, wheelhouse, Qdrant stand-in)")
-    env = _demo_env(ctx, state / "artifacts", logs / "artifacts.log")
+    env = demo_env(ctx, state / "artifacts", logs / "artifacts.log")
     env["SHIELD_DEMO_CONNECTION"] = "ssh"  # a deploy below goes over SSH, as the demo does
     notes: list[str] = []
-    reason = _not_converged(container, state, env)
+    reason = not_converged(container, state, env)
     if reason is None:
         ctx.progress(f"{SECTION}: reusing the converged demo container {container}")
         notes.append(f"Reused the demo container {container}, converged before this run.")
@@ -212,7 +139,7 @@ def run(ctx: BenchContext) -> list[Figure]:
             "site.yml); not part of the figures."
         )
         # The deploy rebuilt the Qdrant stand-in's archive: its checksum is that build's now.
-        env = _demo_env(ctx, state / "artifacts", logs / "artifacts.log")
+        env = demo_env(ctx, state / "artifacts", logs / "artifacts.log")
         env["SHIELD_DEMO_CONNECTION"] = "ssh"
 
     # tests/demo-stack.sh step 4's arguments, for site.yml and the no-op play alike; the
