@@ -77,7 +77,10 @@ def latency_figure(
     measured: list[float],
     floor: list[float],
     notes: list[str] | None = None,
+    p50_ratio: float | None = None,
 ) -> Figure:
+    """Percentiles of ``measured`` against those of ``floor``; ``p50_ratio`` bounds the
+    median's ratio (a target the section sets)."""
     return Figure(
         section=section,
         name=name,
@@ -88,4 +91,6 @@ def latency_figure(
         samples=len(measured),
         floor_samples=len(floor),
         notes=notes or [],
+        target_ratio=p50_ratio,
+        target_ratio_keys=frozenset({"p50"}) if p50_ratio is not None else None,
     )

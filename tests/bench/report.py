@@ -78,7 +78,7 @@ def target_cell(figure: Figure, key: str) -> str:
     if key in figure.target:
         sign = "≥" if figure.higher_is_better else "≤"
         bounds.append(f"{sign} {fmt(figure.target[key])} {figure.unit}")
-    if figure.target_ratio is not None and key in figure.floor:
+    if figure.target_ratio is not None and figure.has_target_ratio(key):
         bounds.append(f"≤ {fmt(figure.target_ratio)}x")
     verdict = "met" if figure.meets_target(key) else "NOT met"
     return f"{', '.join(bounds)}: **{verdict}**"

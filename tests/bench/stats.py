@@ -29,7 +29,8 @@ class Figure:
 
     ``target`` (per key) and ``target_ratio`` are bounds the figure should meet, given by the
     section (a requirement, not a measurement): at most the target for latencies and
-    durations, at least for rates, and a ratio of at most ``target_ratio``.
+    durations, at least for rates, and a ratio of at most ``target_ratio`` (for the keys in
+    ``target_ratio_keys``, or every key of the floor when that is None).
     """
 
     section: str  # e.g. "1. qdrant_find"
@@ -44,9 +45,16 @@ class Figure:
     notes: list[str] = field(default_factory=list)
     target: dict[str, float] = field(default_factory=dict)
     target_ratio: float | None = None
+    target_ratio_keys: frozenset[str] | None = None
 
     def has_target(self, key: str) -> bool:
-        return key in self.target or (self.target_ratio is not None and key in self.floor)
+        return key in self.target or self.has_target_ratio(key)
+
+    def has_target_ratio(self, key: str) -> bool:
+        """Whether ``target_ratio`` bounds the figure's ``key``."""
+        if self.target_ratio is None or key not in self.floor:
+            return False
+        return self.target_ratio_keys is None or key in self.target_ratio_keys
 
     def meets_target(self, key: str) -> bool:
         """Whether the figure's ``key`` is within its bounds (True when it has none)."""
@@ -54,7 +62,7 @@ class Figure:
         if key in self.target:
             bound, value = self.target[key], self.measured[key]
             ok = value >= bound if self.higher_is_better else value <= bound
-        if self.target_ratio is not None and key in self.floor:
+        if self.target_ratio is not None and self.has_target_ratio(key):
             ok = ok and self.ratio(key) <= self.target_ratio
         return ok
 

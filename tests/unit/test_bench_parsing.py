@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures
+from tests.bench.accept import BenchFailure, LocustResult, check_failures, figures, order
 from tests.bench.newhost import NEW_HOST, new_host_env
 from tests.bench.playlog import changed_tasks, deployed, recap
+from tests.bench.stats import Figure
 
 
 def locust(users: int = 10, ok: int = 200, failures: int = 0, window: float = 2.0) -> dict:
@@ -58,6 +59,35 @@ def test_accept_figures_compare_ingest_with_healthz_at_the_same_concurrency() ->
     assert rate.measured["value"] == pytest.approx(50.0)
     assert rate.floor["value"] == pytest.approx(200.0)
     assert rate.higher_is_better
+
+
+def test_pooled_runs_add_up_samples_windows_and_failures() -> None:
+    runs = [
+        LocustResult.from_json(locust(ok=200, failures=1, window=2.0), 10),
+        LocustResult.from_json(locust(ok=100, window=1.0), 10),
+    ]
+    pooled = LocustResult.pooled(runs)
+    assert len(pooled.ok_ms) == 300 and pooled.window_s == pytest.approx(3.0)
+    assert pooled.rate == pytest.approx(100.0)
+    assert pooled.requests == 311 and pooled.failures == {"HTTP 500": 1}
+
+
+def test_runs_alternate_so_neither_endpoint_leads_more_often() -> None:
+    assert order(1) == ["HealthzUser", "IngestUser"]
+    runs = order(4)
+    assert runs[:4] == ["HealthzUser", "IngestUser", "IngestUser", "HealthzUser"]
+    assert runs.count("IngestUser") == runs.count("HealthzUser") == 4
+
+
+def test_the_accept_p99_at_ten_clients_is_bounded_at_three_times_healthz() -> None:
+    def at(users: int, ingest_ms: float) -> Figure:
+        ingest = LocustResult.from_json({**locust(users=users), "ok_ms": [ingest_ms] * 50}, users)
+        healthz = LocustResult.from_json({**locust(users=users), "ok_ms": [1.0] * 50}, users)
+        return figures(ingest, healthz)[0]
+
+    assert at(10, 2.9).meets_target("p99") and not at(10, 3.1).meets_target("p99")
+    assert not at(10, 3.1).has_target("p50")
+    assert not at(100, 9.0).has_target("p99")
 
 
 PLAYBOOK_LOG = """\

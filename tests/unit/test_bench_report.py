@@ -189,6 +189,18 @@ def test_targets_bound_the_value_and_the_ratio() -> None:
     assert fast.meets_target("value")  # a rate's target is a lower bound
 
 
+def test_a_ratio_bound_on_some_keys_leaves_the_others_unbounded() -> None:
+    figure = Figure(
+        "1.", "x", "y", "ms", {"p50": 8.0, "p99": 30.0}, {"p50": 5.0, "p99": 10.0}, 9, 9
+    )
+    figure.target_ratio, figure.target_ratio_keys = 1.5, frozenset({"p50"})
+    assert figure.has_target("p50") and not figure.has_target("p99")
+    assert not figure.meets_target("p50")  # 1.6x
+    assert figure.meets_target("p99")  # 3x, but not bounded
+    figure.measured["p50"] = 7.5
+    assert figure.meets_target("p50")  # 1.5x
+
+
 def test_a_section_with_targets_gets_a_target_column_the_others_do_not() -> None:
     figures = [
         duration(40.0, 10.0, target=45.0, ratio=5.0),
