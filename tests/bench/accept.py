@@ -8,8 +8,8 @@ redis role's default ``appendfsync``), one round trip, shared by the accepts tha
 the same moment; a new job is not read back. ``/healthz`` is the
 same FastAPI app, middleware and uvicorn connection handling without any of that, so
 measured / floor is what accepting a job costs over answering at all. Both are driven by
-the same Locust users (:mod:`tests.bench.locustfile`) at the same concurrency, one after the
-other, in the same run.
+the same Locust users (:mod:`tests.bench.locustfile`) at the same concurrency, in alternated
+runs of the same bench run.
 
 Locust runs in a subprocess (it patches the standard library with gevent on import), for a
 fixed time; it stops by itself. Each concurrency's window is cut into :data:`SLICES` runs per
