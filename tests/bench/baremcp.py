@@ -25,7 +25,6 @@ import httpx
 from fastmcp import FastMCP
 
 from tests.support.procs import PYTHON, ManagedProcess, free_port
-from tests.support.wait import wait_until
 
 START_TIMEOUT = 30.0
 
@@ -51,22 +50,10 @@ class BareMcp:
         self.process = ManagedProcess(f"bare-mcp-{self.port}", argv, logs)
 
     def __enter__(self) -> BareMcp:
-        proc = self.process.start()
-
-        def up() -> bool:
-            if not proc.alive():
-                raise RuntimeError(f"the bare FastMCP server exited:\n{proc.log_tail()}")
-            try:  # any HTTP answer: the transport is listening (a GET without a session is 4xx)
-                httpx.get(self.url, timeout=2)
-            except httpx.TransportError:
-                return False
-            return True
-
-        try:
-            wait_until(up, START_TIMEOUT, "the bare FastMCP server")
-        except BaseException:
-            proc.stop()
-            raise
+        # any HTTP answer: the transport is listening (a GET without a session is 4xx)
+        self.process.start().wait_answering(
+            lambda: httpx.get(self.url, timeout=2), START_TIMEOUT, "the bare FastMCP server"
+        )
         return self
 
     def __exit__(

@@ -235,13 +235,7 @@ class Stack:
         return proc
 
     def _wait_http(self, proc: ManagedProcess, url: str, timeout: float) -> None:
-        check = http_ok(url)
-        try:
-            wait_until(lambda: not proc.alive() or check(), timeout, f"{proc.name} at {url}")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- {proc.name} log ---\n{proc.log_tail()}") from exc
-        if not proc.alive():
-            raise AssertionError(f"{proc.name} exited\n--- log ---\n{proc.log_tail()}")
+        proc.wait_answering(http_ok(url), timeout, f"{proc.name} at {url}")
 
     def start(self) -> Stack:
         self.start_redis()

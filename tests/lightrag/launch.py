@@ -11,7 +11,6 @@ import httpx
 import yaml
 
 from tests.support.procs import ManagedProcess, free_port
-from tests.support.wait import wait_until
 
 SCRIPT = Path(sys.executable).with_name("shield-lightrag")
 
@@ -53,14 +52,11 @@ class LightRAGProcess:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
-        def healthy_or_dead() -> bool:
-            if not self.process.alive():
-                return True
-            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
-
-        wait_until(healthy_or_dead, timeout, f"shield-lightrag at {self.url} to be healthy")
-        if not self.process.alive():
-            raise AssertionError(f"shield-lightrag exited early:\n{self.process.log_tail()}")
+        self.process.wait_answering(
+            lambda: httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200,
+            timeout,
+            f"shield-lightrag at {self.url} to be healthy",
+        )
 
     def stop(self) -> int | None:
         return self.process.stop(timeout=30.0)

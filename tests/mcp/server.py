@@ -10,9 +10,8 @@ import httpx
 import yaml
 
 from tests.integration.stack import Stack, metric_value
-from tests.support.procs import PYTHON, ManagedProcess, free_port
+from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
 from tests.support.tokens import secret, unique
-from tests.support.wait import wait_until
 
 ENV = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
 
@@ -95,14 +94,9 @@ class McpServer:
     def start(self) -> McpServer:
         argv = [PYTHON, "-m", "shield_rag.mcp.main", "--config", str(self.config)]
         self.process = ManagedProcess(f"mcp-{self.port}", argv, self.logs, env=ENV).start()
-        proc = self.process
-
-        def up() -> bool:
-            if not proc.alive():
-                raise AssertionError(f"shield-mcp exited:\n{proc.log_tail()}")
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).is_success
-
-        wait_until(up, 30, "shield-mcp /healthz")
+        self.process.wait_answering(
+            http_ok(f"http://127.0.0.1:{self.port}/healthz"), 30, "shield-mcp /healthz"
+        )
         return self
 
     def stop(self) -> None:

@@ -1,4 +1,5 @@
-"""Start and stop real processes for tests, by PID (wait for them with tests.support.wait)."""
+"""Start and stop real processes for tests, by PID; ``ManagedProcess.wait_answering`` waits
+for one to serve (other waits: tests.support.wait)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
+
+from tests.support.wait import wait_until
 
 # free_port() hands out ports below the kernel's ephemeral range (which bind to port 0 and
 # outgoing connections draw from), from a block of its own per pytest-xdist worker, in turn: a
@@ -135,6 +138,19 @@ class ManagedProcess:
             os.kill(self.pid, signal.SIGKILL)
             assert self.proc is not None
             self.proc.wait(timeout=10)
+
+    def wait_answering(self, check: Callable[[], object], timeout: float, what: str) -> None:
+        """Poll ``check`` until it is truthy. If the process exits first, or the deadline
+        passes, stop it and raise an AssertionError that names ``what`` and ends with the
+        process's log."""
+        try:
+            wait_until(lambda: not self.alive() or check(), timeout, what)
+            if not self.alive():
+                assert self.proc is not None
+                raise AssertionError(f"{self.name} exited with code {self.proc.returncode}")
+        except AssertionError as exc:
+            self.stop()
+            raise AssertionError(f"{exc}\n--- {self.name} log ---\n{self.log_tail()}") from exc
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tests.standins.ollama.ollama_standin.envconfig import parse_host
 from tests.support.procs import PYTHON, ManagedProcess, free_port, http_ok
-from tests.support.wait import wait_until
 
 URL_ENV = "SHIELD_TEST_OLLAMA_URL"
 # The stand-in is the package ollama_standin here, run as ``python -m ollama_standin`` from
@@ -52,13 +51,7 @@ def start_ollama(
     proc = ManagedProcess("ollama-standin", argv, tmp_dir, cwd=STANDIN_DIR).start()
     url = f"http://127.0.0.1:{port}"
     answers = http_ok(f"{url}/api/version")
-    try:
-        wait_until(lambda: not proc.alive() or answers(), timeout, "the Ollama stand-in")
-        if not proc.alive():
-            raise AssertionError(f"the Ollama stand-in exited with code {proc.stop()}")
-    except AssertionError as exc:
-        proc.stop()
-        raise AssertionError(f"{exc}\n--- ollama-standin log ---\n{proc.log_tail()}") from exc
+    proc.wait_answering(answers, timeout, "the Ollama stand-in")
     return proc, url
 
 
@@ -108,11 +101,5 @@ def start_ollama_serve(
     host = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = f"http://{host}:{port}"
     answers = http_ok(f"{url}/api/version")
-    try:
-        wait_until(lambda: not proc.alive() or answers(), timeout, f"{name} to answer")
-        if not proc.alive():
-            raise AssertionError(f"{name} exited with code {proc.stop()}")
-    except AssertionError as exc:
-        proc.stop()
-        raise AssertionError(f"{exc}\n--- {name} log ---\n{proc.log_tail()}") from exc
+    proc.wait_answering(answers, timeout, f"{name} to answer")
     return proc, url
