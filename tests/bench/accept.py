@@ -28,6 +28,7 @@ import json
 import math
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,10 @@ class LocustResult:
         added up."""
 
         def added(counts: list[dict[str, int]]) -> dict[str, int]:
-            total: dict[str, int] = {}
+            total: Counter[str] = Counter()
             for count in counts:
-                for reason, n in count.items():
-                    total[reason] = total.get(reason, 0) + n
-            return total
+                total.update(count)
+            return dict(total)
 
         return cls(
             users=runs[0].users,
