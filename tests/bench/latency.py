@@ -108,62 +108,63 @@ async def _qdrant_find(ctx: BenchContext) -> list[Figure]:
     def query(i: int) -> str:
         return SEARCH_QUERIES[i % len(SEARCH_QUERIES)]
 
-    with BareMcp(ctx.root / "logs") as bare_server:
-        async with (
-            httpx.AsyncClient(base_url=ctx.stack.base_url, timeout=30) as orchestrator,
-            session(mcp.url, mcp.token) as s,
-            session(bare_server.url, None) as bare,
-            RawSession(mcp.url, mcp.token) as raw,
-        ):
+    try:
+        with BareMcp(ctx.root / "logs") as bare_server:
+            async with (
+                embedder,
+                httpx.AsyncClient(base_url=ctx.stack.base_url, timeout=30) as orchestrator,
+                session(mcp.url, mcp.token) as s,
+                session(bare_server.url, None) as bare,
+                RawSession(mcp.url, mcp.token) as raw,
+            ):
 
-            async def via_mcp(i: int) -> None:
-                arguments = {"query": query(i), "limit": SEARCH_LIMIT}
-                result = answer("qdrant_find", await s.call_tool("qdrant_find", arguments))
-                hits.append(len((result.structured_content or {}).get("results", [])))
+                async def via_mcp(i: int) -> None:
+                    arguments = {"query": query(i), "limit": SEARCH_LIMIT}
+                    result = answer("qdrant_find", await s.call_tool("qdrant_find", arguments))
+                    hits.append(len((result.structured_content or {}).get("results", [])))
 
-            async def via_raw_mcp(i: int) -> None:
-                await raw.call_tool("qdrant_find", {"query": query(i), "limit": SEARCH_LIMIT})
+                async def via_raw_mcp(i: int) -> None:
+                    await raw.call_tool("qdrant_find", {"query": query(i), "limit": SEARCH_LIMIT})
 
-            async def bare_echo(i: int) -> None:
-                answer("echo", await bare.call_tool("echo", {"text": query(i)}))
+                async def bare_echo(i: int) -> None:
+                    answer("echo", await bare.call_tool("echo", {"text": query(i)}))
 
-            async def ping(i: int) -> None:
-                await s.send_ping()
+                async def ping(i: int) -> None:
+                    await s.send_ping()
 
-            async def via_orchestrator(i: int) -> None:
-                body = {"query": query(i), "limit": SEARCH_LIMIT}
-                (await orchestrator.post("/search", json=body)).raise_for_status()
+                async def via_orchestrator(i: int) -> None:
+                    body = {"query": query(i), "limit": SEARCH_LIMIT}
+                    (await orchestrator.post("/search", json=body)).raise_for_status()
 
-            async def direct(i: int) -> None:
-                res = await embedder.embed(
-                    model=settings.ollama.embed_model,
-                    input=[query(i)],
-                    keep_alive=settings.ollama.keep_alive,
-                )
-                await qdrant.query_points(
-                    settings.qdrant.collection,
-                    query=list(res.embeddings[0]),
-                    limit=SEARCH_LIMIT,
-                    with_payload=True,
-                )
+                async def direct(i: int) -> None:
+                    res = await embedder.embed(
+                        model=settings.ollama.embed_model,
+                        input=[query(i)],
+                        keep_alive=settings.ollama.keep_alive,
+                    )
+                    await qdrant.query_points(
+                        settings.qdrant.collection,
+                        query=list(res.embeddings[0]),
+                        limit=SEARCH_LIMIT,
+                        with_payload=True,
+                    )
 
-            paths = {
-                "mcp": via_mcp,
-                "raw_mcp": via_raw_mcp,
-                "bare_echo": bare_echo,
-                "ping": ping,
-                "orchestrator": via_orchestrator,
-                "direct": direct,
-            }
-            try:
+                paths = {
+                    "mcp": via_mcp,
+                    "raw_mcp": via_raw_mcp,
+                    "bare_echo": bare_echo,
+                    "ping": ping,
+                    "orchestrator": via_orchestrator,
+                    "direct": direct,
+                }
                 await warm(paths, WARMUP)
                 hits.clear()
                 ctx.progress(f"  qdrant_find: {count} rounds of MCP, POST /search and direct")
                 samples = await alternate(
                     paths, count, 120 if not ctx.quick else 15, ctx.progress, "qdrant_find"
                 )
-            finally:
-                await qdrant.close()
+    finally:
+        await qdrant.close()
     found = sum(1 for h in hits if h) / max(len(hits), 1)
     floor_name = (
         "the same search directly: ollama client embed + qdrant-client query_points "
