@@ -141,8 +141,9 @@ sanity: venv
 
 ## pytest: unit and integration tests (real Redis, stand-ins, services on 127.0.0.1), on
 ## PYTEST_WORKERS pytest-xdist workers; a module, or a package of tests/conftest.py's
-## WHOLE_PACKAGES, runs whole on one worker (PYTEST_WORKERS=0: all in this one process)
-PYTEST_WORKERS ?= 2
+## WHOLE_PACKAGES, runs whole on one worker (PYTEST_WORKERS=0: all in this one process).
+## Three on two cores: the tests wait on the processes they start a fifth of the time.
+PYTEST_WORKERS ?= 3
 pytest: venv
 	$(PY) -m pytest -p no:cacheprovider -ra -n $(PYTEST_WORKERS) --dist loadfile
 
