@@ -64,16 +64,30 @@ def reachable(url: str, headers: dict[str, str]) -> str:
     return f"HTTP {r.status_code}"
 
 
-# Run inside the container: Prometheus listens on its loopback only.
+# Run inside the container: Prometheus listens on its loopback only. A Prometheus the converge
+# has just started has not scraped every target yet (health "unknown"): wait for its first
+# scrape of each, at most three scrape intervals, before counting what is up.
 _PROMETHEUS_SUMMARY = """
-import json, urllib.request
+import json, time, urllib.request
 def get(path):
     with urllib.request.urlopen("http://127.0.0.1:9090/api/v1/" + path, timeout=10) as r:
         return json.load(r)["data"]
-targets = get("targets?state=active")["activeTargets"]
+deadline = time.monotonic() + 45
+while True:
+    targets = get("targets?state=active")["activeTargets"]
+    if all(t["health"] != "unknown" for t in targets) or time.monotonic() > deadline:
+        break
+    time.sleep(1)
 firing = [a["labels"]["alertname"] for a in get("alerts")["alerts"] if a["state"] == "firing"]
 up = sum(t["health"] == "up" for t in targets)
-print(f"{up} of {len(targets)} scrape targets up, alerts firing: {', '.join(firing) or 'none'}")
+line = f"{up} of {len(targets)} scrape targets up"
+down = sorted({t["labels"].get("job", "?") for t in targets if t["health"] == "down"})
+unscraped = sum(t["health"] == "unknown" for t in targets)
+if down:
+    line += f" (down: {', '.join(down)})"
+if unscraped:
+    line += f" ({unscraped} not scraped yet after 45 s)"
+print(f"{line}, alerts firing: {', '.join(firing) or 'none'}")
 """
 
 

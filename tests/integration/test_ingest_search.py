@@ -92,6 +92,23 @@ def test_search_filters_and_paging(stack: Stack, uploaded: dict[str, dict]) -> N
     assert page1["results"][0]["id"] != page2["results"][0]["id"]
 
 
+def test_a_metadata_label_with_dots_is_filtered_as_one_key(stack: Stack) -> None:
+    """ "team.lead" is one metadata key; unquoted, Qdrant would look for metadata.team.lead."""
+    with stack.http() as c:
+        r = c.post(
+            "/vectors",
+            json={
+                "text": "The quay crane is serviced on Tuesdays",
+                "metadata": {"team.lead": "ada"},
+            },
+        )
+        assert r.status_code == 200, r.text
+        (stored,) = r.json()["ids"]
+    hits = _top_text(stack, "quay crane", filters={"metadata.team.lead": "ada"})
+    assert [h["id"] for h in hits] == [stored]
+    assert _top_text(stack, "quay crane", filters={"metadata.team.lead": "bob"}) == []
+
+
 def test_crawl_of_local_site_respects_robots_and_is_searchable(
     stack: Stack, site: SiteServer
 ) -> None:

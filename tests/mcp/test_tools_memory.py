@@ -101,6 +101,11 @@ async def _error(client: Client, tool: str, args: dict[str, Any]) -> str:
             "top: unknown parameter; the parameters are filters, limit, offset, query",
         ),
         ("qdrant_find", {}, "query: required, add it"),
+        (
+            "qdrant_find",
+            {"query": "x", "filters": {"$gt": 1}},
+            "'$gt' is not a field of the stored chunks: filter on doc_id, source",
+        ),
         ("crawl_web", {"url": "ftp://example.org/"}, "url: must start with http:// or https://"),
         ("crawl_web", {"url": "https://example.org/", "max_pages": 0}, "max_pages: must be at"),
         ("ingest_doc", {}, "give exactly one of text, url, file_path or content_base64 (got none"),

@@ -8,11 +8,12 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from qdrant_client import models
 
-from shield_rag.clients.vectorstore import FilterError, FilterValue, build_filter
-from shield_rag.documents import POINT_NAMESPACE, point_id
+from shield_rag.api.search import FILTER_FIELDS, Filters
+from shield_rag.clients.vectorstore import FilterError, build_filter
+from shield_rag.documents import POINT_NAMESPACE, chunk_points, point_id
 
 # How POST /search parses "filters" before build_filter sees them.
-FILTERS = TypeAdapter(dict[str, FilterValue])
+FILTERS = TypeAdapter(Filters)
 
 
 def _only(flt: models.Filter | None) -> models.FieldCondition:
@@ -112,16 +113,44 @@ def test_list_must_hold_1_to_100_values(values: list) -> None:
         build_filter({"doc_id": values})
 
 
-@pytest.mark.parametrize("key", ["", "k" * 129, "metadata." + "x" * 120])
-def test_key_must_be_1_to_128_characters(key: str) -> None:
-    with pytest.raises(FilterError, match="must be 1-128 characters"):
+@pytest.mark.parametrize(
+    "key",
+    ["", "$gt", "flag", "text", "source.x", "metadata.", "metadata.$gt", "metadata." + "x" * 65],
+)
+def test_a_key_names_a_stored_field_or_a_metadata_label(key: str) -> None:
+    """Anything else would reach Qdrant as a path it refuses (400), or match nothing."""
+    with pytest.raises(FilterError, match=r"not a field of the stored chunks: filter on doc_id"):
         build_filter({key: "x"})
 
 
-def test_longest_allowed_key() -> None:
-    key = "metadata." + "x" * 119
-    assert len(key) == 128
+@pytest.mark.parametrize("field", FILTER_FIELDS)
+def test_every_stored_field_can_be_filtered_on(field: str) -> None:
+    assert _only(build_filter({field: "x"})).key == field
+
+
+def test_the_fields_are_those_every_chunk_stores() -> None:
+    _, payloads = chunk_points(
+        "d" * 32,
+        ["a chunk"],
+        source="s",
+        title=None,
+        content_type="text/plain",
+        kind="text",
+        job_id="",
+        metadata={},
+        ingested_at=0.0,
+    )
+    assert set(FILTER_FIELDS) == set(payloads[0]) - {"text", "metadata"}
+
+
+def test_longest_metadata_label() -> None:
+    key = "metadata." + "x" * 64
     assert _only(build_filter({key: "x"})).key == key
+
+
+def test_a_metadata_label_with_dots_is_one_quoted_key() -> None:
+    """Metadata labels may hold dots; unquoted, Qdrant would read a nested path instead."""
+    assert _only(build_filter({"metadata.team.lead": "x"})).key == 'metadata."team.lead"'
 
 
 def test_every_entry_becomes_one_must_condition_in_order() -> None:
@@ -156,11 +185,11 @@ def test_filter_error_is_a_value_error() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ('{"k": "x"}', models.MatchValue(value="x")),
-        ('{"k": 7}', models.MatchValue(value=7)),
-        ('{"k": true}', models.MatchValue(value=True)),
-        ('{"k": ["a", "b"]}', models.MatchAny(any=["a", "b"])),
-        ('{"k": [1, 2]}', models.MatchAny(any=[1, 2])),
+        ('{"metadata.k": "x"}', models.MatchValue(value="x")),
+        ('{"metadata.k": 7}', models.MatchValue(value=7)),
+        ('{"metadata.k": true}', models.MatchValue(value=True)),
+        ('{"metadata.k": ["a", "b"]}', models.MatchAny(any=["a", "b"])),
+        ('{"metadata.k": [1, 2]}', models.MatchAny(any=[1, 2])),
     ],
 )
 def test_json_values_become_matches(raw: str, expected: models.Match) -> None:
@@ -170,9 +199,9 @@ def test_json_values_become_matches(raw: str, expected: models.Match) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ('{"k": 2.5}', models.Range(gte=2.5, lte=2.5)),
-        ('{"k": 3.0}', models.Range(gte=3.0, lte=3.0)),
-        ('{"k": {"gte": 1, "lt": 4}}', models.Range(gte=1.0, lt=4.0)),
+        ('{"metadata.k": 2.5}', models.Range(gte=2.5, lte=2.5)),
+        ('{"metadata.k": 3.0}', models.Range(gte=3.0, lte=3.0)),
+        ('{"metadata.k": {"gte": 1, "lt": 4}}', models.Range(gte=1.0, lt=4.0)),
     ],
 )
 def test_json_values_become_ranges(raw: str, expected: models.Range) -> None:
@@ -181,11 +210,22 @@ def test_json_values_become_ranges(raw: str, expected: models.Range) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ['{"k": null}', '{"k": ["a", 1]}', '{"k": [1.5]}', '{"k": {"gte": "x"}}', '{"k": [[1]]}'],
+    [
+        '{"metadata.k": null}',
+        '{"metadata.k": ["a", 1]}',
+        '{"metadata.k": [1.5]}',
+        '{"metadata.k": {"gte": "x"}}',
+        '{"metadata.k": [[1]]}',
+    ],
 )
 def test_json_values_no_condition_can_express_are_refused(raw: str) -> None:
     with pytest.raises(ValidationError):
         FILTERS.validate_json(raw)
+
+
+def test_a_key_no_filter_can_name_is_refused_where_the_request_is_read() -> None:
+    with pytest.raises(ValidationError, match=r"'\$gt' is not a field of the stored chunks"):
+        FILTERS.validate_json('{"$gt": 1}')
 
 
 # -- point_id -----------------------------------------------------------------------------

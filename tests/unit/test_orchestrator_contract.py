@@ -293,7 +293,7 @@ def test_complete_body_is_passed_through_without_timeout() -> None:
     [
         ("/search", {"query": "x", "score_threshold": False}, "score_threshold"),
         ("/search", {"query": "x", "limit": "5"}, "limit"),
-        ("/search", {"query": "x", "filters": {"n": [2**64]}}, "filters.n"),
+        ("/search", {"query": "x", "filters": {"metadata.n": [2**64]}}, "filters.metadata.n"),
         ("/vectors", {"text": None, "items": [{"text": "a"}]}, "text"),
         ("/lightrag/query", {"query": " ab "}, "query"),
         ("/ingest-async", {"type": "url", "url": "https://example.org/", "max_pages": True}, ""),

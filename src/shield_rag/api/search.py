@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     Field,
@@ -13,9 +15,17 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    WithJsonSchema,
 )
 
-from shield_rag.api.fields import INT64, NOT_BLANK_TRIMMED, STRICT, JsonInt, json_integer
+from shield_rag.api.fields import (
+    INT64,
+    METADATA_KEY_PATTERN,
+    NOT_BLANK_TRIMMED,
+    STRICT,
+    JsonInt,
+    json_integer,
+)
 
 # Strict list members: [true] must not turn into [1] and silently match nothing.
 FilterValue = (
@@ -27,11 +37,54 @@ FilterValue = (
     | list[StrictInt]
     | dict[str, StrictInt | StrictFloat]
 )
+# The fields of a stored chunk's payload a filter can name (shield_rag.documents.chunk_points),
+# and the metadata labels given at ingest, as metadata.<key>.
+FILTER_FIELDS = (
+    "doc_id",
+    "source",
+    "title",
+    "content_type",
+    "kind",
+    "job_id",
+    "chunk_index",
+    "chunk_count",
+    "ingested_at",
+)
+_LABEL = METADATA_KEY_PATTERN.removeprefix("^").removesuffix("$")
+FILTER_KEY_PATTERN = rf"^({'|'.join(FILTER_FIELDS)}|metadata\.{_LABEL})$"
 FILTERS_DESCRIPTION = (
     "Payload filters: a value matches exactly, a list matches any, "
-    "{gte,lte,gt,lt} is a range. Fields: doc_id, source, content_type, kind, job_id, "
-    "chunk_index, metadata.<key>"
+    f"{{gte,lte,gt,lt}} is a range. Fields: {', '.join(FILTER_FIELDS)}, metadata.<key>"
 )
+
+
+def filter_path(key: str) -> str:
+    """The Qdrant payload path of the filter key ``key``, or ValueError saying what a filter
+    can name. A metadata label may hold dots ("team.lead"): it is quoted, so that Qdrant reads
+    it as one key of ``metadata`` rather than a nested path."""
+    if key in FILTER_FIELDS:
+        return key
+    label = key.removeprefix("metadata.")
+    if label != key and re.fullmatch(METADATA_KEY_PATTERN, label):
+        return f'metadata."{label}"' if "." in label else key
+    raise ValueError(
+        f"{key[:80]!r} is not a field of the stored chunks: filter on "
+        f"{', '.join(FILTER_FIELDS)} or metadata.<key>, where <key> is a metadata label "
+        f"as given at ingest ({METADATA_KEY_PATTERN})"
+    )
+
+
+def _check_filter_key(key: str) -> str:
+    filter_path(key)
+    return key
+
+
+# Checked by filter_path; the pattern is what the JSON schema says.
+FilterKey = Annotated[
+    str,
+    AfterValidator(_check_filter_key),
+    WithJsonSchema({"type": "string", "pattern": FILTER_KEY_PATTERN}),
+]
 
 
 def normalise_filters(filters: Any) -> Any:
@@ -53,7 +106,13 @@ def normalise_filters(filters: Any) -> Any:
     return out
 
 
-Filters = Annotated[dict[str, FilterValue] | None, BeforeValidator(normalise_filters)]
+Filters = Annotated[
+    Annotated[
+        dict[FilterKey, FilterValue], Field(json_schema_extra={"additionalProperties": False})
+    ]
+    | None,
+    BeforeValidator(normalise_filters),
+]
 
 
 class SearchRequest(BaseModel):

@@ -21,7 +21,7 @@ import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from shield_rag.api.search import FilterValue
+from shield_rag.api.search import FilterValue, filter_path
 from shield_rag.breaker import DependencyGuard
 from shield_rag.errors import DependencyMisconfigured, DependencyRejected, DependencyUnavailable
 from shield_rag.jsonhttp import JsonHttp
@@ -73,19 +73,21 @@ def build_filter(filters: dict[str, FilterValue] | None) -> models.Filter | None
     if not filters:
         return None
     must: list[models.Condition] = []
-    for key, value in filters.items():
-        if not key or len(key) > 128:
-            raise FilterError(f"filter key {key!r} must be 1-128 characters")
+    for name, value in filters.items():
+        try:
+            key = filter_path(name)
+        except ValueError as exc:
+            raise FilterError(str(exc)) from None
         if isinstance(value, dict):
             unknown = set(value) - {"gt", "gte", "lt", "lte"}
             if unknown or not value:
                 raise FilterError(
-                    f"filter {key!r}: a range takes gt/gte/lt/lte, got {sorted(value)}"
+                    f"filter {name!r}: a range takes gt/gte/lt/lte, got {sorted(value)}"
                 )
             must.append(models.FieldCondition(key=key, range=models.Range(**value)))
         elif isinstance(value, list):
             if not value or len(value) > 100:
-                raise FilterError(f"filter {key!r}: give 1 to 100 values to match any of")
+                raise FilterError(f"filter {name!r}: give 1 to 100 values to match any of")
             must.append(models.FieldCondition(key=key, match=models.MatchAny(any=value)))
         elif isinstance(value, float):
             must.append(models.FieldCondition(key=key, range=models.Range(gte=value, lte=value)))

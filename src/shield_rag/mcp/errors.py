@@ -150,6 +150,8 @@ def _describe(err: dict[str, Any], allowed: list[str]) -> str:
         return f"{loc}: at least {ctx.get('min_length')} item(s)"
     if kind == "literal_error":
         return f"{loc}: must be one of {ctx.get('expected')}{shown}"
+    if kind == "value_error" and ctx.get("error"):
+        return f"{loc}: {ctx['error']}"  # our own validators' messages name what they got
     return f"{loc or 'arguments'}: {err.get('msg', 'invalid')}{shown}"
 
 

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from shield_rag.api.fields import MAX_METADATA_CHARS, MAX_METADATA_KEYS, NOT_BLANK
+from shield_rag.api.search import FILTER_KEY_PATTERN
 from shield_rag.settings import Settings
 
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
@@ -33,7 +34,7 @@ _NUMBER = {"anyOf": [{"type": "integer"}, {"type": "number"}]}
 # Search filters as build_filter() takes them (the model's type alone admits more).
 FILTERS = {
     "type": "object",
-    "propertyNames": {"minLength": 1, "maxLength": 128},
+    "propertyNames": {"pattern": FILTER_KEY_PATTERN},
     "additionalProperties": {
         "anyOf": [
             {"type": "string"},

@@ -6,7 +6,7 @@ from fastmcp import FastMCP
 from fastmcp.tools.base import ToolResult
 from pydantic import Field
 
-from shield_rag.api.search import Filters
+from shield_rag.api.search import FILTER_FIELDS, Filters
 from shield_rag.api.store import VectorItem
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import SearchResult, StoreResult, described
@@ -44,8 +44,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             Field(
                 description="Payload filters, all of which must match: a value matches "
                 'exactly, a list matches any of its values, {"gte":..,"lte":..,"gt":..,'
-                '"lt":..} is a range; fields: doc_id, source, content_type, kind, job_id, '
-                "chunk_index, metadata.<key>"
+                f'"lt":..}} is a range; fields: {", ".join(FILTER_FIELDS)}, metadata.<key>'
             ),
         ] = None,
         score_threshold: Annotated[
