@@ -129,17 +129,9 @@ def test_every_stored_field_can_be_filtered_on(field: str) -> None:
 
 
 def test_the_fields_are_those_every_chunk_stores() -> None:
-    _, payloads = chunk_points(
-        "d" * 32,
-        ["a chunk"],
-        source="s",
-        title=None,
-        content_type="text/plain",
-        kind="text",
-        job_id="",
-        metadata={},
-        ingested_at=0.0,
-    )
+    stored = {"source": "s", "title": None, "content_type": "text/plain", "kind": "text"}
+    stored |= {"job_id": "", "metadata": {}, "ingested_at": 0.0}
+    payloads = chunk_points("d" * 32, ["a chunk"], **stored)[1]  # type: ignore[arg-type]
     assert set(FILTER_FIELDS) == set(payloads[0]) - {"text", "metadata"}
 
 
