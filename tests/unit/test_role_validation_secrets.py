@@ -4,9 +4,9 @@ When a role's argument validation fails, Ansible prints the role's whole argumen
 error (``argument_spec_data``), each ``default`` rendered with the play's variables. A spec
 default such as ``{{ shield_redis_password }}`` printed the stack's secrets on every typo; the
 specs of options with ``no_log`` therefore carry no computed default (test_roles.py checks the
-specs, this runs them). One play on localhost (connection local, the minimal facts), one host per role
-with secrets: each gets a string where its first integer option is due, and every secret it
-reads, stack-wide and its own, set to a fresh random value.
+specs, this runs them). One play on localhost (connection local, the minimal facts), one host
+per role with secrets: each gets a string where its first integer option is due, and every
+secret it reads, stack-wide and its own, set to a fresh random value.
 """
 
 from __future__ import annotations
