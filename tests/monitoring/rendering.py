@@ -11,16 +11,15 @@ within the role (the caller switches the install off and points its directories 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.localplay import run_play
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE_DIR = ROOT / "roles" / "monitoring"
@@ -87,11 +86,9 @@ def render_role(
     inventory = SINGLE_HOST if inventory is None else inventory
     out = workdir / "out"
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(RENDER_PLAYBOOK, workdir / "render.yml")
     link = workdir / "templates"
     if not link.exists():
         link.symlink_to(ROLE_DIR / "templates")
-    (workdir / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
     variables = {
         "ansible_python_interpreter": sys.executable,
         "shield_role_dir": str(ROLE_DIR),
@@ -101,33 +98,14 @@ def render_role(
         **(extra_vars or {}),
     }
     (workdir / "vars.json").write_text(json.dumps(variables), encoding="utf-8")
-    home = workdir / ".ansible"
     # The role's tasks call the collection's own modules (shield.rag.files): this checkout is
     # shield.rag for the play, whatever ANSIBLE_COLLECTIONS_PATH the caller has.
-    namespace = workdir / "collections" / "ansible_collections" / "shield"
-    namespace.mkdir(parents=True, exist_ok=True)
-    if not (namespace / "rag").exists():
-        (namespace / "rag").symlink_to(ROLE_DIR.parent.parent)
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(home),
-        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-        "ANSIBLE_ROLES_PATH": str(ROLE_DIR.parent),
-        "ANSIBLE_COLLECTIONS_PATH": str(workdir / "collections"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-    }
-    env.pop("ANSIBLE_CONFIG", None)
-    playbook = Path(sys.executable).with_name("ansible-playbook")
-    result = subprocess.run(
-        [str(playbook), "-i", "inventory.yml", "render.yml", "-e", "@vars.json"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_play(
+        workdir,
+        RENDER_PLAYBOOK.read_text(encoding="utf-8"),
+        inventory,
+        args=("-e", "@vars.json"),
+        env={"ANSIBLE_ROLES_PATH": str(ROLE_DIR.parent)},
     )
-    assert result.returncode == 0, f"rendering failed:\n{result.stdout}\n{result.stderr}"
-    return Rendered(workdir, result.stdout)
+    assert result.returncode == 0, f"rendering failed:\n{result.output}"
+    return Rendered(workdir, result.output)

@@ -9,17 +9,11 @@ src/shield_rag/settings/secret_policy.yml, found through role_path.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+from tests.support.localplay import LOCAL, run_play
 
 STRONG = "Xq7admin9Lp2Zr4Vt6Yw8Bn1Mc3Kd5Hf"
 # host -> (the secret, the optional secret or None, whether the play must fail on it)
@@ -69,46 +63,16 @@ PLAY = """\
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     tmp = tmp_path_factory.mktemp("secrets-play")
-    collection = tmp / "collections" / "ansible_collections" / "shield"
-    collection.mkdir(parents=True)
-    (collection / "rag").symlink_to(ROOT)
     tasks = tmp / "roles" / "wrapper" / "tasks"
     tasks.mkdir(parents=True)
     (tasks / "main.yml").write_text(ROLE_TASKS, encoding="utf-8")
-    (tmp / "play.yml").write_text(PLAY, encoding="utf-8")
     hosts = {
         name: {"ex_secret": secret, "ex_optional": optional or ""}
         for name, (secret, optional, _unused) in CASES.items()
     }
     hosts["direct"] = {"ex_secret": STRONG, "ex_optional": ""}
-    inventory = {
-        "all": {
-            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-            "hosts": hosts,
-        }
-    }
-    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp / "ansible-home"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "local-tmp"),
-        "ANSIBLE_REMOTE_TMP": str(tmp / "remote-tmp"),
-        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
-        "ANSIBLE_ROLES_PATH": str(tmp / "roles"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORKS": "10",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-    }
-    done = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.yml"), str(tmp / "play.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=300,
-        check=False,
-    )
-    output = done.stdout + done.stderr
+    inventory = {"all": {"vars": LOCAL, "hosts": hosts}}
+    output = run_play(tmp, PLAY, inventory, env={"ANSIBLE_ROLES_PATH": str(tmp / "roles")}).output
     recap = re.findall(r"^(\w+)\s+: ok=.*failed=(\d+)", output, re.M)
     failed = {host: int(count) for host, count in recap}
     assert set(failed) == set(hosts), output

@@ -8,21 +8,16 @@ snapshotted. The API key never reaches the output. The filters are found by thei
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
 from tests.standins.qdrant.launch import QdrantServer, start_qdrant
+from tests.support.localplay import LOCAL, run_play
 
-ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 KEY = "Upgr4de-Snapshot-Key-9Wq2Lm7Zx"
 COLLECTIONS = ("docs", "notes")
 
@@ -52,8 +47,7 @@ def play(tmp: Path, server: QdrantServer, *, key: str, ready: int, check: bool) 
     """Run the play once for host `localhost`; the whole output, with the recap."""
     data_dir = server.config_path.parent.parent if server.config_path else tmp
     host_vars = {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
+        **LOCAL,
         "qdrant_api_url": server.url,
         "qdrant_data_dir": str(data_dir),
         "__qdrant_upgrade": {"current": "1.18.4", "wanted": "1.19.1", "kind": "minor"},
@@ -61,35 +55,8 @@ def play(tmp: Path, server: QdrantServer, *, key: str, ready: int, check: bool) 
         "__qdrant_live_ready": {"status": ready},
         "__qdrant_live_api_key": key,
     }
-    (tmp / "inventory.yml").write_text(
-        yaml.safe_dump({"all": {"hosts": {"localhost": host_vars}}}), encoding="utf-8"
-    )
-    (tmp / "play.yml").write_text(PLAY, encoding="utf-8")
-    collections = tmp / "collections" / "ansible_collections" / "shield"
-    collections.mkdir(parents=True, exist_ok=True)
-    if not (collections / "rag").exists():
-        (collections / "rag").symlink_to(ROOT)
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp / "ansible-home"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "local-tmp"),
-        "ANSIBLE_REMOTE_TMP": str(tmp / "remote-tmp"),
-        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-    }
-    env.pop("ANSIBLE_CONFIG", None)
-    command = [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.yml"), str(tmp / "play.yml")]
-    done = subprocess.run(
-        command + (["--check"] if check else []),
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=300,
-        check=False,
-    )
-    return done.stdout + done.stderr
+    inventory = {"all": {"hosts": {"localhost": host_vars}}}
+    return run_play(tmp, PLAY, inventory, args=("--check",) if check else ()).output
 
 
 def recap(output: str) -> dict[str, int]:

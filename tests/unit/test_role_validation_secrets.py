@@ -11,20 +11,17 @@ secret it reads, stack-wide and its own, set to a fresh random value.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.localplay import LOCAL, run_play
 from tests.support.tokens import secret
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 STACK_SECRETS = (
     "shield_redis_password",
     "shield_qdrant_api_key",
@@ -66,43 +63,13 @@ def _wrong_variable(role: str) -> str:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("validation-play")
-    collection = tmp / "collections" / "ansible_collections" / "shield"
-    collection.mkdir(parents=True)
-    (collection / "rag").symlink_to(ROOT)
-    (tmp / "play.yml").write_text(PLAY, encoding="utf-8")
     hosts: dict[str, dict[str, Any]] = {}
     for role in ROLES:
         own = [n for n, o in _main_options(role).items() if o.get("no_log")]
         hosts[role] = {name: secret() for name in (*STACK_SECRETS, *own)}
         hosts[role] |= {"role_under_test": role, _wrong_variable(role): "notanint"}
-    inventory = {
-        "all": {
-            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-            "hosts": hosts,
-        }
-    }
-    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ANSIBLE_HOME": str(tmp / "ansible-home"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "local-tmp"),
-        "ANSIBLE_REMOTE_TMP": str(tmp / "remote-tmp"),
-        "ANSIBLE_COLLECTIONS_PATH": str(tmp / "collections"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORKS": "10",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-    }
-    done = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", str(tmp / "inventory.yml"), str(tmp / "play.yml")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp,
-        timeout=300,
-        check=False,
-    )
-    output = done.stdout + done.stderr
+    inventory = {"all": {"vars": LOCAL, "hosts": hosts}}
+    output = run_play(tmp_path_factory.mktemp("validation-play"), PLAY, inventory).output
     recap = dict(re.findall(r"^(\w+)\s+: ok=.* changed=(\d+) .*failed=1 ", output, re.M))
     messages = dict(re.findall(r"^fatal: \[(\w+)\]: FAILED! => (.*)$", output, re.M))
     return {"hosts": hosts, "recap": recap, "messages": messages, "output": output}
