@@ -43,8 +43,10 @@ $(VENV)/.installed: requirements/dev.lock pyproject.toml
 ## lock: regenerate requirements/*.lock from pyproject.toml with uv, keeping every pin the
 ## ranges still allow (UPGRADE=1: the newest versions the ranges allow). services.lock is the
 ## runtime set (the wheelhouse's); dev.lock and bench.lock add the test and bench extras on
-## the same pins. One universal lock for Python 3.11 (Debian 12) and 3.13 (Debian 13).
-LOCKS := services dev bench
+## the same pins; installer.lock is uv (requirements/installer.in) at dev.lock's pin, which the
+## wheelhouse carries for the hosts' installs. One universal lock for Python 3.11 (Debian 12)
+## and 3.13 (Debian 13).
+LOCKS := services dev bench installer
 UV_COMPILE = $(abspath $(VENV))/bin/uv pip compile --quiet --universal --python-version 3.11 \
   --generate-hashes --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 define compile_locks
@@ -53,6 +55,8 @@ define compile_locks
 	  -o requirements/dev.lock
 	cd $(1) && $(UV_COMPILE) pyproject.toml --extra bench -c requirements/dev.lock \
 	  -o requirements/bench.lock
+	cd $(1) && $(UV_COMPILE) requirements/installer.in -c requirements/dev.lock \
+	  -o requirements/installer.lock
 endef
 lock: venv
 	$(call compile_locks,$(CURDIR))
@@ -61,7 +65,7 @@ lock: venv
 lock-check: venv
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	mkdir "$$tmp/requirements" && cp pyproject.toml README.md "$$tmp/" && \
-	cp $(LOCKS:%=requirements/%.lock) "$$tmp/requirements/" && \
+	cp $(LOCKS:%=requirements/%.lock) requirements/installer.in "$$tmp/requirements/" && \
 	$(MAKE) --no-print-directory lock-compile LOCK_DIR="$$tmp" && \
 	for f in $(LOCKS); do \
 	  diff -u requirements/$$f.lock "$$tmp/requirements/$$f.lock" >&2 || stale=1; \

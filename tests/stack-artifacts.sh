@@ -20,9 +20,9 @@ shield_stack_artifacts() {
     bash tests/images/build-base-image.sh
 
     # README.md is the package's long description only: a change to it alone keeps the archive.
-    key=$(find pyproject.toml requirements/services.lock src playbooks/wheelhouse.yml \
-        playbooks/files/wheelhouse_lock.py -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
-        ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    key=$(find pyproject.toml requirements/services.lock requirements/installer.lock src \
+        playbooks/wheelhouse.yml playbooks/files/wheelhouse_lock.py -type f \
+        ! -path '*/__pycache__/*' ! -name '*.pyc' ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
     export SHIELD_WHEELHOUSE_ARCHIVE=$cache/wheelhouse-$key.tar.gz
     if [ ! -f "$SHIELD_WHEELHOUSE_ARCHIVE" ]; then
         echo "wheelhouse: building $SHIELD_WHEELHOUSE_ARCHIVE (about two minutes)"

@@ -37,6 +37,7 @@ def test_artifact_carries_roles_playbooks_and_the_service_package(members: list[
         "playbooks/wheelhouse.yml",
         "playbooks/files/wheelhouse_lock.py",
         "requirements/services.lock",
+        "requirements/installer.lock",  # playbooks/wheelhouse.yml carries it to the hosts
         "roles/qdrant/meta/argument_specs.yml",
         "roles/common/templates/shield-service.service.j2",
         "src/shield_rag/__init__.py",

@@ -54,6 +54,15 @@ def test_the_dev_and_bench_locks_keep_the_services_pins(lock: str) -> None:
     assert set(services) <= set(other)
 
 
+def test_the_installer_lock_is_uv_at_the_dev_pin_with_the_same_hashes() -> None:
+    """The hosts install releases with the uv the project's own tools use (shield_runtime)."""
+    (installer,) = _pins("installer").values()
+    dev = {n: p for (n, _unused), p in _pins("dev").items()}
+    assert (installer.name, installer.version) == ("uv", dev["uv"].version)
+    assert installer.hashes == dev["uv"].hashes
+    assert not set(_pins("installer")) & set(_pins("services"))
+
+
 def test_the_lock_no_longer_carries_an_unused_direct_dependency() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"tenacity' not in pyproject

@@ -54,6 +54,7 @@ def test_release_a_is_deployed_as_a_release(node1: Any, node2: Any, state: dict[
         node1.file(f"/opt/shield-rag/releases/{state['a']}/manifest.json").content_string
     )
     assert manifest["version"] == "0.1.0"
+    assert manifest["installer"] == "uv"
     assert manifest["settings_schema"] >= 1
     state["freeze_a"] = {"shield-life-1": freeze(node1), "shield-life-2": freeze(node2)}
     recorded = node1.file(f"/opt/shield-rag/releases/{state['a']}/freeze.txt").content_string

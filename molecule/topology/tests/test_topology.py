@@ -51,6 +51,23 @@ def test_each_host_runs_its_services(hosts: dict[str, Any], name: str, unit: str
     assert service.is_enabled, f"{unit} on {name}"
 
 
+def test_uv_and_pip_install_the_same_release(hosts: dict[str, Any]) -> None:
+    """shield-topo-api-2 installs with pip (molecule.yml), every other host with uv."""
+    home = "/opt/shield-rag/current"
+    (uv, uv_freeze), (pip, pip_freeze) = [
+        (
+            json.loads(hosts[name].file(f"{home}/manifest.json").content_string),
+            hosts[name].file(f"{home}/freeze.txt").content_string,
+        )
+        for name in ("shield-topo-api-1", "shield-topo-api-2")
+    ]
+    assert (uv["installer"], pip["installer"]) == ("uv", "pip")
+    assert uv["release"] == pip["release"]
+    # shield-rag by file (pip installs it on both: see the role).
+    assert [line for line in uv_freeze.splitlines() if line.startswith("shield-rag @ file:")]
+    assert uv_freeze == pip_freeze
+
+
 def test_plain_http_is_redirected_to_https() -> None:
     response = httpx.get(f"{HTTP}/healthz?probe=1", timeout=10, follow_redirects=False)
     assert response.status_code == 301, response.text
