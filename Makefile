@@ -18,8 +18,26 @@ COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 
 .PHONY: test deps venv lint static sanity lock lock-check pytest molecule demo bench docs docs-lint clean
 
-## test: install what is missing, lint, run every test and every Molecule scenario
-test: deps venv lint pytest molecule
+## test: install what is missing, lint, run every test and every Molecule scenario. The
+## scenarios run in the foreground; lint and pytest run beside them at a lower CPU priority
+## (nice $(CHECKS_NICE)) on what the scenarios leave idle (about 45 % of two cores: their hosts
+## mostly wait on systemd, sockets and polls), and their output (build/checks.log) follows the
+## scenarios'. SERIAL=1: one after another, in the foreground.
+CHECKS_NICE ?= 10
+test: deps venv $(COLLECTION_LINK)
+ifdef SERIAL
+	$(MAKE) --no-print-directory lint pytest molecule
+else
+	@mkdir -p build; \
+	setsid nice -n $(CHECKS_NICE) $(MAKE) --no-print-directory -k lint pytest \
+	  >build/checks.log 2>&1 & \
+	checks=$$!; trap 'kill -- -$$checks 2>/dev/null' INT TERM; \
+	status=0; $(MAKE) --no-print-directory molecule || status=1; \
+	checks_status=0; wait $$checks || checks_status=1; \
+	echo "---- lint and pytest (build/checks.log) ----"; cat build/checks.log; \
+	if [ $$checks_status != 0 ]; then echo "lint or pytest FAILED (above)" >&2; status=1; fi; \
+	exit $$status
+endif
 
 ## deps: Debian packages the tests start as real processes
 deps:
