@@ -19,17 +19,20 @@ COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 .PHONY: test deps venv lint static sanity lock lock-check pytest molecule demo bench docs docs-lint clean
 
 ## test: install what is missing, lint, run every test and every Molecule scenario. The
-## scenarios run in the foreground; lint and pytest run beside them at a lower CPU priority
-## (nice $(CHECKS_NICE)) on what the scenarios leave idle (about 45 % of two cores: their hosts
-## mostly wait on systemd, sockets and polls), and their output (build/checks.log) follows the
-## scenarios'. SERIAL=1: one after another, in the foreground.
+## scenarios run in the foreground; lint and pytest run beside them, in a session of their own
+## (killed as a group) at a lower CPU priority: nice $(CHECKS_NICE) for the session's scheduler
+## group (/proc/self/autogroup, where the kernel groups by session) and for each process. They
+## run on what the scenarios leave idle (about half of two cores: the hosts mostly wait on
+## systemd, sockets and polls); their output (build/checks.log) follows the scenarios'.
+## SERIAL=1: one after another, in the foreground.
 CHECKS_NICE ?= 10
 test: deps venv $(COLLECTION_LINK)
 ifdef SERIAL
 	$(MAKE) --no-print-directory lint pytest molecule
 else
 	@mkdir -p build; \
-	setsid nice -n $(CHECKS_NICE) $(MAKE) --no-print-directory -k lint pytest \
+	setsid bash -c 'echo $(CHECKS_NICE) >/proc/self/autogroup 2>/dev/null; \
+	  exec nice -n $(CHECKS_NICE) $(MAKE) --no-print-directory -k lint pytest' \
 	  >build/checks.log 2>&1 & \
 	checks=$$!; trap 'kill -- -$$checks 2>/dev/null' INT TERM; \
 	status=0; $(MAKE) --no-print-directory molecule || status=1; \
