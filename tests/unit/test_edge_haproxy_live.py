@@ -99,8 +99,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             "edge_https_port": ports["https"],
             "edge_metrics_port": ports["metrics"],
             "edge_max_body_bytes": 1000,
-            "edge_check_interval": "100ms",
-            "edge_check_fall": 1,
+            # Without `timeout check` HAProxy gives a check `inter` to answer, so a stand-in
+            # starved of CPU for one interval (the tests run at a low priority beside the
+            # Molecule scenarios) would be marked down by a single failure and answer 503.
+            # Three failures in a row are needed here; orch-2 is still down within a second.
+            "edge_check_interval": "250ms",
+            "edge_check_fall": 3,
             "edge_check_rise": 1,
             "edge_orchestrator_servers": [
                 {"name": "orch-1", "address": "127.0.0.1", "port": orchestrator_port},
