@@ -158,7 +158,10 @@ def local_settings(**overrides: Any) -> CrawlSettings:
     values: dict[str, Any] = {
         "allowed_networks": LOCAL,
         "max_response_bytes": MAX_BYTES,
-        "request_timeout": 0.5,
+        # The crawls wait this long for /slow (linked from the home page) before going on;
+        # a page the site answers must not time out while the test process, at a low priority
+        # beside the Molecule scenarios, waits for a CPU. The timeout test sets its own.
+        "request_timeout": 2.0,
         "total_timeout": 60.0,
         "max_redirects": 3,
     }

@@ -137,7 +137,7 @@ async def test_missing_robots_txt_allows_everything() -> None:
 
 
 async def test_crawl_stops_when_the_time_budget_is_spent(site: Site) -> None:
-    settings = local_settings(request_timeout=30.0, total_timeout=1.0)
+    settings = local_settings(request_timeout=30.0, total_timeout=2.0)
     pages = await collect(
         crawl(f"{site.base}/to-slow", max_pages=5, max_depth=1, settings=settings)
     )

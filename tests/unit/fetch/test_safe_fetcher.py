@@ -17,6 +17,7 @@ from tests.unit.fetch.support import (
     Site,
     Wire,
     fetch,
+    local_settings,
 )
 
 
@@ -117,7 +118,7 @@ async def test_oversized_response_is_refused(site: Site, path: str) -> None:
 
 async def test_slow_response_times_out_as_transient(site: Site) -> None:
     with pytest.raises(TransientJobError, match=r"timed out after 0\.5s fetching .*/slow"):
-        await fetch(f"{site.base}/slow")
+        await fetch(f"{site.base}/slow", local_settings(request_timeout=0.5))
 
 
 @pytest.mark.parametrize(
