@@ -23,7 +23,8 @@ COLLECTION_LINK := .cache/collections/ansible_collections/shield/rag
 ## (killed as a group) at a lower CPU priority: nice $(CHECKS_NICE) for the session's scheduler
 ## group (/proc/self/autogroup, where the kernel groups by session) and for each process. They
 ## run on what the scenarios leave idle (about half of two cores: the hosts mostly wait on
-## systemd, sockets and polls); their output (build/checks.log) follows the scenarios'.
+## systemd, sockets and polls); a line says when they end (with the end of their log if they
+## failed), and their whole output (build/checks.log) follows the scenarios'.
 ## SERIAL=1: one after another, in the foreground.
 CHECKS_NICE ?= 10
 test: deps venv $(COLLECTION_LINK)
@@ -32,8 +33,10 @@ ifdef SERIAL
 else
 	@mkdir -p build; \
 	setsid bash -c 'echo $(CHECKS_NICE) >/proc/self/autogroup 2>/dev/null; \
-	  exec nice -n $(CHECKS_NICE) $(MAKE) --no-print-directory -k lint pytest' \
-	  >build/checks.log 2>&1 & \
+	  nice -n $(CHECKS_NICE) $(MAKE) --no-print-directory -k lint pytest >build/checks.log 2>&1; \
+	  s=$$?; if [ $$s = 0 ]; then echo "---- lint and pytest passed (build/checks.log) ----"; \
+	  else echo "---- lint or pytest FAILED; the end of build/checks.log: ----"; \
+	  tail -n 40 build/checks.log; echo "---- (the scenarios go on) ----"; fi; exit $$s' & \
 	checks=$$!; trap 'kill -- -$$checks 2>/dev/null' INT TERM; \
 	status=0; $(MAKE) --no-print-directory molecule || status=1; \
 	checks_status=0; wait $$checks || checks_status=1; \
