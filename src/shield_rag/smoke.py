@@ -52,6 +52,7 @@ from pydantic import ValidationError
 
 from shield_rag import startup
 from shield_rag.api.errors import ErrorBody
+from shield_rag.api.fields import is_blank
 from shield_rag.api.search import SearchRequest, SearchResponse
 from shield_rag.tls import bundle_problem, client_context
 
@@ -348,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.check == "search":
-        query = args.query.strip()
-        if not query or len(query) > 8192:
-            parser.error("--query: 1 to 8192 characters that are not all blank")
-        args.query = query
+        if is_blank(args.query) or len(args.query) > 8192:
+            parser.error(
+                "--query: at most 8192 characters, not all whitespace or control characters"
+            )
+        args.query = args.query.strip()
     if args.ca_bundle:
         problem = bundle_problem(Path(args.ca_bundle))
         if problem:

@@ -8,11 +8,14 @@ from tests.integration.stack import Stack
 
 pytestmark = pytest.mark.integration
 
+# Nothing but control characters and whitespace: as blank as spaces.
+CONTROL = "\x00\x07\x1b \x7f\x85\ufeff"
 # (method, path, json body, expected status, words the message must contain)
 JSON_CASES = [
     ("POST", "/ingest-async", {"text": "no type"}, 422, ["type"]),
     ("POST", "/ingest-async", {"type": "pdf", "text": "x"}, 422, ["type"]),
     ("POST", "/ingest-async", {"type": "text", "text": "   "}, 422, ["text", "blank"]),
+    ("POST", "/ingest-async", {"type": "text", "text": CONTROL}, 422, ["text", "blank"]),
     (
         "POST",
         "/ingest-async",
@@ -113,9 +116,13 @@ JSON_CASES = [
     ("POST", "/vectors", {}, 422, ["text", "items"]),
     ("POST", "/vectors", {"text": "a", "items": [{"text": "b"}]}, 422, ["either"]),
     ("POST", "/vectors", {"items": []}, 422, ["items"]),
-    ("POST", "/vectors", {"items": [{"text": "  "}]}, 422, ["blank"]),
+    ("POST", "/vectors", {"items": [{"text": "  "}]}, 422, ["items", "blank"]),
+    ("POST", "/vectors", {"text": CONTROL}, 422, ["text", "blank"]),
+    ("POST", "/search", {"query": CONTROL}, 422, ["query", "blank"]),
     ("POST", "/lightrag/query", {"query": "x", "mode": "fast"}, 422, ["mode"]),
     ("POST", "/lightrag/query", {"query": " "}, 422, ["query"]),
+    ("POST", "/lightrag/query", {"query": CONTROL}, 422, ["query", "blank"]),
+    ("POST", "/lightrag/query", {"query": "\x01ab\x02"}, 422, ["query", "3 characters"]),
     ("GET", "/jobs/not-a-job", None, 404, ["32"]),
     ("GET", "/jobs/" + "0" * 32, None, 404, ["no job"]),
     ("DELETE", "/jobs/" + "0" * 32, None, 404, ["no job"]),

@@ -140,10 +140,15 @@ MCP_INPUTS: list[tuple[str, dict[str, Any]]] = [
     ("ingest_doc", {"url": "http://127.0.0.1:1/nothing-listens-here"}),
     ("ingest_doc", {"content_base64": "bm90IGEgZG9jdW1lbnQ=", "filename": "x.exe"}),
     ("ingest_doc", {"text": "   "}),
+    ("ingest_doc", {"text": "\x00\x1b\x7f"}),
+    ("qdrant_find", {"query": "\x00\x1b\x7f"}),
+    ("qdrant_store", {"text": "\x07\ufeff"}),
+    ("lightrag_query", {"query": "\x01ab\x02"}),
 ]
 ORCHESTRATOR_INPUTS: list[tuple[str, str, Any]] = [
     ("POST", "/lightrag/query", {"query": "ab"}),
     ("POST", "/lightrag/query", {"query": "  \u5b57 "}),
+    ("POST", "/lightrag/query", {"query": "\x00\x1b\x7f "}),
     ("POST", "/lightrag/query", {"query": "abc", "mode": "bypass"}),
     ("POST", "/lightrag/query", {"query": ["not", "a", "string"]}),
     ("POST", "/search", {"query": "x", "limit": 10**6}),

@@ -75,7 +75,9 @@ def test_unknown_type(tag: str) -> None:
     assert err["type"] == "union_tag_invalid"
 
 
-@pytest.mark.parametrize("text", ["", " ", "   \n\t  "])
+@pytest.mark.parametrize(
+    "text", ["", " ", "   \n\t  ", "\x00\x07\x1b\x7f\x85", "\ufeff \u3000\x1c"]
+)
 def test_blank_text_is_refused(text: str) -> None:
     (err,) = _errors({"type": "text", "text": text})
     assert err["loc"] == ("text", "text")

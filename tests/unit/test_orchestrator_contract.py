@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shield_rag.api.errors import ErrorBody
+from shield_rag.api.fields import NOT_BLANK
 from shield_rag.errors import DependencyRejected, DependencyUnavailable
 from shield_rag.features import FeatureFlags
 from shield_rag.orchestrator.app import create_app
@@ -192,7 +193,6 @@ def test_schema_is_as_strict_as_the_server(doc: dict[str, Any]) -> None:
     assert limit["maximum"] == 37
     items = schemas["StoreRequest"]["properties"]["items"]
     assert items["maxItems"] == 11 and items["minItems"] == 1
-    assert schemas["SearchRequest"]["properties"]["query"]["pattern"] == r"\S"
     assert "pattern" in schemas["LightRAGQuery"]["properties"]["query"]
     assert schemas["StoreRequest"]["oneOf"] == [{"required": ["text"]}, {"required": ["items"]}]
     variants = doc["paths"]["/ingest-async"]["post"]["requestBody"]["content"]["application/json"]
@@ -200,6 +200,15 @@ def test_schema_is_as_strict_as_the_server(doc: dict[str, Any]) -> None:
     assert by_title["UrlIngest"]["max_pages"]["anyOf"][0]["maximum"] == 23
     assert by_title["UrlIngest"]["max_depth"]["anyOf"][0]["maximum"] == 4
     assert by_title["UrlIngest"]["url"]["pattern"].startswith("^")
+    # Blank texts and queries: the pattern the server checks (tests/unit/test_blank_strings.py).
+    store = schemas["StoreRequest"]["properties"]
+    for field in (
+        by_title["TextIngest"]["text"],
+        schemas["SearchRequest"]["properties"]["query"],
+        store["text"],
+        schemas["VectorItem"]["properties"]["text"],
+    ):
+        assert field["pattern"] == NOT_BLANK["pattern"], field
     job_id = doc["paths"]["/jobs/{job_id}"]["get"]["parameters"][0]
     assert job_id["schema"]["pattern"] == "^[0-9a-f]{32}$"
 

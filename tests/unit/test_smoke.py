@@ -418,6 +418,7 @@ async def test_tools_on_a_server_that_never_answers_times_out_when_told(
         ["search", "--url", "http://127.0.0.1:8600", "--timeout", "0"],
         ["search", "--url", "http://127.0.0.1:8600", "--timeout", "soon"],
         ["search", "--url", "http://127.0.0.1:8600", "--query", "   "],
+        ["search", "--url", "http://127.0.0.1:8600", "--query", "\x07\x1b"],
         ["search", "--url", "http://127.0.0.1:8600", "--api-key", "k"],
         ["tools", "--url", "http://127.0.0.1:8601/mcp", "--expect", " , "],
         ["ping", "--url", "http://127.0.0.1:8600"],

@@ -35,10 +35,15 @@ MCP_METRICS = "http://127.0.0.1:9611/metrics"
 READYZ = "http://127.0.0.1:8600/readyz"
 
 
-def metric(host: Any, name: str, labels: dict[str, str] | None = None) -> float:
-    """One sample of the MCP server's metrics (0 when the series does not exist yet)."""
-    _unused, text = get_on_host(host, MCP_METRICS)
-    for family in text_string_to_metric_families(text):
+def scrape(host: Any) -> str:
+    """The MCP server's metrics, read once (for several samples of one moment)."""
+    return get_on_host(host, MCP_METRICS)[1]
+
+
+def metric(host: Any, name: str, labels: dict[str, str] | None = None, text: str = "") -> float:
+    """One sample of the MCP server's metrics (0 when the series does not exist yet), read
+    now or taken from ``text`` (a ``scrape``)."""
+    for family in text_string_to_metric_families(text or scrape(host)):
         for sample in family.samples:
             if sample.name == name and all(
                 sample.labels.get(k) == v for k, v in (labels or {}).items()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints
 
 # Metadata labels stored with every chunk: filter on them as ``metadata.<key>``.
 METADATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
@@ -13,12 +14,48 @@ MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY_PATTERN)]
 MAX_METADATA_KEYS = 64
 MAX_METADATA_CHARS = 4096
 
-# In the schema only: a string the server refuses when it is blank (the server's own check
-# gives the message). Python's str.strip also strips \x1c-\x1f, which JSON Schema's \s
-# does not name. The limits taken from settings are set by the orchestrator's OpenAPI step.
-NOT_BLANK: dict[str, Any] = {"pattern": r"[^\s\x1c-\x1f]"}
-# Fields that pydantic strips (strip_whitespace): it trims exactly JSON Schema's \s.
-NOT_BLANK_TRIMMED: dict[str, Any] = {"pattern": r"\S"}
+# Blank: nothing but whitespace and control characters. The class names the characters the
+# two regex dialects read differently (Python's \s has \x1c-\x1f and \x85, ECMA's has
+# \ufeff) and every control character (Unicode Cc), so the schema's pattern (ECMA, as
+# clients and fuzzers read it) and the server's check (Python) refuse the same strings.
+# The limits taken from settings are set by the orchestrator's OpenAPI step.
+_BLANK_CHARS = r"\s\x00-\x1f\x7f-\x9f\ufeff"
+VISIBLE = rf"[^{_BLANK_CHARS}]"
+NOT_BLANK: dict[str, Any] = {"pattern": VISIBLE}
+BLANK_MESSAGE = "is blank (only whitespace or control characters)"
+_VISIBLE = re.compile(VISIBLE)
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` has no character besides whitespace and control characters."""
+    return _VISIBLE.search(text) is None
+
+
+def not_blank(what: str) -> AfterValidator:
+    """A validator refusing a blank string, naming it ``what`` in its message."""
+
+    def check(value: str) -> str:
+        if is_blank(value):
+            raise ValueError(f"{what} {BLANK_MESSAGE}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+# A query: at most 8192 characters as sent (what the schema's maxLength counts), not blank,
+# then trimmed of surrounding whitespace.
+Query = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=8192),
+    not_blank("query"),
+    AfterValidator(_strip),
+]
+
+
 # Request bodies are read strictly, as the schema says: no "10" for 10, no true for 1.
 STRICT = ConfigDict(extra="forbid", strict=True)
 INT64 = (-(2**63), 2**63 - 1)

@@ -9,7 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from shield_rag.api.fields import MetadataKey, MetadataValue, check_metadata
+from shield_rag.api.fields import (
+    BLANK_MESSAGE,
+    MetadataKey,
+    MetadataValue,
+    check_metadata,
+    is_blank,
+)
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 JobKind = Literal["url", "text", "document"]
@@ -84,8 +90,8 @@ class TextIngest(BaseModel):
     @field_validator("text")
     @classmethod
     def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("text is blank; send the document's text")
+        if is_blank(v):
+            raise ValueError(f"text {BLANK_MESSAGE}; send the document's text")
         return v
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
-from shield_rag.api.fields import STRICT, json_integer
+from shield_rag.api.fields import STRICT, VISIBLE, Query, json_integer
 
 QueryMode = Literal["naive", "local", "global", "hybrid", "mix"]
 QUERY_MODES_DESCRIPTION = (
@@ -19,16 +20,18 @@ QUERY_MODES_DESCRIPTION = (
 MIN_QUERY_CHARS = 3
 # An Ollama model name (as settings.routing.MODEL_NAME_PATTERN) or "auto".
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"
-_NON_SPACE = r"[^\s\x1c-\x1f]"
+# At least MIN_QUERY_CHARS (3) from the first character that is not blank to the last: the
+# schema's pattern and the server's check are one regex.
+_QUERY_PATTERN = rf"{VISIBLE}[\s\S]+{VISIBLE}"
+_QUERY = re.compile(_QUERY_PATTERN)
 
 
 class LightRAGQuery(BaseModel):
     model_config = STRICT
-    query: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)
-    ] = Field(
-        description=f"At least {MIN_QUERY_CHARS} characters besides surrounding whitespace",
-        json_schema_extra={"pattern": rf"{_NON_SPACE}[\s\S]+{_NON_SPACE}"},
+    query: Query = Field(
+        description=f"At least {MIN_QUERY_CHARS} characters besides surrounding whitespace and "
+        "control characters",
+        json_schema_extra={"pattern": _QUERY_PATTERN},
     )
     mode: QueryMode = Field("hybrid", description=QUERY_MODES_DESCRIPTION)
     # Bounds before the validator, or pydantic writes them into the schema as "ge"/"le".
@@ -43,10 +46,10 @@ class LightRAGQuery(BaseModel):
     @field_validator("query")
     @classmethod
     def _long_enough(cls, v: str) -> str:
-        if len(v.strip()) < MIN_QUERY_CHARS:
+        if _QUERY.search(v) is None:
             raise ValueError(
-                f"at least {MIN_QUERY_CHARS} characters are needed (LightRAG refuses shorter "
-                "queries)"
+                f"at least {MIN_QUERY_CHARS} characters are needed besides surrounding "
+                "whitespace and control characters (LightRAG refuses shorter queries)"
             )
         return v
 

@@ -14,16 +14,16 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    StringConstraints,
     WithJsonSchema,
 )
 
 from shield_rag.api.fields import (
     INT64,
     METADATA_KEY_PATTERN,
-    NOT_BLANK_TRIMMED,
+    NOT_BLANK,
     STRICT,
     JsonInt,
+    Query,
     json_integer,
 )
 
@@ -117,9 +117,7 @@ Filters = Annotated[
 
 class SearchRequest(BaseModel):
     model_config = STRICT
-    query: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8192)
-    ] = Field(json_schema_extra=NOT_BLANK_TRIMMED)
+    query: Query = Field(json_schema_extra=NOT_BLANK)
     limit: JsonInt = Field(
         10, ge=1, description="Results per page (at most orchestrator.max_search_limit)"
     )

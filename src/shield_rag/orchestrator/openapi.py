@@ -27,7 +27,8 @@ from shield_rag.settings import Settings
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
 # Lenient on purpose: every URL the server may accept matches (it strips surrounding
 # whitespace and reads the scheme case-insensitively); the SSRF checks cannot be a pattern.
-URL_PATTERN = r"^[\s\x1c-\x1f]*[Hh][Tt][Tt][Pp][Ss]?://"
+# The class holds what Python strips and ECMA's \s lacks (\x1c-\x1f, \x85).
+URL_PATTERN = r"^[\s\x1c-\x1f\x85]*[Hh][Tt][Tt][Pp][Ss]?://"
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 _INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 _NUMBER = {"anyOf": [{"type": "integer"}, {"type": "number"}]}

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from shield_rag.api.errors import error_responses
-from shield_rag.api.fields import INT64
+from shield_rag.api.fields import BLANK_MESSAGE, INT64, is_blank
 from shield_rag.api.search import FilterValue, SearchHit, SearchRequest, SearchResponse
 from shield_rag.api.store import StoreRequest, StoreResponse
 from shield_rag.clients.vectorstore import build_filter
@@ -81,8 +81,9 @@ async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreRespo
             f"at most {cap} per request (orchestrator.max_vectors_per_request); "
             "split the batch or use /ingest-async",
         )
-    if any(not e.text.strip() for e in entries):
-        raise invalid_field("items", "every text must be non-blank")
+    if any(is_blank(e.text) for e in entries):
+        field = "items" if body.text is None else "text"
+        raise invalid_field(field, f"a text {BLANK_MESSAGE}; every text must have content")
     vectors = await services.embedder.embed([e.text for e in entries])
     now = time.time()
     ids: list[str] = []
