@@ -24,6 +24,24 @@ def doc_id_for(kind: str, identity: str | bytes) -> str:
     return hashlib.sha256(kind.encode() + b"\0" + raw).hexdigest()[:32]
 
 
+def entry_doc_id(kind: str, source: str | None, text: str) -> str:
+    """The id of a text entry of ``kind`` (``POST /vectors``, a text job): from its source
+    when it has one, so that storing the same source again replaces it; from its text
+    otherwise, in a namespace of its own, so that a text never takes the id of an entry whose
+    source reads the same (the two shared one up to 0.1.0, and the later write replaced the
+    other entry)."""
+    if source:
+        return doc_id_for(kind, source)
+    return doc_id_for(f"{kind}:unnamed", text)
+
+
+def former_unnamed_doc_id(kind: str, text: str) -> str:
+    """The id 0.1.0 gave an entry of ``kind`` stored without a source (the named entries'
+    namespace). Storing the same text again removes what was stored under it, with the
+    unnamed entry's own source, so an upgraded host keeps one copy of the entry."""
+    return doc_id_for(kind, text)
+
+
 def point_id(doc_id: str, chunk_index: int) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}:{chunk_index}"))
 

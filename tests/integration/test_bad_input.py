@@ -118,6 +118,18 @@ JSON_CASES = [
     ("POST", "/vectors", {"items": []}, 422, ["items"]),
     ("POST", "/vectors", {"items": [{"text": "  "}]}, 422, ["items", "blank"]),
     ("POST", "/vectors", {"text": CONTROL}, 422, ["text", "blank"]),
+    ("POST", "/vectors", {"text": "x", "source": " \t"}, 422, ["source", "blank"]),
+    ("POST", "/vectors", {"items": [{"text": "x", "source": ""}]}, 422, ["source", "blank"]),
+    ("POST", "/ingest-async", {"type": "text", "text": "x", "title": CONTROL}, 422, ["title"]),
+    ("POST", "/ingest-async", {"type": "text", "text": "x", "source": ""}, 422, ["source"]),
+    (
+        "POST",
+        "/search",
+        {"query": "x", "filters": {f"metadata.k{i}": i for i in range(74)}},
+        422,
+        ["filters", "at most 73"],
+    ),
+    ("POST", "/search", {"query": "x", "filters": {"source": "s" * 4097}}, 422, ["4096"]),
     ("POST", "/search", {"query": CONTROL}, 422, ["query", "blank"]),
     ("POST", "/lightrag/query", {"query": "x", "mode": "fast"}, 422, ["mode"]),
     ("POST", "/lightrag/query", {"query": " "}, 422, ["query"]),
@@ -144,6 +156,61 @@ def test_bad_json_requests_get_actionable_4xx(
     assert isinstance(detail, str) and detail
     for word in words:
         assert word.lower() in detail.lower(), f"{word!r} not in {detail!r}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code", "words"),
+    [
+        ("/search", '{"query": "x", "score_threshold": NaN}', 422, ["score_threshold", "finite"]),
+        (
+            "/search",
+            '{"query": "x", "filters": {"chunk_index": {"gte": -Infinity}}}',
+            422,
+            ["finite"],
+        ),
+        ("/search", '{"query": "x", "filters": {"metadata.n": 1e999}}', 422, ["finite"]),
+        ("/search", '{"query": "x", "filters": {"metadata.n": 1%s}}' % ("0" * 400), 422, ["large"]),
+        ("/vectors", '{"text": "x", "metadata": {"n": Infinity}}', 422, ["metadata.n", "finite"]),
+        ("/vectors", '{"items": [{"text": "x", "metadata": {"n": NaN}}]}', 422, ["finite"]),
+        # POST /ingest-async reads its body with a JSON parser that has no NaN at all.
+        ("/ingest-async", '{"type": "text", "text": "x", "metadata": {"n": NaN}}', 400, ["JSON"]),
+    ],
+    ids=["threshold", "range", "overflow", "huge-int", "store", "batch", "ingest"],
+)
+def test_numbers_json_has_not_are_refused(
+    stack: Stack, path: str, body: str, code: int, words: list[str]
+) -> None:
+    """Python's JSON reader takes NaN, Infinity and 1e999 (infinite): JSON has no such
+    numbers, a threshold of NaN would silently match everything, and a stored one reads
+    back as null. Each is refused, naming the field or the body."""
+    with stack.http() as c:
+        r = c.post(path, content=body.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == code, r.text
+    detail = r.json()["detail"]
+    for word in words:
+        assert word.lower() in detail.lower(), f"{word!r} not in {detail!r}"
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "words"),
+    [
+        ("/vectors", 422, ["not valid Unicode", "'k'"]),
+        # POST /ingest-async reads its body with a JSON parser that refuses it outright.
+        ("/ingest-async", 400, ["not valid JSON", "surrogate"]),
+    ],
+)
+def test_a_lone_surrogate_in_metadata_is_refused_before_anything_is_stored(
+    stack: Stack, path: str, code: int, words: list[str]
+) -> None:
+    """JSON can spell a lone surrogate ("\\udfff"), which is no Unicode text: a metadata
+    value holding one is refused, naming it, rather than failing the write (500) or the job."""
+    body = '{"type": "text", "text": "abc", "metadata": {"k": "\\udfff"}}'
+    if path == "/vectors":
+        body = body.replace('"type": "text", ', "")
+    with stack.http() as c:
+        r = c.post(path, content=body.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == code, r.text
+    assert all(word in r.json()["detail"] for word in words), r.text
 
 
 def test_malformed_json_and_wrong_content_type(stack: Stack) -> None:
@@ -188,8 +255,29 @@ def test_too_long_text_is_413(stack: Stack) -> None:
         ({"other": ("a.txt", b"hello", "text/plain")}, {}, 422, "file"),
         ({"file": ("a.txt", b"hello", "text/plain")}, {"metadata": "{oops"}, 422, "metadata"),
         ({"file": ("a.txt", b"hello", "text/plain")}, {"metadata": "[1]"}, 422, "object"),
+        (
+            {"file": ("a.txt", b"hello", "text/plain")},
+            {"metadata": "[" * 1000 + "]" * 1000},
+            422,
+            "nested too deeply",
+        ),
+        (
+            {"file": ("a.txt", b"hello", "text/plain")},
+            {"metadata": '{"k": "\\ud800"}'},
+            422,
+            "not valid Unicode",
+        ),
     ],
-    ids=["empty", "png", "too-large", "no-file-field", "metadata-not-json", "metadata-list"],
+    ids=[
+        "empty",
+        "png",
+        "too-large",
+        "no-file-field",
+        "metadata-not-json",
+        "metadata-list",
+        "metadata-deep",
+        "metadata-surrogate",
+    ],
 )
 def test_bad_uploads_get_actionable_4xx(
     stack: Stack, files: dict, data: dict, code: int, word: str

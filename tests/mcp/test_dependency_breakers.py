@@ -114,6 +114,8 @@ def mcp_breakers(server: McpServer) -> dict[str, str]:
 async def valid_calls_work(s: ClientSession) -> None:
     ok(await s.call_tool("qdrant_find", {"query": "bronze telescope"}))
     ok(await s.call_tool("lightrag_query", {"query": "What is stored here?", "mode": "naive"}))
+    # Two CJK characters weigh 4 of LightRAG's 3: asked, not refused.
+    ok(await s.call_tool("lightrag_query", {"query": "\u679c\u56ed", "mode": "naive"}))
 
 
 # -- 1. no input opens a breaker --------------------------------------------------------------

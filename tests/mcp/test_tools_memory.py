@@ -128,6 +128,11 @@ async def _error(client: Client, tool: str, args: dict[str, Any]) -> str:
         ("wait_for_job", {"job_id": JOB_ID, "timeout_seconds": 0}, "timeout_seconds: must be"),
         ("lightrag_query", {"query": "q", "mode": "fast"}, "mode: must be one of 'naive', 'local"),
         ("lightrag_query", {"query": "q", "top_k": 1000}, "top_k: must be at most 200"),
+        ("lightrag_query", {"query": " ab\x00"}, "query: at least 3 characters are needed"),
+        ("lightrag_query", {"query": "\u5b57"}, "a Chinese, Japanese or Korean character"),
+        ("lightrag_query", {"query": "\x00 \u3000"}, "query is blank"),
+        ("qdrant_find", {"query": "x", "score_threshold": "NaN"}, "score_threshold: must be"),
+        ("wait_for_job", {"job_id": JOB_ID, "timeout_seconds": "Infinity"}, "timeout_second"),
     ],
 )
 async def test_bad_arguments_say_what_to_change_and_send_nothing(

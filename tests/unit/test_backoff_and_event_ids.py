@@ -38,7 +38,7 @@ def test_backoff_never_decreases() -> None:
 # -- valid_event_id -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     "value",
-    ["0-0", "1700000000000-0", "1700000000000-15", "1-2", "9" * 20 + "-" + "9" * 20],
+    ["0-0", "1700000000000-0", "1700000000000-15", "1-2", f"{2**64 - 1}-{2**64 - 1}"],
 )
 def test_valid_event_ids(value: str) -> None:
     assert valid_event_id(value)
@@ -68,6 +68,8 @@ def test_valid_event_ids(value: str) -> None:
         "\u0661\u0662-\u0660",  # Arabic-Indic digits pass str.isdigit
         "²-0",  # so does a superscript two
         "9" * 20 + "-" + "9" * 21,  # 42 characters
+        f"{2**64}-0",  # Redis reads each part as a 64-bit unsigned integer
+        "0-" + "9" * 20,
     ],
 )
 def test_invalid_event_ids(value: str) -> None:

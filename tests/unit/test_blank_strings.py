@@ -4,16 +4,18 @@ regexes) and in the server's checks (Python)."""
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 import unicodedata
 
 import pytest
+from lightrag.query_validation import meets_min_rag_query_weight, rag_query_weight
 from pydantic import ValidationError
 
-from shield_rag.api.fields import is_blank
+from shield_rag.api.fields import VISIBLE, is_blank
 from shield_rag.api.jobs import TextIngest
-from shield_rag.api.query import LightRAGQuery
+from shield_rag.api.query import WIDE, LightRAGQuery, long_enough
 from shield_rag.api.search import SearchRequest
 
 # The characters both dialects' \s name (Unicode Zs, line and paragraph separators, and some
@@ -47,7 +49,19 @@ def test_one_visible_character_is_enough(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("query", "accepted"),
-    [("abc", True), ("\x01abc\x02", True), ("a \x01b", True), ("\x01ab\x02", False), ("ab", False)],
+    [
+        ("abc", True),
+        ("\x01abc\x02", True),
+        ("a \x01b", True),
+        ("\x01ab\x02", False),
+        ("ab", False),
+        ("\u679c\u56ed", True),  # two CJK characters weigh 4
+        (" a\uac00\x00", True),  # a Hangul syllable weighs 2
+        ("\uff21b", True),  # a fullwidth letter weighs 2
+        ("\u5b57", False),  # one weighs 2 of 3
+        ("\u5b57\u3000", False),  # an ideographic space is blank
+        ("\u3000\u5b57\u3000", False),
+    ],
 )
 def test_a_lightrag_query_needs_three_characters_between_its_blank_ends(
     query: str, accepted: bool
@@ -57,8 +71,27 @@ def test_a_lightrag_query_needs_three_characters_between_its_blank_ends(
     if accepted:
         assert LightRAGQuery.model_validate({"query": query}).query
     else:
-        with pytest.raises(ValidationError, match="3 characters"):
+        with pytest.raises(ValidationError, match=r"3 characters .* counting 2"):
             LightRAGQuery.model_validate({"query": query})
+
+
+def test_the_weight_of_a_query_is_lightrags_own() -> None:
+    """The characters weighing 2 are LightRAG's blocks in the Basic Multilingual Plane (less
+    the ideographic space, which is blank), and the check agrees with LightRAG's own on the
+    query between its blank ends: the orchestrator never refuses what LightRAG would take,
+    nor sends what it refuses."""
+    wide = re.compile(WIDE)
+    for cp in range(0x10000):
+        c = chr(cp)
+        lightrag = rag_query_weight(c) == 2
+        assert (wide.fullmatch(c) is not None) is (lightrag and c != "\u3000"), f"U+{cp:04X}"
+    rng = random.Random(7)
+    alphabet = ["a", "\u5b57", "\uac00", "\uff21", " ", "\x00", "\u3000", "\ufeff", "\u2028"]
+    for _unused in range(20_000):
+        query = "".join(rng.choice(alphabet) for _unused in range(rng.randint(1, 5)))
+        span = re.search(f"{VISIBLE}(.*{VISIBLE})?", query, re.S)
+        expected = span is not None and meets_min_rag_query_weight(span.group())
+        assert long_enough(query) is expected, repr(query)
 
 
 def test_a_query_is_measured_as_sent_and_then_trimmed() -> None:

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-from shield_rag.documents import chunk_points, doc_id_for, point_id
+from shield_rag.documents import (
+    chunk_points,
+    doc_id_for,
+    entry_doc_id,
+    former_unnamed_doc_id,
+    point_id,
+)
 
 PAYLOAD_FIELDS = {
     "text",
@@ -29,6 +35,22 @@ def test_doc_ids_never_change() -> None:
 def test_the_kind_is_part_of_the_identity() -> None:
     assert doc_id_for("text", "same") != doc_id_for("vector", "same")
     assert doc_id_for("text", "same") == doc_id_for("text", b"same")
+
+
+def test_a_named_entry_keeps_the_id_of_its_source() -> None:
+    assert entry_doc_id("vector", "note", "any text") == "6fa4177bd463ac6d418219a24456e68f"
+    assert entry_doc_id("text", "notes", "a") == entry_doc_id("text", "notes", "b")
+
+
+def test_a_text_never_takes_the_id_of_an_entry_named_like_it() -> None:
+    for kind in ("vector", "text"):
+        named = entry_doc_id(kind, "orchard-note", "The harvest starts in September.")
+        unnamed = entry_doc_id(kind, None, "orchard-note")
+        assert unnamed != named
+        assert entry_doc_id(kind, "", "orchard-note") == unnamed
+        # 0.1.0 gave the unnamed text the named entry's id: the write that replaces it
+        # deletes that id's points only under the unnamed entry's own source.
+        assert former_unnamed_doc_id(kind, "orchard-note") == named
 
 
 def test_chunk_points_are_ids_and_payloads_in_order() -> None:

@@ -59,3 +59,9 @@ def test_artifact_leaves_out_local_and_test_files(members: list[str], prefix: st
 
 def test_artifact_has_no_compiled_python(members: list[str]) -> None:
     assert [m for m in members if "__pycache__" in m or m.endswith(".pyc")] == []
+
+
+def test_artifact_has_no_hidden_files(members: list[str]) -> None:
+    """Tool caches (.mypy_cache, .import_linter_cache, .hypothesis ...) stay out: they carry
+    the build machine's paths and weigh more than the collection."""
+    assert [m for m in members if any(part.startswith(".") for part in m.split("/"))] == []

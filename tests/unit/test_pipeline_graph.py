@@ -29,7 +29,12 @@ class Vectors:
         self.upserted = 0
 
     async def store_document(
-        self, doc_id: str, ids: list[str], vectors: Any, payloads: Any
+        self,
+        doc_id: str,
+        ids: list[str],
+        vectors: Any,
+        payloads: Any,
+        former: tuple[str, str] | None = None,
     ) -> None:
         self.upserted += len(ids)
 

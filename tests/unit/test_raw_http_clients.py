@@ -19,6 +19,7 @@ from shield_rag.clients.vectorstore import (
     VectorStoreError,
     build_filter,
     document_batch,
+    points_of,
     stale_chunks,
 )
 from shield_rag.documents import chunk_points
@@ -176,7 +177,10 @@ async def test_search_silence_is_a_timeout(serve: Any) -> None:
     assert err.value.timeout is True
 
 
-async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: Any) -> None:
+@pytest.mark.parametrize("former", [None, ("doc-0", "text:5e8ff9bf55ba")])
+async def test_a_document_is_written_with_the_body_qdrant_client_sends(
+    serve: Any, former: tuple[str, str] | None
+) -> None:
     server, url = await serve(lambda *_unused: (200, {"result": [], "status": "ok", "time": 0}))
     store = _store(url, collection="c-1", api_key="k")
     ids, payloads = chunk_points(
@@ -192,7 +196,7 @@ async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: An
     )
     vectors = [[0.1, -0.2, 1e-7, 0.30000000000000004], [0.0, 1.0, -1.0, 0.5]]
     try:
-        await store.store_document("doc-1", ids, vectors, payloads)
+        await store.store_document("doc-1", ids, vectors, payloads, former)
     finally:
         await store.close()
     points = [
@@ -204,6 +208,7 @@ async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: An
             operations=[
                 models.UpsertOperation(upsert=models.PointsList(points=points)),
                 models.DeleteOperation(delete=stale_chunks("doc-1", 2)),
+                *([models.DeleteOperation(delete=points_of(*former))] if former else []),
             ]
         )
     )
@@ -213,7 +218,35 @@ async def test_a_document_is_written_with_the_body_qdrant_client_sends(serve: An
         "/collections/c-1/points/batch?wait=true",
         "k",
     )
-    assert dumps(document_batch("doc-1", ids, vectors, payloads)) == library.encode()
+    assert dumps(document_batch("doc-1", ids, vectors, payloads, former)) == library.encode()
+    assert body == json.loads(library)
+
+
+async def test_entries_are_written_with_the_body_qdrant_client_sends(serve: Any) -> None:
+    server, url = await serve(lambda *_unused: (200, {"result": [], "status": "ok", "time": 0}))
+    store = _store(url, collection="c-1")
+    ids = ["5b458d57-54dc-587d-95fe-350963d10ea0", "0c7e6c3e-8d3b-5a55-a2f2-2f1e5b0d6a10"]
+    vectors = [[0.5, -0.25], [1.0, 0.0]]
+    payloads: list[dict[str, Any]] = [{"text": "a", "source": "n"}, {"text": "b"}]
+    formers = [("d-1", "vector:d-1"), ("d-2", "vector:d-2")]
+    try:
+        await store.store_entries(ids, vectors, payloads, formers)
+    finally:
+        await store.close()
+    points = [
+        models.PointStruct(id=i, vector=v, payload=p)
+        for i, v, p in zip(ids, vectors, payloads, strict=True)
+    ]
+    library = jsonable_encoder(
+        models.UpdateOperations(
+            operations=[
+                models.UpsertOperation(upsert=models.PointsList(points=points)),
+                *(models.DeleteOperation(delete=points_of(*f)) for f in formers),
+            ]
+        )
+    )
+    ((method, path, _headers, body),) = server.requests
+    assert (method, path) == ("POST", "/collections/c-1/points/batch?wait=true")
     assert body == json.loads(library)
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+)
 
 # Metadata labels stored with every chunk: filter on them as ``metadata.<key>``.
 METADATA_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
-MetadataValue = str | int | float | bool | None
+# Numbers are finite: NaN and the infinities are not JSON, and a filter could not match them.
+MetadataValue = str | int | FiniteFloat | bool | None
 MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY_PATTERN)]
 MAX_METADATA_KEYS = 64
 MAX_METADATA_CHARS = 4096
@@ -46,6 +54,21 @@ def _strip(value: str) -> str:
     return value.strip()
 
 
+# Names given with a text: a blank one names nothing (leave it out for an unnamed entry).
+Source = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    not_blank("source"),
+    Field(json_schema_extra=NOT_BLANK),
+]
+Title = Annotated[
+    str,
+    StringConstraints(max_length=512),
+    not_blank("title"),
+    Field(json_schema_extra=NOT_BLANK),
+]
+
+
 # A query: at most 8192 characters as sent (what the schema's maxLength counts), not blank,
 # then trimmed of surrounding whitespace.
 Query = Annotated[
@@ -56,8 +79,9 @@ Query = Annotated[
 ]
 
 
-# Request bodies are read strictly, as the schema says: no "10" for 10, no true for 1.
-STRICT = ConfigDict(extra="forbid", strict=True)
+# Request bodies are read strictly, as the schema says: no "10" for 10, no true for 1; and
+# their numbers are finite (Python's JSON reader takes NaN and Infinity, which JSON has not).
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -69,6 +93,14 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"metadata value for {key!r} is longer than {MAX_METADATA_CHARS} characters"
             )
+        if isinstance(item, str) and not item.isascii():
+            try:
+                item.encode()
+            except UnicodeEncodeError as exc:  # a lone surrogate (JSON's "\ud800") is no text
+                raise ValueError(
+                    f"metadata value for {key!r} is not valid Unicode: {exc.reason} at "
+                    f"{exc.start}"
+                ) from None
     return value
 
 

@@ -13,6 +13,8 @@ from shield_rag.api.fields import (
     BLANK_MESSAGE,
     MetadataKey,
     MetadataValue,
+    Source,
+    Title,
     check_metadata,
     is_blank,
 )
@@ -74,9 +76,9 @@ class TextIngest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["text"]
     text: str = Field(min_length=1, description="The text to ingest")
-    title: str | None = Field(None, max_length=512)
-    source: str | None = Field(
-        None, max_length=2048, description="A stable name for the text (re-ingesting replaces it)"
+    title: Title | None = None
+    source: Source | None = Field(
+        None, description="A stable name for the text (re-ingesting replaces it)"
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
     graph: bool = Field(

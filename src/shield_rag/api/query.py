@@ -14,23 +14,40 @@ QUERY_MODES_DESCRIPTION = (
     "naive: vector chunks only; local: entities; global: relations; "
     "hybrid: local+global; mix: graph and vector chunks"
 )
-# LightRAG refuses (with a 500) a query shorter than 3 characters once stripped (its
-# RAGQueryTooShortError); the orchestrator says so up front, as a 422. (LightRAG counts an
-# East Asian character as 2; the orchestrator simply asks for 3 characters.)
+# LightRAG refuses (with a 500) a query that weighs less than 3 once stripped, a Chinese,
+# Japanese or Korean character weighing 2 and any other 1 (its RAGQueryTooShortError); the
+# orchestrator and the MCP server say so up front, as a 422 and an invalid argument.
 MIN_QUERY_CHARS = 3
 # An Ollama model name (as settings.routing.MODEL_NAME_PATTERN) or "auto".
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"
-# At least MIN_QUERY_CHARS (3) from the first character that is not blank to the last: the
-# schema's pattern and the server's check are one regex.
-_QUERY_PATTERN = rf"{VISIBLE}[\s\S]+{VISIBLE}"
+# The characters LightRAG weighs 2 (lightrag.query_validation's blocks) in the Basic
+# Multilingual Plane, less U+3000 (an ideographic space: blank): a class both regex dialects
+# read alike (ECMA reads a character beyond it as two code units, which weigh 2 there).
+WIDE = (
+    r"[\u1100-\u11ff\u2e80-\u2fff\u3001-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    r"\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffee]"
+)
+# A weight of 3 from the first character that is not blank to the last: 3 characters, or 2 of
+# which one weighs 2. The schema's pattern and the server's check are one regex.
+_QUERY_PATTERN = rf"{VISIBLE}[\s\S]+{VISIBLE}|{WIDE}{VISIBLE}|{VISIBLE}{WIDE}"
 _QUERY = re.compile(_QUERY_PATTERN)
+QUERY_TOO_SHORT = (
+    f"at least {MIN_QUERY_CHARS} characters are needed besides surrounding whitespace and "
+    "control characters, a Chinese, Japanese or Korean character counting 2 (LightRAG "
+    "refuses shorter queries)"
+)
+
+
+def long_enough(query: str) -> bool:
+    """Whether LightRAG takes ``query`` as a question (see :data:`QUERY_TOO_SHORT`)."""
+    return _QUERY.search(query) is not None
 
 
 class LightRAGQuery(BaseModel):
     model_config = STRICT
     query: Query = Field(
         description=f"At least {MIN_QUERY_CHARS} characters besides surrounding whitespace and "
-        "control characters",
+        "control characters, a Chinese, Japanese or Korean character counting 2",
         json_schema_extra={"pattern": _QUERY_PATTERN},
     )
     mode: QueryMode = Field("hybrid", description=QUERY_MODES_DESCRIPTION)
@@ -46,11 +63,8 @@ class LightRAGQuery(BaseModel):
     @field_validator("query")
     @classmethod
     def _long_enough(cls, v: str) -> str:
-        if _QUERY.search(v) is None:
-            raise ValueError(
-                f"at least {MIN_QUERY_CHARS} characters are needed besides surrounding "
-                "whitespace and control characters (LightRAG refuses shorter queries)"
-            )
+        if not long_enough(v):
+            raise ValueError(QUERY_TOO_SHORT)
         return v
 
 

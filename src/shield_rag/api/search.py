@@ -7,18 +7,23 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     BeforeValidator,
     Field,
+    FiniteFloat,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     WithJsonSchema,
 )
 
 from shield_rag.api.fields import (
     INT64,
+    MAX_METADATA_CHARS,
+    MAX_METADATA_KEYS,
     METADATA_KEY_PATTERN,
     NOT_BLANK,
     STRICT,
@@ -27,15 +32,19 @@ from shield_rag.api.fields import (
     json_integer,
 )
 
-# Strict list members: [true] must not turn into [1] and silently match nothing.
+# Strict list members: [true] must not turn into [1] and silently match nothing; finite
+# numbers (the MCP server reads its arguments without the API models' config).
+_Float = Annotated[StrictFloat, AllowInfNan(False)]
+# As long as a value a filter can match: a metadata value (MAX_METADATA_CHARS) at most.
+_Str = Annotated[StrictStr, StringConstraints(max_length=MAX_METADATA_CHARS)]
 FilterValue = (
-    StrictStr
+    _Str
     | StrictBool
     | StrictInt
-    | StrictFloat
-    | list[StrictStr]
+    | _Float
+    | list[_Str]
     | list[StrictInt]
-    | dict[str, StrictInt | StrictFloat]
+    | dict[str, StrictInt | _Float]
 )
 # The fields of a stored chunk's payload a filter can name (shield_rag.documents.chunk_points),
 # and the metadata labels given at ingest, as metadata.<key>.
@@ -101,14 +110,21 @@ def normalise_filters(filters: Any) -> Any:
             and not isinstance(value, bool)
             and not INT64[0] <= value <= INT64[1]
         ):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                too_large = f"filter {key[:80]!r}: {str(value)[:20]}... is too large"
+                raise ValueError(too_large) from None
         out[key] = value
     return out
 
 
+# As many keys as a chunk has fields and metadata labels.
+MAX_FILTERS = len(FILTER_FIELDS) + MAX_METADATA_KEYS
 Filters = Annotated[
     Annotated[
-        dict[FilterKey, FilterValue], Field(json_schema_extra={"additionalProperties": False})
+        dict[FilterKey, FilterValue],
+        Field(max_length=MAX_FILTERS, json_schema_extra={"additionalProperties": False}),
     ]
     | None,
     BeforeValidator(normalise_filters),
@@ -123,7 +139,7 @@ class SearchRequest(BaseModel):
     )
     offset: JsonInt = Field(0, ge=0, le=10000)
     filters: Filters = Field(None, description=FILTERS_DESCRIPTION)
-    score_threshold: float | None = None
+    score_threshold: FiniteFloat | None = None
 
 
 class SearchHit(BaseModel):

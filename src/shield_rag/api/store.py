@@ -13,7 +13,14 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.api.fields import NOT_BLANK, STRICT, MetadataKey, MetadataValue, check_metadata
+from shield_rag.api.fields import (
+    NOT_BLANK,
+    STRICT,
+    MetadataKey,
+    MetadataValue,
+    Source,
+    check_metadata,
+)
 
 
 class VectorItem(BaseModel):
@@ -21,8 +28,8 @@ class VectorItem(BaseModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=100_000)] = Field(
         json_schema_extra=NOT_BLANK
     )
-    source: str | None = Field(
-        None, max_length=2048, description="Stable name; storing it again replaces the entry"
+    source: Source | None = Field(
+        None, description="Stable name; storing it again replaces the entry"
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
@@ -41,7 +48,9 @@ class StoreRequest(BaseModel):
     text: str = Field(  # type: ignore[assignment]
         None, min_length=1, max_length=100_000, json_schema_extra=NOT_BLANK
     )
-    source: str | None = Field(None, max_length=2048)
+    source: Source | None = Field(
+        None, description="Stable name; storing it again replaces the entry"
+    )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict)
 
     _meta = field_validator("metadata")(classmethod(lambda cls, v: check_metadata(v)))
@@ -63,5 +72,9 @@ class StoreRequest(BaseModel):
 
 
 class StoreResponse(BaseModel):
-    ids: list[str]
-    count: int
+    ids: list[str] = Field(description="The point id of each entry, in the order sent")
+    count: int = Field(
+        description="Entries stored: items naming the same entry (the same source, or the "
+        "same text and no source) are one entry, stored as the last of them, as if each had "
+        "been sent on its own in turn"
+    )

@@ -108,20 +108,62 @@ def stale_chunks(doc_id: str, keep: int) -> models.FilterSelector:
     )
 
 
-def document_batch(
-    doc_id: str, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]
+def points_of(doc_id: str, source: str) -> models.FilterSelector:
+    """The points of ``doc_id`` stored under ``source``: an unnamed entry's points under the
+    id 0.1.0 gave it (:func:`shield_rag.documents.former_unnamed_doc_id`), and not an entry
+    named like its text, which has that id too but another source."""
+    return models.FilterSelector(
+        filter=models.Filter(
+            must=[
+                models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                models.FieldCondition(key="source", match=models.MatchValue(value=source)),
+            ]
+        )
+    )
+
+
+def points_batch(
+    ids: list[str],
+    vectors: list[list[float]],
+    payloads: list[dict[str, Any]],
+    deletes: list[models.FilterSelector],
 ) -> dict[str, Any]:
-    """The body qdrant-client sends for ``batch_update_points`` with a document's points
-    (``ids[i]`` is chunk ``i``) upserted, then its chunks past the last one deleted; built
-    as plain JSON, without a model per point and float (a third of the worker's CPU per
-    document went into qdrant-client's models and encoder)."""
+    """The body qdrant-client sends for ``batch_update_points`` with the points upserted,
+    then the points each of ``deletes`` selects deleted; built as plain JSON, without a model
+    per point and float (a third of the worker's CPU per document went into qdrant-client's
+    models and encoder)."""
     points = [
         {"id": i, "vector": v, "payload": p} for i, v, p in zip(ids, vectors, payloads, strict=True)
     ]
-    stale = stale_chunks(doc_id, len(ids)).model_dump(
-        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
-    )
-    return {"operations": [{"upsert": {"points": points}}, {"delete": stale}]}
+    return {
+        "operations": [
+            {"upsert": {"points": points}},
+            *(
+                {
+                    "delete": selector.model_dump(
+                        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
+                    )
+                }
+                for selector in deletes
+            ),
+        ]
+    }
+
+
+def document_batch(
+    doc_id: str,
+    ids: list[str],
+    vectors: list[list[float]],
+    payloads: list[dict[str, Any]],
+    former: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The batch storing a document's points (``ids[i]`` is chunk ``i``), then deleting its
+    chunks past the last one and, given ``former`` (a doc id and a source), the points
+    :func:`points_of` selects."""
+    deletes = [stale_chunks(doc_id, len(ids))]
+    if former is not None:
+        deletes.append(points_of(*former))
+    return points_batch(ids, vectors, payloads, deletes)
 
 
 class VectorStore:
@@ -255,16 +297,19 @@ class VectorStore:
             if exc.status_code != 409:  # 409: created by another process meanwhile
                 raise
 
-    async def upsert(
-        self, ids: list[str], vectors: list[list[float]], payloads: list[dict[str, Any]]
+    async def store_entries(
+        self,
+        ids: list[str],
+        vectors: list[list[float]],
+        payloads: list[dict[str, Any]],
+        formers: list[tuple[str, str]],
     ) -> None:
+        """Store one-chunk entries and delete the points :func:`points_of` selects for each
+        of ``formers`` (a doc id and a source): one request, answered once applied."""
         await self.ensure_collection()
-        points = [
-            models.PointStruct(id=i, vector=v, payload=p)
-            for i, v, p in zip(ids, vectors, payloads, strict=True)
-        ]
+        deletes = [points_of(doc_id, source) for doc_id, source in formers]
         await self._call(
-            "upsert", lambda: self.client.upsert(self.collection, points=points, wait=True)
+            "upsert", partial(self._batch, points_batch(ids, vectors, payloads, deletes))
         )
 
     async def store_document(
@@ -273,13 +318,16 @@ class VectorStore:
         ids: list[str],
         vectors: list[list[float]],
         payloads: list[dict[str, Any]],
+        former: tuple[str, str] | None = None,
     ) -> None:
         """Store a document's chunks (``ids[i]`` is chunk ``i``) and delete its chunks with
-        an index past the last one (left from a longer version of it): one request, the two
-        operations applied in that order, answered once both are applied."""
+        an index past the last one (left from a longer version of it) and, given ``former``,
+        the points :func:`points_of` selects: one request, the operations applied in that
+        order, answered once all are applied."""
         await self.ensure_collection()
         await self._call(
-            "upsert", partial(self._batch, document_batch(doc_id, ids, vectors, payloads))
+            "upsert",
+            partial(self._batch, document_batch(doc_id, ids, vectors, payloads, former)),
         )
 
     async def search(

@@ -15,13 +15,15 @@ _EVENT_ID_CHARS = frozenset("0123456789-")
 
 
 def valid_event_id(value: str) -> bool:
-    """True when ``value`` has the shape of a Redis stream id (``<ms>-<seq>``)."""
+    """True when ``value`` is a Redis stream id (``<ms>-<seq>``, each part a 64-bit unsigned
+    integer, as Redis reads it)."""
     parts = value.split("-")
     return (
         len(parts) == 2
         and all(p.isdigit() for p in parts)
         and set(value) <= _EVENT_ID_CHARS
         and len(value) <= 41
+        and all(int(p) < 2**64 for p in parts)
     )
 
 

@@ -58,7 +58,7 @@ class Rejected(ToolError):
 
 
 def invalid(tool: str, problems: Iterable[str]) -> InvalidArguments:
-    listed = "; ".join(problems)
+    listed = "; ".join(p.rstrip(". ") for p in problems)
     return InvalidArguments(f"Invalid arguments for {tool}: {listed}. Fix them and call again.")
 
 
@@ -79,12 +79,14 @@ def _wait(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
-def unavailable(exc: OrchestratorUnavailable) -> Unavailable | Limited:
+def unavailable(tool: str, exc: OrchestratorUnavailable) -> Unavailable | Limited:
     wait = _wait(exc.retry_after)
     if exc.code in ADMISSION_CODES:
+        # A rate limit, queue cap or budget is the caller's (or the stack's), not the tool's:
+        # other tools of the same caller are refused alike until then.
         return Limited(
-            f"Refused for now: {exc.reason}. {_fields(exc.code, None, wait)}: call the tool "
-            "again after that (other calls are not affected).",
+            f"{tool}: {exc.reason.rstrip('. ')}. {_fields(exc.code, None, wait)}: call the "
+            "tool again after that.",
             float(wait),
         )
     if exc.target == TARGET:
@@ -150,6 +152,8 @@ def _describe(err: dict[str, Any], allowed: list[str]) -> str:
         return f"{loc}: at least {ctx.get('min_length')} item(s)"
     if kind == "literal_error":
         return f"{loc}: must be one of {ctx.get('expected')}{shown}"
+    if kind == "finite_number":
+        return f"{loc}: must be a finite number{shown}"
     if kind == "value_error" and ctx.get("error"):
         return f"{loc}: {ctx['error']}"  # our own validators' messages name what they got
     return f"{loc or 'arguments'}: {err.get('msg', 'invalid')}{shown}"

@@ -169,9 +169,11 @@ class OrchestratorClient:
         return self._http
 
     def _admit(self, needs: tuple[Dependency, ...]) -> dict[str, bool]:
-        """Admission by the breakers of the orchestrator and of ``needs`` (settle it once)."""
+        """Admission by the breakers of the orchestrator and of ``needs`` (settle it once);
+        the orchestrator's first, so that a call refused while both are open names it: no
+        tool works then, whatever it needs."""
         try:
-            return self.breakers.admit([*needs, TARGET])
+            return self.breakers.admit([TARGET, *needs])
         except BreakerOpenError as exc:
             BREAKER_REJECTIONS.labels(exc.target).inc()
             where = "the orchestrator" if exc.target == TARGET else f"dependency {exc.target}"

@@ -157,8 +157,7 @@ def refusal_error(
         )
     if refusal.code in ADMISSION_CODES:
         return OrchestratorUnavailable(
-            f"the orchestrator refused new work for now ({refusal.status} "
-            f"{refusal.code}): {refusal.detail}",
+            f"the orchestrator refused the request for now ({refusal.status}): {refusal.detail}",
             refusal.retry_after or DEFAULT_RETRY_AFTER,
             sent=True,
             code=refusal.code,

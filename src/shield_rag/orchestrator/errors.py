@@ -116,14 +116,13 @@ def from_dependency(exc: Exception) -> ApiError:
 def allowed_methods(request: Request) -> list[str]:
     """Every method this request's path answers: those of the route the router matched on
     the path (Starlette names only that one, e.g. GET of /jobs/{job_id}) and those the
-    OpenAPI document lists for the same path template (DELETE too), plus HEAD and OPTIONS."""
+    OpenAPI document lists for the same path template (DELETE too), plus OPTIONS. (Not HEAD:
+    FastAPI's routes answer GET only, and a HEAD of an event stream would hold it open.)"""
     route = request.scope.get("route")
     methods = {"OPTIONS", *(getattr(route, "methods", None) or ())}
     template = getattr(route, "path_format", None)
     if template is not None:
         methods |= {m.upper() for m in request.app.openapi().get("paths", {}).get(template, {})}
-    if "GET" in methods:
-        methods.add("HEAD")
     return sorted(methods, key=lambda m: (*_METHOD_ORDER, m).index(m))
 
 

@@ -24,7 +24,12 @@ from prometheus_client import Counter, Histogram
 from shield_rag.clients.embeddings import Embedder
 from shield_rag.clients.lightrag import LightRAGClient
 from shield_rag.clients.vectorstore import VectorStore
-from shield_rag.documents import chunk_points, doc_id_for
+from shield_rag.documents import (
+    chunk_points,
+    doc_id_for,
+    entry_doc_id,
+    former_unnamed_doc_id,
+)
 from shield_rag.errors import PermanentJobError
 from shield_rag.features import FeatureFlags
 from shield_rag.ingest.chunk import chunk_text
@@ -64,6 +69,8 @@ class Document:
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
     graph: bool = True
+    # A doc id and a source whose points the write deletes (an unnamed text's former points).
+    former: tuple[str, str] | None = None
 
 
 class Pipeline:
@@ -109,11 +116,13 @@ class Pipeline:
         return "queued"
 
     async def _text(self, job_id: str, req: dict[str, Any], progress: Progress) -> dict[str, Any]:
-        source = (
-            req.get("source") or f"text:{hashlib.sha256(req['text'].encode()).hexdigest()[:12]}"
-        )
+        source = req.get("source")
+        former = None
+        if not source:
+            source = f"text:{hashlib.sha256(req['text'].encode()).hexdigest()[:12]}"
+            former = (former_unnamed_doc_id("text", req["text"]), source)
         doc = Document(
-            doc_id=doc_id_for("text", req.get("source") or req["text"]),
+            doc_id=entry_doc_id("text", req.get("source"), req["text"]),
             text=req["text"],
             title=req.get("title"),
             source=source,
@@ -121,6 +130,7 @@ class Pipeline:
             kind="text",
             metadata=req.get("metadata") or {},
             graph=_graph(req),
+            former=former,
         )
         chunks = await self._index(job_id, doc, progress, 0.05, 1.0)
         return {
@@ -247,7 +257,7 @@ class Pipeline:
             ingested_at=time.time(),
         )
         started = time.perf_counter()
-        await self.vectors.store_document(doc.doc_id, ids, vectors, payloads)
+        await self.vectors.store_document(doc.doc_id, ids, vectors, payloads, doc.former)
         STAGE_SECONDS.labels("upsert").observe(time.perf_counter() - started)
         await progress("upsert", lo + span * 0.7, f"{doc.source}: stored {len(chunks)} vectors")
 

@@ -63,7 +63,7 @@ async def guarded(tool: str, call: Awaitable[T]) -> T:
     try:
         return await call
     except OrchestratorUnavailable as exc:
-        raise errors.unavailable(exc) from None
+        raise errors.unavailable(tool, exc) from None
     except OrchestratorError as exc:
         raise errors.rejected(tool, exc) from None
 

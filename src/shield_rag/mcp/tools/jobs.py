@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastmcp import Context, FastMCP
-from pydantic import Field
+from pydantic import Field, FiniteFloat
 
 from shield_rag.api.jobs import TERMINAL, JobStatus
 from shield_rag.mcp.models import JobReport, JobWait
@@ -57,7 +57,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         job_id: JobId,
         ctx: Context,
         timeout_seconds: Annotated[
-            float,
+            FiniteFloat,
             Field(
                 gt=0,
                 le=86400,

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.tools.base import ToolResult
-from lightrag.query_validation import QueryValidationError, validate_rag_query
 from pydantic import Field
 
 from shield_rag.api.errors import ErrorCode
-from shield_rag.api.query import MODEL_PATTERN, QueryMode
+from shield_rag.api.fields import BLANK_MESSAGE, is_blank
+from shield_rag.api.query import MODEL_PATTERN, QUERY_TOO_SHORT, QueryMode, long_enough
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import LightRAGResult
 from shield_rag.mcp.orchestrator import OrchestratorError
@@ -93,10 +93,11 @@ def register(mcp: FastMCP, deps: Deps) -> None:
         With a progressToken, the answer's text also arrives piece by piece as it is written,
         as the message of each progress notification.
         """
-        try:
-            validate_rag_query(query)  # LightRAG's own minimum, checked before any request
-        except QueryValidationError as exc:
-            raise errors.invalid("lightrag_query", [f"query: {exc}"]) from None
+        # LightRAG's own minimum, as the orchestrator checks it, before any request.
+        if is_blank(query):
+            raise errors.invalid("lightrag_query", [f"query {BLANK_MESSAGE}"])
+        if not long_enough(query):
+            raise errors.invalid("lightrag_query", [f"query: {QUERY_TOO_SHORT}"])
         body: dict[str, object] = {"query": query, "mode": mode}
         if top_k is not None:
             body["top_k"] = top_k

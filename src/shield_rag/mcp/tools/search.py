@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastmcp import FastMCP
 from fastmcp.tools.base import ToolResult
-from pydantic import Field
+from pydantic import Field, FiniteFloat
 
 from shield_rag.api.search import FILTER_FIELDS, Filters
 from shield_rag.api.store import VectorItem
@@ -48,7 +48,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             ),
         ] = None,
         score_threshold: Annotated[
-            float | None,
+            FiniteFloat | None,
             Field(description="Leave out results scoring below this similarity"),
         ] = None,
     ) -> ToolResult:

@@ -194,6 +194,8 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
                 metadata = json.loads(raw_meta)
             except json.JSONDecodeError as exc:
                 raise _unprocessable(f"must be a JSON object ({exc.msg})", "metadata") from exc
+            except RecursionError:
+                raise _unprocessable("is nested too deeply to read", "metadata") from None
             if not isinstance(metadata, dict):
                 raise _unprocessable("must be a JSON object", "metadata")
         title = form.get("title")
@@ -205,7 +207,8 @@ async def _read_upload(request: Request, services: Services) -> tuple[dict[str, 
                 "type": "text",
                 "text": "x",
                 "metadata": metadata,
-                "title": title if isinstance(title, str) else None,
+                # An empty form field is one left empty: no title.
+                "title": title if isinstance(title, str) and title else None,
                 **({"graph": graph == "true"} if graph is not None else {}),
             }
         )

@@ -8,9 +8,9 @@ from typing import Any
 from shield_rag.api.errors import error_responses
 from shield_rag.api.fields import BLANK_MESSAGE, INT64, is_blank
 from shield_rag.api.search import FilterValue, SearchHit, SearchRequest, SearchResponse
-from shield_rag.api.store import StoreRequest, StoreResponse
+from shield_rag.api.store import StoreRequest, StoreResponse, VectorItem
 from shield_rag.clients.vectorstore import build_filter
-from shield_rag.documents import chunk_points, doc_id_for
+from shield_rag.documents import chunk_points, entry_doc_id, former_unnamed_doc_id, point_id
 from shield_rag.orchestrator import admission_wiring
 from shield_rag.orchestrator.deps import (
     BODY_ERRORS,
@@ -84,16 +84,26 @@ async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreRespo
     if any(is_blank(e.text) for e in entries):
         field = "items" if body.text is None else "text"
         raise invalid_field(field, f"a text {BLANK_MESSAGE}; every text must have content")
-    vectors = await services.embedder.embed([e.text for e in entries])
-    now = time.time()
-    ids: list[str] = []
-    payloads: list[dict[str, Any]] = []
+    # Items naming the same entry are one entry, stored as the last of them (as one request
+    # each, in turn, would leave it): it is embedded and written once.
+    last: dict[str, VectorItem] = {}
     for e in entries:
-        doc_id = doc_id_for("vector", e.source or e.text)
+        last[entry_doc_id("vector", e.source, e.text)] = e
+    vectors = await services.embedder.embed([e.text for e in last.values()])
+    now = time.time()
+    stored: list[str] = []
+    payloads: list[dict[str, Any]] = []
+    formers: list[tuple[str, str]] = []
+    for doc_id, e in last.items():
+        source = e.source
+        if not source:
+            former = former_unnamed_doc_id("vector", e.text)
+            source = f"vector:{former[:12]}"
+            formers.append((former, source))
         entry_ids, entry_payloads = chunk_points(
             doc_id,
             [e.text],
-            source=e.source or f"vector:{doc_id[:12]}",
+            source=source,
             title=None,
             content_type="text/plain",
             kind="vector",
@@ -101,7 +111,8 @@ async def store_vectors(body: StoreRequest, services: ServicesDep) -> StoreRespo
             metadata=e.metadata,
             ingested_at=now,
         )
-        ids += entry_ids
+        stored += entry_ids
         payloads += entry_payloads
-    await services.vectors.upsert(ids, vectors, payloads)
-    return StoreResponse(ids=ids, count=len(ids))
+    await services.vectors.store_entries(stored, vectors, payloads, formers)
+    ids = [point_id(entry_doc_id("vector", e.source, e.text), 0) for e in entries]
+    return StoreResponse(ids=ids, count=len(stored))
