@@ -19,6 +19,8 @@ description:
     Never changes anything.
   - A port held by one of O(units) (the service itself, on a host it already runs on) is not
     taken.
+  - Fails as well, before reading anything, when a port is no TCP port (1 to 65535) or two of
+    O(ports) are the same port on overlapping addresses.
 author:
   - Shield RAG contributors (@shield-rag)
 options:
@@ -178,6 +180,31 @@ def _overlaps(bound, host):
     return bound in WILDCARDS or wanted in WILDCARDS or bound == wanted
 
 
+def _hosts_overlap(first, second):
+    try:
+        return _overlaps(ipaddress.ip_address(first), second)
+    except ValueError:
+        return True  # a host name: it may resolve to any address
+
+
+def invalid(ports):
+    """A sentence for each port that is no TCP port (1 to 65535) and for each two that
+    share a port on overlapping addresses: the service could not listen on them."""
+    problems = [
+        f"{p['name']}: {p['port']} is not a TCP port (1 to 65535)"
+        for p in ports
+        if not 1 <= p["port"] <= 65535
+    ]
+    for i, first in enumerate(ports):
+        for second in ports[i + 1 :]:
+            if first["port"] == second["port"] and _hosts_overlap(first["host"], second["host"]):
+                problems.append(
+                    f"{first['name']} and {second['name']} are both {first['port']}: "
+                    "give each its own port"
+                )
+    return problems
+
+
 def check(ports, units, proc="/proc"):
     """The listeners on ``ports`` and a sentence for each one a process outside ``units``
     holds on an overlapping address."""
@@ -215,6 +242,9 @@ def main():
         },
         supports_check_mode=True,
     )
+    problems = invalid(module.params["ports"])
+    if problems:
+        module.fail_json(msg="; ".join(problems) + ". Nothing was changed.", changed=False)
     listeners, taken = check(module.params["ports"], module.params["units"])
     if taken:
         module.fail_json(

@@ -213,6 +213,21 @@ def test_a_lone_surrogate_in_metadata_is_refused_before_anything_is_stored(
     assert all(word in r.json()["detail"] for word in words), r.text
 
 
+@pytest.mark.parametrize("path", ["/search", "/vectors", "/lightrag/query"])
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [(b'{"query": "\xff\xfe"}', "not UTF-8"), (b"[" * 5000 + b"]" * 5000, "nested too deeply")],
+    ids=["latin-1", "deep"],
+)
+def test_a_body_json_cannot_read_is_invalid_json_with_its_cause(
+    stack: Stack, path: str, body: bytes, why: str
+) -> None:
+    with stack.http() as c:
+        r = c.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "invalid_json" and why in r.json()["detail"], r.text
+
+
 def test_malformed_json_and_wrong_content_type(stack: Stack) -> None:
     with stack.http() as c:
         r = c.post(

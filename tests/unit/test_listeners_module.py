@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from plugins.modules.listeners import check
+from plugins.modules.listeners import check, invalid
 
 from tests.support.modules import Modules
 
@@ -151,3 +151,26 @@ def test_the_module_passes_when_the_port_is_free_there(
     assert result.get("failed") is not True, result
     assert result["taken"] == []
     assert [entry["address"] for entry in result["listeners"]] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("ports", "said"),
+    [
+        ([_port(70000, "qdrant_http_port")], ["qdrant_http_port: 70000 is not a TCP port"]),
+        ([_port(0, "redis_port")], ["redis_port: 0 is not a TCP port"]),
+        (
+            [_port(6333, "qdrant_http_port"), _port(6333, "qdrant_grpc_port", "127.0.0.1")],
+            ["qdrant_http_port and qdrant_grpc_port are both 6333: give each its own port"],
+        ),
+        ([_port(6333, "a", "127.0.0.1"), _port(6333, "b", "10.0.0.2")], []),
+        ([_port(6333, "a", "qdrant.local"), _port(6333, "b", "10.0.0.2")], ["a and b are both"]),
+        ([_port(1, "a"), _port(65535, "b")], []),
+    ],
+)
+def test_ports_a_service_cannot_listen_on_are_refused_before_anything_is_read(
+    ports: list[dict], said: list[str]
+) -> None:
+    problems = invalid(ports)
+    assert len(problems) == len(said)
+    for problem, expected in zip(problems, said, strict=True):
+        assert problem.startswith(expected)

@@ -98,8 +98,7 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
                 item.encode()
             except UnicodeEncodeError as exc:  # a lone surrogate (JSON's "\ud800") is no text
                 raise ValueError(
-                    f"metadata value for {key!r} is not valid Unicode: {exc.reason} at "
-                    f"{exc.start}"
+                    f"metadata value for {key!r} is not valid Unicode: {exc.reason} at {exc.start}"
                 ) from None
     return value
 

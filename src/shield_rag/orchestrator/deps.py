@@ -101,6 +101,7 @@ def client_router(tag: str, *, guard: bool = True, **kwargs: Any) -> APIRouter:
     return APIRouter(
         tags=[tag],
         dependencies=[Depends(client_guard)] if guard else [],
-        responses=error_responses(429),
+        # 422: a delegating client's X-Shield-Client that names no client (auth.py).
+        responses=error_responses(422, 429),
         **kwargs,
     )

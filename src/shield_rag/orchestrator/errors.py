@@ -126,8 +126,19 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods, key=lambda m: (*_METHOD_ORDER, m).index(m))
 
 
+# FastAPI reads a JSON body with json.loads and answers 400 "There was an error parsing the
+# body" for what that raises besides JSONDecodeError: the cause, said as the other bodies' is.
+_UNREADABLE_JSON = {
+    UnicodeDecodeError: "it is not UTF-8",
+    RecursionError: "it is nested too deeply",
+}
+
+
 def _starlette_http(request: Request, exc: StarletteHTTPException) -> Response:
     headers = dict(exc.headers or {})
+    unreadable = _UNREADABLE_JSON.get(type(exc.__cause__)) if exc.status_code == 400 else None
+    if unreadable is not None:
+        return render(ApiError(ErrorCode.INVALID_JSON, f"body is not valid JSON: {unreadable}"))
     if exc.status_code == 405:
         allow = ", ".join(allowed_methods(request))
         headers["Allow"] = allow

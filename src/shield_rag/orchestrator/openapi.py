@@ -20,8 +20,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shield_rag.api.fields import MAX_METADATA_CHARS, MAX_METADATA_KEYS, NOT_BLANK
-from shield_rag.api.search import FILTER_KEY_PATTERN
+from shield_rag.api.fields import MAX_METADATA_CHARS, MAX_METADATA_KEYS, NOT_BLANK, VISIBLE
+from shield_rag.api.search import FILTER_KEY_PATTERN, MAX_FILTERS
 from shield_rag.settings import Settings
 
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
@@ -33,16 +33,18 @@ _METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 _INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 _NUMBER = {"anyOf": [{"type": "integer"}, {"type": "number"}]}
 # Search filters as build_filter() takes them (the model's type alone admits more).
+_FILTER_STRING = {"type": "string", "maxLength": MAX_METADATA_CHARS}
 FILTERS = {
     "type": "object",
     "propertyNames": {"pattern": FILTER_KEY_PATTERN},
+    "maxProperties": MAX_FILTERS,
     "additionalProperties": {
         "anyOf": [
-            {"type": "string"},
+            _FILTER_STRING,
             {"type": "boolean"},
             {"type": "integer", **_INT64},
             {"type": "number"},
-            {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
+            {"type": "array", "items": _FILTER_STRING, "minItems": 1, "maxItems": 100},
             {
                 "type": "array",
                 "items": {"type": "integer", **_INT64},
@@ -89,7 +91,8 @@ def _upload(form: dict[str, Any], metadata: dict[str, Any]) -> None:
     }
     schema = form["schema"]
     schema["properties"]["file"]["minLength"] = 1
-    schema["properties"]["title"]["maxLength"] = 512
+    # Empty: a field left empty, no title; else not blank, as in JSON.
+    schema["properties"]["title"].update(maxLength=512, pattern=f"^$|{VISIBLE}")
     schema["properties"]["metadata"] = {
         **metadata,
         "description": "A JSON object, as for JSON requests",
