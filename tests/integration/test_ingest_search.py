@@ -109,6 +109,22 @@ def test_a_metadata_label_with_dots_is_filtered_as_one_key(stack: Stack) -> None
     assert _top_text(stack, "quay crane", filters={"metadata.team.lead": "bob"}) == []
 
 
+def test_a_metadata_integer_beyond_64_bits_is_stored_and_found_as_a_number(stack: Stack) -> None:
+    """Qdrant's integers are 64-bit: a larger one is a number (a double), stored so and
+    matched so by a filter naming it, as JSON reads it."""
+    big = 10**30
+    with stack.http() as c:
+        r = c.post(
+            "/vectors",
+            json={"text": "The Halcyon vault counts its grains", "metadata": {"grains": big}},
+        )
+        assert r.status_code == 200, r.text
+        (stored,) = r.json()["ids"]
+    hits = _top_text(stack, "Halcyon vault", filters={"metadata.grains": big})
+    assert [h["id"] for h in hits] == [stored]
+    assert hits[0]["metadata"] == {"grains": float(big)}
+
+
 def test_crawl_of_local_site_respects_robots_and_is_searchable(
     stack: Stack, site: SiteServer
 ) -> None:

@@ -93,6 +93,17 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"metadata value for {key!r} is longer than {MAX_METADATA_CHARS} characters"
             )
+        if (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and not INT64[0] <= item <= INT64[1]
+        ):
+            # Beyond Qdrant's 64-bit integers, a number: stored, and filtered, as a double
+            # (a filter takes it so too: api.search.normalise_filters).
+            try:
+                value[key] = float(item)
+            except OverflowError:
+                raise ValueError(f"metadata value for {key!r} is too large") from None
         if isinstance(item, str) and not item.isascii():
             try:
                 item.encode()

@@ -74,13 +74,16 @@ _FORM_FIELDS = 10  # request.form(max_fields=10, max_files=1) in routes/ingest.p
 
 
 def _metadata(prop: dict[str, Any]) -> None:
-    """api.fields.check_metadata: keys of the pattern only, 64 at most, strings ≤ 4096."""
+    """api.fields.check_metadata: keys of the pattern only, 64 at most, strings ≤ 4096,
+    integers of 64 bits."""
     prop["additionalProperties"] = False
     prop["maxProperties"] = MAX_METADATA_KEYS
     for value in prop.get("patternProperties", {}).values():
         for branch in value.get("anyOf", []):
             if branch.get("type") == "string":
                 branch["maxLength"] = MAX_METADATA_CHARS
+            elif branch.get("type") == "integer":
+                branch.update(_INT64)
 
 
 def _upload(form: dict[str, Any], metadata: dict[str, Any]) -> None:
