@@ -177,6 +177,28 @@ async def test_search_silence_is_a_timeout(serve: Any) -> None:
     assert err.value.timeout is True
 
 
+def _library_batch(
+    ids: list[str],
+    vectors: list[list[float]],
+    payloads: list[dict[str, Any]],
+    deletes: list[models.FilterSelector],
+) -> str:
+    """The body qdrant-client's batch_update_points sends: the points upserted, then each of
+    ``deletes`` deleted."""
+    points = [
+        models.PointStruct(id=i, vector=v, payload=p)
+        for i, v, p in zip(ids, vectors, payloads, strict=True)
+    ]
+    return jsonable_encoder(
+        models.UpdateOperations(
+            operations=[
+                models.UpsertOperation(upsert=models.PointsList(points=points)),
+                *(models.DeleteOperation(delete=d) for d in deletes),
+            ]
+        )
+    )
+
+
 @pytest.mark.parametrize("former", [None, ("doc-0", "text:5e8ff9bf55ba")])
 async def test_a_document_is_written_with_the_body_qdrant_client_sends(
     serve: Any, former: tuple[str, str] | None
@@ -199,19 +221,8 @@ async def test_a_document_is_written_with_the_body_qdrant_client_sends(
         await store.store_document("doc-1", ids, vectors, payloads, former)
     finally:
         await store.close()
-    points = [
-        models.PointStruct(id=i, vector=v, payload=p)
-        for i, v, p in zip(ids, vectors, payloads, strict=True)
-    ]
-    library = jsonable_encoder(
-        models.UpdateOperations(
-            operations=[
-                models.UpsertOperation(upsert=models.PointsList(points=points)),
-                models.DeleteOperation(delete=stale_chunks("doc-1", 2)),
-                *([models.DeleteOperation(delete=points_of(*former))] if former else []),
-            ]
-        )
-    )
+    deletes = [stale_chunks("doc-1", 2), *([points_of(*former)] if former else [])]
+    library = _library_batch(ids, vectors, payloads, deletes)
     ((method, path, headers, body),) = server.requests
     assert (method, path, headers["api-key"]) == (
         "POST",
@@ -233,18 +244,7 @@ async def test_entries_are_written_with_the_body_qdrant_client_sends(serve: Any)
         await store.store_entries(ids, vectors, payloads, formers)
     finally:
         await store.close()
-    points = [
-        models.PointStruct(id=i, vector=v, payload=p)
-        for i, v, p in zip(ids, vectors, payloads, strict=True)
-    ]
-    library = jsonable_encoder(
-        models.UpdateOperations(
-            operations=[
-                models.UpsertOperation(upsert=models.PointsList(points=points)),
-                *(models.DeleteOperation(delete=points_of(*f)) for f in formers),
-            ]
-        )
-    )
+    library = _library_batch(ids, vectors, payloads, [points_of(*f) for f in formers])
     ((method, path, _headers, body),) = server.requests
     assert (method, path) == ("POST", "/collections/c-1/points/batch?wait=true")
     assert body == json.loads(library)
