@@ -85,6 +85,15 @@ def test_unknown_route_is_an_error_body(client: TestClient) -> None:
     assert "/no/such/route" in body.detail
 
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/healthz/"), ("POST", "/search/")])
+def test_a_trailing_slash_is_404_not_a_redirect_built_from_the_host_header(
+    client: TestClient, method: str, path: str
+) -> None:
+    r = client.request(method, path, headers={"host": "attacker.example"}, follow_redirects=False)
+    body = error_body(r, 404, "not_found")
+    assert path in body.detail and "location" not in r.headers
+
+
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "POST", "HEAD"])
 def test_405_on_jobs_lists_every_method_of_the_path(client: TestClient, method: str) -> None:
     """Every method the path answers, and only those: HEAD is not one (a 405 says so)."""

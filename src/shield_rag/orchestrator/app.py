@@ -149,6 +149,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Accepts ingest work the HTTP 202 way, tracks jobs, streams progress "
         "over SSE, and answers vector and LightRAG queries.",
         lifespan=lifespan,
+        # A path with a trailing slash is 404 naming it, not a redirect to a URL built from
+        # the request's Host header (which a client, or a proxy's cache, would follow).
+        redirect_slashes=False,
     )
     app.state.authenticator = Authenticator(settings.orchestrator)
     errors.install(app)
