@@ -9,6 +9,7 @@ nothing it generates is fetched. Crawl URLs are mapped to the local test site an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shield_rag.orchestrator.timeouts import MAX_HEAD_BYTES
 from shield_rag.settings import OllamaSettings
 from tests.integration.stack import Stack
 from tests.support.site import SiteServer
@@ -113,6 +115,32 @@ def test_headers_sent_in_parts_within_the_timeout_are_answered(contract_stack: S
         sock.sendall(b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 1),
+        b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(10_000)),
+        b"GET /healthz?" + b"q" * (MAX_HEAD_BYTES + 1) + b" HTTP/1.1\r\n",
+    ],
+    ids=["one-big-header", "many-headers", "long-url"],
+)
+def test_a_request_head_over_its_bound_is_refused_and_the_server_stays_up(
+    contract_stack: Stack, head: bytes
+) -> None:
+    """uvicorn keeps every header in memory and sets no bound: the orchestrator refuses a
+    request whose line and headers pass 64 KiB, before any of it reaches the app."""
+    with _connect(contract_stack) as sock:
+        with contextlib.suppress(ConnectionError):  # the server may close before all is sent
+            sock.sendall(head + b"\r\n\r\n")
+        answer = _read_until_closed(sock)
+    status, _unused, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400 "), answer[:300]
+    error = json.loads(body)
+    assert error["code"] == "malformed_request" and str(MAX_HEAD_BYTES) in error["detail"]
+    with contract_stack.http() as c:
+        assert c.get("/healthz").status_code == 200
 
 
 def test_event_streams_answer_as_documented(contract_stack: Stack) -> None:

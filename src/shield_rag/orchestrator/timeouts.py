@@ -1,4 +1,5 @@
-"""Slow clients cannot hold server slots: a header timeout and a body read timeout.
+"""Slow clients cannot hold server slots: a header timeout and a body read timeout; and
+request heads (line and headers) are bounded in size.
 
 uvicorn (0.55) has neither: ``timeout_keep_alive`` only covers the idle time *between*
 requests, so a client that opens a connection and sends half a request line, or headers
@@ -8,7 +9,9 @@ request task) until it gives up. Two small pieces close that gap:
 - :func:`header_timeout_protocol` subclasses uvicorn's httptools protocol: a timer armed when
   the connection is made and when a request's first byte arrives, cancelled when its headers
   are complete. When it fires the connection is closed (there is no request to answer yet).
-  It is handed to uvicorn as its ``http`` protocol class in ``orchestrator/main.py``.
+  It is handed to uvicorn as its ``http`` protocol class in ``orchestrator/main.py``. It also
+  refuses, with ``400 malformed_request``, a request whose line and headers exceed
+  :data:`MAX_HEAD_BYTES`.
 - :class:`BodyTimeoutMiddleware` wraps the ASGI ``receive``: while the request body is not
   complete, each wait for more body is bounded by ``body_timeout``. When it expires the app
   is told the client is gone (``http.disconnect``), whatever it answers is dropped, and the
@@ -28,6 +31,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from shield_rag.api.errors import ApiError, ErrorCode
 from shield_rag.orchestrator.errors import render
 
+# The request line and headers of one request, at most (nginx's default buffers hold 32 KiB):
+# more is refused, as uvicorn itself sets no bound and keeps every header in memory.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: httptools stops and uvicorn answers 400."""
+
 
 class _HeaderTimeoutProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
@@ -35,6 +46,40 @@ class _HeaderTimeoutProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_too_large = False
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise _HeadTooLarge
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        self.logger.info("refusing a request whose headers exceed %d bytes", MAX_HEAD_BYTES)
+        response = render(
+            ApiError(
+                ErrorCode.MALFORMED_REQUEST,
+                f"the request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or "
+                "shorter headers",
+            )
+        )
+        head = [b"HTTP/1.1 400 Bad Request"]
+        head += [name + b": " + value for name, value in response.raw_headers]
+        head.append(b"connection: close")
+        self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + bytes(response.body))
+        self.transport.close()
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -62,6 +107,7 @@ class _HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
