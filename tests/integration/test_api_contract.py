@@ -143,6 +143,29 @@ def test_a_request_head_over_its_bound_is_refused_and_the_server_stays_up(
         assert c.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n",  # bare LF
+        b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Bad: a\x00b\r\n\r\n",
+    ],
+    ids=["bare-lf", "two-content-lengths", "nul-in-header"],
+)
+def test_a_request_that_is_not_http_gets_an_error_body(
+    contract_stack: Stack, request_bytes: bytes
+) -> None:
+    """uvicorn's parser refuses these before the app; the answer is the API's error body."""
+    with _connect(contract_stack) as sock:
+        sock.sendall(request_bytes)
+        answer = _read_until_closed(sock)
+    status, _unused, body = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"application/json" in status.lower()
+    error = json.loads(body)
+    assert error["code"] == "malformed_request" and "not valid HTTP/1.1" in error["detail"]
+
+
 def test_event_streams_answer_as_documented(contract_stack: Stack) -> None:
     """The SSE operations are left out of the fuzzing (a stream does not end); their
     documented answers are checked here."""

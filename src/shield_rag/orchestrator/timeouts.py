@@ -64,17 +64,20 @@ class _HeaderTimeoutProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def send_400_response(self, msg: str) -> None:
-        if not self._head_too_large:
-            super().send_400_response(msg)
-            return
-        self.logger.info("refusing a request whose headers exceed %d bytes", MAX_HEAD_BYTES)
-        response = render(
-            ApiError(
-                ErrorCode.MALFORMED_REQUEST,
+        """uvicorn's answer to a request its parser refuses, as an error body like every
+        other answer (uvicorn's own is plain text)."""
+        if self._head_too_large:
+            self.logger.info("refusing a request whose headers exceed %d bytes", MAX_HEAD_BYTES)
+            detail = (
                 f"the request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or "
-                "shorter headers",
+                "shorter headers"
             )
-        )
+        else:
+            detail = (
+                "the request is not valid HTTP/1.1: check its request line, its header names "
+                "and values, and its Content-Length or Transfer-Encoding"
+            )
+        response = render(ApiError(ErrorCode.MALFORMED_REQUEST, detail))
         head = [b"HTTP/1.1 400 Bad Request"]
         head += [name + b": " + value for name, value in response.raw_headers]
         head.append(b"connection: close")
