@@ -276,11 +276,11 @@ WEAK = "Password123456!!"
 
 
 def _weak_secrets_check(role: str) -> dict[str, Any]:
-    """The vars of the role's call of common's preflight plus common's weak-secret rule, so that
+    """The vars of the role's call of common's secrets check plus common's weak-secret rule, so that
     `{{ __common_weak_secrets }}` renders the names the play would stop on."""
     common = yaml.safe_load((ROLES_DIR / "common" / "tasks" / "secrets.yml").read_text())
     rule = next(t for t in common if t["name"].startswith("Stop before any change"))
-    call = _task(role, "preflight.yml", "Check the host and the secrets")
+    call = _task(role, "validate.yml", "Check the secrets")
     return {
         **call["vars"],
         "__common_weak_secrets": rule["vars"]["__common_weak_secrets"],
@@ -289,7 +289,7 @@ def _weak_secrets_check(role: str) -> dict[str, Any]:
 
 
 def _assertion(role: str, name: str) -> str:
-    that: list[str] = _task(role, "preflight.yml", name)["ansible.builtin.assert"]["that"]
+    that: list[str] = _task(role, "validate.yml", name)["ansible.builtin.assert"]["that"]
     return "{{ (" + ") and (".join(that) + ") }}"
 
 
@@ -472,7 +472,7 @@ def _oauth() -> dict[str, dict[str, Any]]:
     )
     task_vars = {
         **_weak_secrets_check("fastmcp_server"),
-        **_task("fastmcp_server", "preflight.yml", OAUTH_CHECK)["vars"],
+        **_task("fastmcp_server", "validate.yml", OAUTH_CHECK)["vars"],
     }
     expressions = {
         **CONFIG,

@@ -1,7 +1,7 @@
-"""The value checks of the roles' preflights refuse what the service would refuse at its
-restart (for Redis that left the queue down), before any change, naming the variable and its
-rule: each check task run for real by ansible-playbook on localhost, one host per case, with
-its role's own defaults and variables."""
+"""The value checks of the roles (entry point validate, which their preflights run) refuse what
+the service would refuse at its restart (for Redis that left the queue down), before any change,
+naming the variable and its rule: each check task run for real by ansible-playbook on localhost,
+one host per case, with its role's own defaults and variables."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ PLAY = """\
 def failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
     tmp = tmp_path_factory.mktemp("role-values")
     for role, name in TASKS.items():
-        tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "preflight.yml").read_text())
+        tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "validate.yml").read_text())
         (task,) = [t for t in tasks if t.get("name") == name]
         (tmp / f"check-{role}.yml").write_text(yaml.safe_dump([task]), encoding="utf-8")
     hosts = {name: {**LOCAL, "role": role} for name, (role, _v, _m) in CASES.items()}

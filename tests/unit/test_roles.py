@@ -298,14 +298,21 @@ def test_no_role_keeps_a_word_list_of_its_own(role: str) -> None:
     assert not found, found
 
 
-# Every role that checks secrets does it through shield.rag.common (entry point preflight or
-# secrets): no strength rule is written anywhere else.
+# Every role checks the platform through shield.rag.common (entry point preflight) and its
+# secrets through it too (entry point secrets, from its validate entry point when it has one):
+# no platform or strength rule is written anywhere else.
 @pytest.mark.parametrize("role", [r for r in ROLES if r not in ("common", "shield_runtime")])
 def test_role_checks_platform_and_secrets_through_common(role: str) -> None:
-    text = (ROLES_DIR / role / "tasks" / "preflight.yml").read_text(encoding="utf-8")
+    tasks = ROLES_DIR / role / "tasks"
+    text = (tasks / "preflight.yml").read_text(encoding="utf-8")
     assert re.search(r"name: shield\.rag\.common\n\s+tasks_from: preflight\n", text), role
+    if (tasks / "validate.yml").is_file():
+        assert "file: validate.yml" in text, f"{role}: the preflight does not run validate.yml"
+        text += (tasks / "validate.yml").read_text(encoding="utf-8")
+    if any(o.get("no_log") for o in _main_options(role).values()):
+        assert re.search(r"name: shield\.rag\.common\n\s+tasks_from: secrets\n", text), role
     for pattern in ("service_mgr", "os_family", "weak_words", "placeholder_marks"):
-        assert pattern not in text, f"{role}/tasks/preflight.yml checks {pattern!r} itself"
+        assert pattern not in text, f"{role}/tasks checks {pattern!r} itself"
 
 
 # The secrets check: the task and the variable holding the names of the weak secrets.

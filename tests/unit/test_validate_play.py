@@ -1,0 +1,154 @@
+"""playbooks/validate.yml, which site.yml runs before any play that changes a host: each host
+is checked against the `validate` entry point of every role of its groups (argument spec,
+secrets, values), so a wrong setting of the MCP server stops the run before Redis or the
+runtime are touched anywhere. Run for real by ansible-playbook, one host per case on the local
+connection, in one run: each case asserts which host failed, naming which variable, and that
+nothing changed."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.localplay import LOCAL, run_play
+from tests.support.modules import ROOT
+from tests.support.tokens import secret
+
+PLAY = """\
+- name: Check the settings of every role on its hosts
+  ansible.builtin.import_playbook: shield.rag.validate
+"""
+
+# Groups as site.yml's plays use them; the edge and monitoring read every host of the other
+# groups (their backends, their scrape targets) and have plays of their own in other tests.
+SERVICE_GROUPS = ("redis", "qdrant", "ollama", "lightrag", "orchestrator", "workers", "mcp")
+WEAK = "Password123456!!"
+# host -> (its groups, its variables, the text of its failure or None)
+CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
+    "sound": (SERVICE_GROUPS, {}, None),
+    "mcp_weak_token": (
+        ("mcp",),
+        {"fastmcp_server_host": "0.0.0.0", "fastmcp_server_auth_token": WEAK},
+        "fastmcp_server_auth_token: must be set to a strong secret",
+    ),
+    "mcp_no_token": (
+        ("mcp",),
+        {"fastmcp_server_host": "0.0.0.0"},
+        "fastmcp_server_auth_token or fastmcp_server_tokens (shield_mcp_tokens) is required",
+    ),
+    "qdrant_checksum": (
+        ("qdrant",),
+        {"qdrant_archive_sha256": "abc123"},
+        "qdrant_archive_sha256 must be 64 hexadecimal digits",
+    ),
+    "redis_memory": (("redis",), {"redis_maxmemory": "lots"}, 'redis_maxmemory is "lots"'),
+    # Argument validation of the entry point: the type of an option.
+    "workers_type": (
+        ("workers",),
+        {"orchestrator_workers_instances": "several"},
+        "orchestrator_workers_instances",
+    ),
+    "ollama_models": (
+        ("ollama",),
+        {"ollama_models": [{"name": "all-minilm"}, {"name": "all-minilm:latest"}]},
+        "ollama_models names all-minilm:latest, all-minilm:latest: each model once",
+    ),
+    # A setting of a role the host does not run is not that host's concern.
+    "redis_only_weak_mcp": (
+        ("redis",),
+        {"fastmcp_server_host": "0.0.0.0", "fastmcp_server_auth_token": WEAK},
+        None,
+    ),
+    # A host site.yml found as its last full converge left it (converge_check.yml) is skipped.
+    "converged": (
+        ("mcp",),
+        {"fastmcp_server_host": "0.0.0.0", "__shield_converged": True},
+        None,
+    ),
+}
+STACK_SECRETS = (
+    "shield_redis_password",
+    "shield_qdrant_api_key",
+    "shield_lightrag_api_key",
+    "shield_orchestrator_api_key",
+)
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    hosts = {name: dict(variables) for name, (_groups, variables, _msg) in CASES.items()}
+    groups = {
+        group: {"hosts": {h: {} for h, (gs, _v, _m) in CASES.items() if group in gs}}
+        for group in SERVICE_GROUPS
+    }
+    inventory = {
+        "all": {
+            "vars": {**LOCAL, **{name: secret() for name in STACK_SECRETS}},
+            "hosts": hosts,
+            "children": groups,
+        }
+    }
+    output = run_play(tmp_path_factory.mktemp("validate-play"), PLAY, inventory).output
+    recap = {
+        host: (int(changed), int(failed))
+        for host, changed, failed in re.findall(
+            r"^(\w+)\s+: ok=\d+\s+changed=(\d+) .*failed=(\d+)", output, re.M
+        )
+    }
+    # A host ended before its first task has no line in the recap.
+    assert set(recap) == set(CASES) - {"converged"}, output
+    failures: dict[str, str] = {}
+    for host, line in re.findall(r"^(?:fatal|failed): \[(\w+)\].*?=> (\{.*\})$", output, re.M):
+        failures[host] = failures.get(host, "") + json.loads(line)["msg"]
+    return {"recap": recap, "failures": failures, "output": output}
+
+
+@pytest.mark.parametrize("host", sorted(CASES))
+def test_each_host_is_checked_for_the_roles_of_its_groups(
+    played: dict[str, Any], host: str
+) -> None:
+    expected = CASES[host][2]
+    changed, failed = played["recap"].get(host, (0, 0))
+    assert changed == 0, played["output"]
+    if expected is None:
+        assert failed == 0, played["failures"].get(host, played["output"])
+    else:
+        assert failed == 1, played["output"]
+        assert expected in played["failures"][host], played["failures"][host]
+
+
+def test_a_converged_host_runs_no_check(played: dict[str, Any]) -> None:
+    assert "[converged]" not in played["output"]
+
+
+def test_no_secret_reaches_the_output(played: dict[str, Any]) -> None:
+    assert WEAK not in played["output"]
+
+
+def test_site_checks_every_role_before_the_first_play_that_changes_a_host() -> None:
+    site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text(encoding="utf-8"))
+    order = [entry["ansible.builtin.import_playbook"] for entry in site]
+    assert order[:4] == ["preflight.yml", "converge_check.yml", "validate.yml", "runtime.yml"]
+
+
+def test_the_play_checks_every_role_that_site_deploys() -> None:
+    """Every role a play of site.yml runs (its `roles:` or an import_role) has a `validate`
+    entry point, and validate.yml runs it."""
+    validate = (ROOT / "playbooks" / "validate.yml").read_text(encoding="utf-8")
+    checked = set(re.findall(r"\{role: (\w+),", validate)) | set(
+        re.findall(r"- role: (\w+)\n", validate)
+    )
+    deployed: set[str] = set()
+    for entry in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text(encoding="utf-8")):
+        text = (ROOT / "playbooks" / entry["ansible.builtin.import_playbook"]).read_text()
+        deployed |= set(re.findall(r"(?:role|name): shield\.rag\.(\w+)", text))
+    deployed -= {"shield_runtime"}  # runtime.yml checks its archive before it changes anything
+    assert deployed and deployed <= checked, deployed - checked
+    for role in deployed:
+        specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+        assert "validate" in specs["argument_specs"], role
+        assert (ROOT / "roles" / role / "tasks" / "validate.yml").is_file(), role
