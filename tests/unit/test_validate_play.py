@@ -29,7 +29,25 @@ SERVICE_GROUPS = ("redis", "qdrant", "ollama", "lightrag", "orchestrator", "work
 WEAK = "Password123456!!"
 # host -> (its groups, its variables, the text of its failure or None)
 CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
-    "sound": (SERVICE_GROUPS, {}, None),
+    "sound": (
+        SERVICE_GROUPS,
+        {
+            "lightrag_qdrant_url": "https://[::1]:6333/",
+            "orchestrator_fastapi_public_url": "https://rag.example.org/api",
+        },
+        None,
+    ),
+    # The services' settings check cannot run on a new host before the runtime is installed.
+    "orchestrator_url": (
+        ("orchestrator",),
+        {"shield_qdrant_url": "qdrant:6333"},
+        'orchestrator_fastapi_qdrant_url (shield_qdrant_url) is "qdrant:6333"',
+    ),
+    "mcp_url_port": (
+        ("mcp",),
+        {"fastmcp_server_orchestrator_url": "http://127.0.0.1:86000"},
+        'fastmcp_server_orchestrator_url (shield_orchestrator_url) is "http://127.0.0.1:86000"',
+    ),
     "mcp_weak_token": (
         ("mcp",),
         {"fastmcp_server_host": "0.0.0.0", "fastmcp_server_auth_token": WEAK},
