@@ -63,6 +63,11 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
         {"qdrant_archive_sha256": "abc123"},
         "qdrant_archive_sha256 must be 64 hexadecimal digits",
     ),
+    "qdrant_host": (
+        ("qdrant",),
+        {"qdrant_host": "http://0.0.0.0:6333"},
+        'qdrant_host is "http://0.0.0.0:6333": it must be the address',
+    ),
     "redis_memory": (("redis",), {"redis_maxmemory": "lots"}, 'redis_maxmemory is "lots"'),
     # Argument validation of the entry point: the type of an option.
     "workers_type": (
@@ -81,6 +86,8 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
         {"fastmcp_server_host": "0.0.0.0", "fastmcp_server_auth_token": WEAK},
         None,
     ),
+    # A misspelt variable is named (Ansible would ignore it), not refused.
+    "misspelt": (("redis", "mcp"), {"redis_maxmemroy": "2gb", "fastmcp_server_prot": 1}, None),
     # A host site.yml found as its last full converge left it (converge_check.yml) is skipped.
     "converged": (
         ("mcp",),
@@ -143,6 +150,12 @@ def test_a_converged_host_runs_no_check(played: dict[str, Any]) -> None:
     assert "[converged]" not in played["output"]
 
 
+def test_a_misspelt_variable_is_named_on_its_host_only(played: dict[str, Any]) -> None:
+    pattern = r'"msg": "Warning: (\w+) has ([^,]+(?:, [^,]+)*), which no'
+    warnings = re.findall(pattern, played["output"])
+    assert warnings == [("misspelt", "fastmcp_server_prot, redis_maxmemroy")], played["output"]
+
+
 def test_no_secret_reaches_the_output(played: dict[str, Any]) -> None:
     assert WEAK not in played["output"]
 
@@ -170,3 +183,30 @@ def test_the_play_checks_every_role_that_site_deploys() -> None:
         specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
         assert "validate" in specs["argument_specs"], role
         assert (ROOT / "roles" / role / "tasks" / "validate.yml").is_file(), role
+
+
+def _set_facts(tasks: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(tasks, list):
+        for task in tasks:
+            names |= _set_facts(task)
+    elif isinstance(tasks, dict):
+        facts = tasks.get("ansible.builtin.set_fact")
+        if isinstance(facts, dict):
+            names |= set(facts)
+        for key in ("block", "rescue", "always"):
+            names |= _set_facts(tasks.get(key))
+    return names
+
+
+def test_the_facts_the_roles_set_are_not_named_as_misspelt() -> None:
+    roles = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta").is_dir())
+    public = {
+        name
+        for path in (ROOT / "roles").glob("*/tasks/*.yml")
+        for name in _set_facts(yaml.safe_load(path.read_text(encoding="utf-8")))
+        if any(name.startswith(f"{role}_") for role in roles)
+    }
+    validate = yaml.safe_load((ROOT / "playbooks" / "validate.yml").read_text(encoding="utf-8"))
+    task = next(t for t in validate[0]["tasks"] if t["name"].startswith("Name the variables"))
+    assert public == set(task["vars"]["__shield_role_facts"])
