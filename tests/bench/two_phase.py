@@ -40,7 +40,7 @@ import httpx
 import ollama
 from qdrant_client import AsyncQdrantClient, models
 
-from shield_rag.clients.vectorstore import stale_chunks
+from shield_rag.clients.qdrant_requests import stale_chunks
 from shield_rag.documents import chunk_points, doc_id_for
 from shield_rag.ingest.chunk import chunk_text
 from shield_rag.settings import Settings

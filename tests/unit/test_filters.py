@@ -9,7 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 from qdrant_client import models
 
 from shield_rag.api.search import FILTER_FIELDS, Filters
-from shield_rag.clients.vectorstore import FilterError, build_filter
+from shield_rag.clients.qdrant_requests import FilterError, build_filter
 from shield_rag.documents import POINT_NAMESPACE, chunk_points, point_id
 
 # How POST /search parses "filters" before build_filter sees them.

@@ -14,14 +14,8 @@ from qdrant_client import models
 from qdrant_client.http.api.points_api import jsonable_encoder
 
 from shield_rag.clients.embeddings import Embedder, EmbeddingError
-from shield_rag.clients.vectorstore import (
-    VectorStore,
-    VectorStoreError,
-    build_filter,
-    document_batch,
-    points_of,
-    stale_chunks,
-)
+from shield_rag.clients.qdrant_requests import build_filter, document_batch, points_of, stale_chunks
+from shield_rag.clients.vectorstore import VectorStore, VectorStoreError
 from shield_rag.documents import chunk_points
 from shield_rag.errors import DependencyRejected
 from shield_rag.jsonhttp import JsonHttp, dumps, env_proxy, loads

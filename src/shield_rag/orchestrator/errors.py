@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shield_rag.api.errors import ApiError, ErrorCode, FieldProblem
-from shield_rag.clients.vectorstore import FilterError
+from shield_rag.clients.qdrant_requests import FilterError
 from shield_rag.errors import (
     DependencyMisconfigured,
     DependencyRejected,

@@ -9,7 +9,7 @@ from shield_rag.api.errors import error_responses
 from shield_rag.api.fields import BLANK_MESSAGE, INT64, is_blank
 from shield_rag.api.search import FilterValue, SearchHit, SearchRequest, SearchResponse
 from shield_rag.api.store import StoreRequest, StoreResponse, VectorItem
-from shield_rag.clients.vectorstore import build_filter
+from shield_rag.clients.qdrant_requests import build_filter
 from shield_rag.documents import chunk_points, entry_doc_id, former_unnamed_doc_id, point_id
 from shield_rag.orchestrator import admission_wiring
 from shield_rag.orchestrator.deps import (
