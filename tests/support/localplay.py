@@ -22,6 +22,26 @@ ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 
 
+def role_play(title: str, tasks_from: str = "main") -> str:
+    """A play that runs, on every host, the entry point ``tasks_from`` of the role its host
+    variable ``role_under_test`` names, after the minimal facts some role defaults read (the
+    architecture picks a release checksum)."""
+    return f"""\
+- name: {title}
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read the facts some defaults use (the architecture)
+      ansible.builtin.setup:
+        gather_subset: [min]
+
+    - name: Run the role
+      ansible.builtin.include_role:
+        name: "shield.rag.{{{{ role_under_test }}}}"
+        tasks_from: {tasks_from}
+"""
+
+
 class Played(NamedTuple):
     returncode: int
     output: str  # standard output and error, the recap included

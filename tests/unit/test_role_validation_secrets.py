@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.localplay import LOCAL, run_play
+from tests.support.localplay import LOCAL, role_play, run_play
 from tests.support.tokens import secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,19 +29,7 @@ STACK_SECRETS = (
     "shield_orchestrator_api_key",
 )
 
-PLAY = """\
-- name: Give each role a wrong variable
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Read the facts some defaults use (the architecture)
-      ansible.builtin.setup:
-        gather_subset: [min]
-
-    - name: Run the role
-      ansible.builtin.include_role:
-        name: "shield.rag.{{ role_under_test }}"
-"""
+PLAY = role_play("Give each role a wrong variable")
 
 
 def _main_options(role: str) -> dict[str, Any]:

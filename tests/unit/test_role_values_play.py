@@ -1,7 +1,7 @@
-"""The value checks of the roles (entry point validate, which their preflights run) refuse what
-the service would refuse at its restart (for Redis that left the queue down), before any change,
-naming the variable and its rule: each check task run for real by ansible-playbook on localhost,
-one host per case, with its role's own defaults and variables."""
+"""The value checks of the roles (entry point validate, which their preflights and site.yml run)
+refuse what the service would refuse at its restart (for Redis that left the queue down), before
+any change, naming the variable and its rule: the role's validate entry point run for real by
+ansible-playbook on localhost, one host per case, with the stack's secrets set."""
 
 from __future__ import annotations
 
@@ -10,16 +10,10 @@ import re
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.localplay import LOCAL, run_play
-from tests.support.modules import ROOT
+from tests.support.localplay import LOCAL, role_play, run_play
+from tests.support.tokens import secret
 
-# role -> the check task's name
-TASKS = {
-    "redis": "Assert the server settings are values Redis reads",
-    "ollama": "Assert the release and the service settings are well formed",
-}
 # host -> (role, variables over the role's defaults, the message of the failure or None)
 CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "redis_defaults": ("redis", {}, None),
@@ -73,38 +67,17 @@ CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
     ),
 }
 
-PLAY = """\
-- name: Check the roles' values
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Read the facts some defaults use (the architecture)
-      ansible.builtin.setup:
-        gather_subset: [min]
-
-    - name: Take the role's defaults and variables, then the case's values
-      ansible.builtin.include_vars: "{{{{ item }}}}"
-      loop:
-        - "{root}/roles/{{{{ role }}}}/defaults/main.yml"
-        - "{root}/roles/{{{{ role }}}}/vars/main.yml"
-        - "case-{{{{ inventory_hostname }}}}.yml"
-
-    - name: The role's check
-      ansible.builtin.include_tasks: "check-{{{{ role }}}}.yml"
-"""
+PLAY = role_play("Check the roles' values", "validate")
+STACK_SECRETS = ("shield_redis_password", "shield_qdrant_api_key")
 
 
 @pytest.fixture(scope="module")
 def failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
-    tmp = tmp_path_factory.mktemp("role-values")
-    for role, name in TASKS.items():
-        tasks = yaml.safe_load((ROOT / "roles" / role / "tasks" / "validate.yml").read_text())
-        (task,) = [t for t in tasks if t.get("name") == name]
-        (tmp / f"check-{role}.yml").write_text(yaml.safe_dump([task]), encoding="utf-8")
-    hosts = {name: {**LOCAL, "role": role} for name, (role, _v, _m) in CASES.items()}
-    for name, (_role, values, _unused) in CASES.items():
-        (tmp / f"case-{name}.yml").write_text(yaml.safe_dump(values), encoding="utf-8")
-    output = run_play(tmp, PLAY.format(root=ROOT), {"all": {"hosts": hosts}}).output
+    hosts = {
+        name: {**values, "role_under_test": role} for name, (role, values, _m) in CASES.items()
+    }
+    inventory = {"all": {"vars": {**LOCAL, **{s: secret() for s in STACK_SECRETS}}, "hosts": hosts}}
+    output = run_play(tmp_path_factory.mktemp("role-values"), PLAY, inventory).output
     recap = dict(re.findall(r"^(\w+)\s+: ok=.*failed=(\d+)", output, re.M))
     assert set(recap) == set(CASES), output
     messages = {
