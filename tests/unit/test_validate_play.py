@@ -21,6 +21,14 @@ from tests.support.tokens import secret
 PLAY = """\
 - name: Check the settings of every role on its hosts
   ansible.builtin.import_playbook: shield.rag.validate
+
+- name: Stand for the plays of site.yml that change the hosts
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Change the host
+      ansible.builtin.debug:
+        msg: changed
 """
 
 # Groups as site.yml's plays use them; the edge and monitoring read every host of the other
@@ -119,17 +127,21 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
     output = run_play(tmp_path_factory.mktemp("validate-play"), PLAY, inventory).output
     recap = {
-        host: (int(changed), int(failed))
-        for host, changed, failed in re.findall(
-            r"^(\w+)\s+: ok=\d+\s+changed=(\d+) .*failed=(\d+)", output, re.M
+        host: (int(ok), int(changed), int(failed))
+        for host, ok, changed, failed in re.findall(
+            r"^(\w+)\s+: ok=(\d+)\s+changed=(\d+) .*failed=(\d+)", output, re.M
         )
     }
-    # A host ended before its first task has no line in the recap.
-    assert set(recap) == set(CASES) - {"converged"}, output
+    assert set(recap) == set(CASES), output
     failures: dict[str, str] = {}
+    stops: list[str] = []
     for host, line in re.findall(r"^(?:fatal|failed): \[(\w+)\].*?=> (\{.*\})$", output, re.M):
-        failures[host] = failures.get(host, "") + json.loads(line)["msg"]
-    return {"recap": recap, "failures": failures, "output": output}
+        message = json.loads(line)["msg"]
+        if message.startswith("The settings of "):
+            stops.append(message)
+        else:
+            failures[host] = failures.get(host, "") + message
+    return {"recap": recap, "failures": failures, "stops": stops, "output": output}
 
 
 @pytest.mark.parametrize("host", sorted(CASES))
@@ -137,17 +149,26 @@ def test_each_host_is_checked_for_the_roles_of_its_groups(
     played: dict[str, Any], host: str
 ) -> None:
     expected = CASES[host][2]
-    changed, failed = played["recap"].get(host, (0, 0))
+    _ok, changed, _failed = played["recap"][host]
     assert changed == 0, played["output"]
     if expected is None:
-        assert failed == 0, played["failures"].get(host, played["output"])
+        assert host not in played["failures"], played["failures"][host]
     else:
-        assert failed == 1, played["output"]
-        assert expected in played["failures"][host], played["failures"][host]
+        assert expected in played["failures"][host], played["failures"].get(host, played["output"])
+
+
+def test_one_host_with_wrong_settings_stops_them_all(played: dict[str, Any]) -> None:
+    """The hosts whose settings pass do not go on to the plays that change them."""
+    wrong = {h for h, (_g, _v, message) in CASES.items() if message is not None}
+    (stop,) = played["stops"]
+    named = re.match(r"The settings of (.*) are wrong", stop)
+    assert named and set(named.group(1).split(", ")) == wrong, stop
+    assert "TASK [Change the host]" not in played["output"]
 
 
 def test_a_converged_host_runs_no_check(played: dict[str, Any]) -> None:
-    assert "[converged]" not in played["output"]
+    ok, _changed, failed = played["recap"]["converged"]
+    assert (ok, failed) == (1, 0), played["output"]  # the note that this run began with it
 
 
 def test_a_misspelt_variable_is_named_on_its_host_only(played: dict[str, Any]) -> None:
@@ -169,10 +190,8 @@ def test_site_checks_every_role_before_the_first_play_that_changes_a_host() -> N
 def test_the_play_checks_every_role_that_site_deploys() -> None:
     """Every role a play of site.yml runs (its `roles:` or an import_role) has a `validate`
     entry point, and validate.yml runs it."""
-    validate = (ROOT / "playbooks" / "validate.yml").read_text(encoding="utf-8")
-    checked = set(re.findall(r"\{role: (\w+),", validate)) | set(
-        re.findall(r"- role: (\w+)\n", validate)
-    )
+    validate = yaml.safe_load((ROOT / "playbooks" / "validate.yml").read_text(encoding="utf-8"))
+    checked = set(validate[0]["vars"]["__shield_validate_groups"])
     deployed: set[str] = set()
     for entry in yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text(encoding="utf-8")):
         text = (ROOT / "playbooks" / entry["ansible.builtin.import_playbook"]).read_text()
