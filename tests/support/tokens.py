@@ -14,3 +14,12 @@ def unique(prefix: str = "", nbytes: int = 4) -> str:
     """``prefix`` and ``nbytes`` random bytes in hex: a fresh name (workspace, collection) or a
     key whose alphabet must stay [0-9a-f]."""
     return prefix + secrets.token_hex(nbytes)
+
+
+# The stack-wide secrets the roles read (docs/variables.md), for a test's inventory.
+STACK_SECRETS = (
+    "shield_redis_password",
+    "shield_qdrant_api_key",
+    "shield_lightrag_api_key",
+    "shield_orchestrator_api_key",
+)

@@ -19,15 +19,9 @@ import pytest
 import yaml
 
 from tests.support.localplay import LOCAL, role_play, run_play
-from tests.support.tokens import secret
+from tests.support.tokens import STACK_SECRETS, secret
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK_SECRETS = (
-    "shield_redis_password",
-    "shield_qdrant_api_key",
-    "shield_lightrag_api_key",
-    "shield_orchestrator_api_key",
-)
 
 PLAY = role_play("Give each role a wrong variable")
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.localplay import LOCAL, role_play, run_play
-from tests.support.tokens import secret
+from tests.support.tokens import STACK_SECRETS, secret
 
 # host -> (role, variables over the role's defaults, the message of the failure or None)
 CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
@@ -68,7 +68,6 @@ CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
 }
 
 PLAY = role_play("Check the roles' values", "validate")
-STACK_SECRETS = ("shield_redis_password", "shield_qdrant_api_key")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import yaml
 
 from tests.support.localplay import LOCAL, run_play
 from tests.support.modules import ROOT
-from tests.support.tokens import secret
+from tests.support.tokens import STACK_SECRETS, secret
 
 PLAY = """\
 - name: Check the settings of every role on its hosts
@@ -103,12 +103,6 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
         None,
     ),
 }
-STACK_SECRETS = (
-    "shield_redis_password",
-    "shield_qdrant_api_key",
-    "shield_lightrag_api_key",
-    "shield_orchestrator_api_key",
-)
 
 
 @pytest.fixture(scope="module")
