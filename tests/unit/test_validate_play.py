@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,8 +106,7 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def _play(workdir: Path, *args: str) -> dict[str, Any]:
     hosts = {name: dict(variables) for name, (_groups, variables, _msg) in CASES.items()}
     groups = {
         group: {"hosts": {h: {} for h, (gs, _v, _m) in CASES.items() if group in gs}}
@@ -119,7 +119,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "children": groups,
         }
     }
-    output = run_play(tmp_path_factory.mktemp("validate-play"), PLAY, inventory).output
+    output = run_play(workdir, PLAY, inventory, args=args).output
     recap = {
         host: (int(ok), int(changed), int(failed))
         for host, ok, changed, failed in re.findall(
@@ -136,6 +136,17 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         else:
             failures[host] = failures.get(host, "") + message
     return {"recap": recap, "failures": failures, "stops": stops, "output": output}
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _play(tmp_path_factory.mktemp("validate-play"))
+
+
+@pytest.fixture(scope="module")
+def played_tagged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same hosts, in a run limited to one role's tag."""
+    return _play(tmp_path_factory.mktemp("validate-tagged"), "--tags", "qdrant_configure")
 
 
 @pytest.mark.parametrize("host", sorted(CASES))
@@ -158,6 +169,18 @@ def test_one_host_with_wrong_settings_stops_them_all(played: dict[str, Any]) -> 
     named = re.match(r"The settings of (.*) are wrong", stop)
     assert named and set(named.group(1).split(", ")) == wrong, stop
     assert "TASK [Change the host]" not in played["output"]
+
+
+def test_a_run_limited_by_tags_checks_the_roles_it_selects_before_any_change(
+    played_tagged: dict[str, Any],
+) -> None:
+    """--tags qdrant_configure runs the Qdrant role only: its settings are checked up front on
+    every host, and another role's wrong settings do not stop the run."""
+    wrong = {h for h, (gs, _v, msg) in CASES.items() if msg is not None and gs == ("qdrant",)}
+    assert wrong and set(played_tagged["failures"]) == wrong, played_tagged["output"]
+    (stop,) = played_tagged["stops"]
+    named = re.match(r"The settings of (.*) are wrong", stop)
+    assert named and set(named.group(1).split(", ")) == wrong, stop
 
 
 def test_a_converged_host_runs_no_check(played: dict[str, Any]) -> None:
