@@ -43,6 +43,8 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
         {
             "lightrag_qdrant_url": "https://[::1]:6333/",
             "orchestrator_fastapi_public_url": "https://rag.example.org/api",
+            # Every interface.
+            "fastmcp_server_metrics_host": "",
         },
         None,
     ),
@@ -75,7 +77,18 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
     "qdrant_host": (
         ("qdrant",),
         {"qdrant_host": "http://0.0.0.0:6333"},
-        'qdrant_host is "http://0.0.0.0:6333": it must be the address',
+        'qdrant_host is "http://0.0.0.0:6333": each must be an IP address',
+    ),
+    # A listen address with a scheme, or a Redis host left empty: the service could not start.
+    "mcp_host_url": (
+        ("mcp",),
+        {"fastmcp_server_host": "http://0.0.0.0", "fastmcp_server_auth_token": secret()},
+        'fastmcp_server_host is "http://0.0.0.0": each must be an IP address',
+    ),
+    "workers_redis_host": (
+        ("workers",),
+        {"shield_redis_host": ""},
+        'orchestrator_workers_redis_host (shield_redis_host) is ""',
     ),
     "redis_memory": (("redis",), {"redis_maxmemory": "lots"}, 'redis_maxmemory is "lots"'),
     # Argument validation of the entry point: the type of an option.

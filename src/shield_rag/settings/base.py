@@ -7,12 +7,14 @@ The policy is ``secret_policy.yml`` next to this module, the one file the roles'
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
 
 CONFIG_ENV = "SHIELD_CONFIG"
 
@@ -70,3 +72,42 @@ def check_secret(value: SecretStr | None, key: str) -> SecretStr | None:
     if problem is not None:
         raise ValueError(f"{key} is weak: {problem} (generate one: openssl rand -hex 32)")
     return value
+
+
+# A DNS label (letters, digits, hyphens, and underscores as container and inventory names
+# have them), 1 to 63 characters, not beginning or ending with a hyphen. The roles check the
+# same rule before any change (the collection's test plugin shield.rag.host_address; a unit
+# test holds the two to the same answers).
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def is_host_address(value: str) -> bool:
+    """Whether ``value`` is an IP address (IPv6 without brackets) or a host name: no scheme,
+    port, path or brackets, which the services could not bind to or connect to."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        return True
+    name = value[:-1] if value.endswith(".") else value
+    if not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    # An all-digit last label is a malformed address (999.1.1.1, 10.0.5), not a name.
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def _listen_address(value: str) -> str:
+    # "" is every interface, to the servers' sockets as to HAProxy.
+    if value and not is_host_address(value):
+        raise ValueError(
+            f"{value!r} is not an address: give an IP address (IPv6 without brackets) or a "
+            "host name only, without a scheme, a port or a path (e.g. 127.0.0.1, 0.0.0.0, ::, "
+            "rag-1.internal); the port has a key of its own"
+        )
+    return value
+
+
+# The address a server of the stack listens on.
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]

@@ -9,6 +9,7 @@ from pydantic import (
     model_validator,
 )
 
+from shield_rag.settings.base import ListenAddress
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
 
@@ -20,7 +21,7 @@ class LightRAGServiceSettings(ClientTlsSettings, ListenerTlsSettings):
     ``qdrant.collection``.
     """
 
-    host: str = Field(
+    host: ListenAddress = Field(
         "127.0.0.1",
         description="Address shield-lightrag listens on; keep 127.0.0.1 unless clients on "
         "other hosts must reach it (then also set lightrag.api_key).",
@@ -31,7 +32,7 @@ class LightRAGServiceSettings(ClientTlsSettings, ListenerTlsSettings):
         le=65535,
         description="TCP port shield-lightrag listens on; it must match the port in lightrag.url.",
     )
-    metrics_host: str = Field(
+    metrics_host: ListenAddress = Field(
         "127.0.0.1",
         description="Address of shield-lightrag's Prometheus /metrics endpoint.",
     )

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.base import ListenAddress, _Section, check_secret
 from shield_rag.settings.mcp_oauth import McpOAuthSettings
 from shield_rag.settings.orchestrator import CLIENT_NAME_PATTERN
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
@@ -64,7 +64,7 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         description="How MCP clients connect: http (streamable HTTP, for deployments) or stdio "
         "(a desktop client starts the server itself); shield-mcp --transport overrides it.",
     )
-    host: str = Field(
+    host: ListenAddress = Field(
         "127.0.0.1",
         description="Address the streamable HTTP transport listens on; any address other than "
         "loopback requires mcp.auth_token, named tokens or auth_mode oauth.",
@@ -76,7 +76,7 @@ class McpSettings(ClientTlsSettings, ListenerTlsSettings):
         description="URL path of the streamable HTTP endpoint (clients connect to "
         "http://host:port/mcp by default).",
     )
-    metrics_host: str = Field(
+    metrics_host: ListenAddress = Field(
         "127.0.0.1", description="Address the Prometheus /metrics endpoint listens on."
     )
     metrics_port: int = Field(

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from shield_rag.settings.accounting import BudgetSettings
-from shield_rag.settings.base import _Section, check_secret
+from shield_rag.settings.base import ListenAddress, _Section, check_secret
 from shield_rag.settings.tls import ClientTlsSettings, ListenerTlsSettings
 
 Scope = Literal["read", "write", "admin", "delegate"]
@@ -55,7 +55,7 @@ class ClientSettings(_Section):
 
 
 class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
-    host: str = Field(
+    host: ListenAddress = Field(
         "127.0.0.1",
         description="Address the orchestrator API listens on; keep 127.0.0.1 behind a reverse "
         "proxy on the same host.",
@@ -66,7 +66,7 @@ class OrchestratorSettings(ClientTlsSettings, ListenerTlsSettings):
         le=65535,
         description="TCP port the orchestrator API listens on.",
     )
-    metrics_host: str = Field(
+    metrics_host: ListenAddress = Field(
         "127.0.0.1",
         description="Address of the orchestrator's Prometheus /metrics endpoint.",
     )

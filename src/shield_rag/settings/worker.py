@@ -7,6 +7,7 @@ from pydantic import (
     model_validator,
 )
 
+from shield_rag.settings.base import ListenAddress
 from shield_rag.settings.tls import ClientTlsSettings
 
 
@@ -42,7 +43,7 @@ class WorkerSettings(ClientTlsSettings):
         "this many seconds. 0: graph slots never hold back (e.g. on hosts that run only the "
         "graph stage).",
     )
-    metrics_host: str = Field(
+    metrics_host: ListenAddress = Field(
         "127.0.0.1",
         description="Address of the worker's Prometheus /metrics endpoint.",
     )
