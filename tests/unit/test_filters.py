@@ -201,18 +201,27 @@ def test_json_values_become_ranges(raw: str, expected: models.Range) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "got"),
     [
-        '{"metadata.k": null}',
-        '{"metadata.k": ["a", 1]}',
-        '{"metadata.k": [1.5]}',
-        '{"metadata.k": {"gte": "x"}}',
-        '{"metadata.k": [[1]]}',
+        ('{"metadata.k": null}', "null"),
+        ('{"metadata.k": ["a", 1, null]}', "a list of integers, nulls and strings"),
+        ('{"metadata.k": [1.5]}', "a list of numbers"),
+        ('{"metadata.k": [true]}', "a list of booleans"),
+        ('{"metadata.k": {"gte": "x"}}', "a range whose bounds are not all finite numbers"),
+        ('{"metadata.k": {"gte": 1, "lt": null}}', "a range whose bounds are"),
+        ('{"metadata.k": {"a": {"b": 1}}}', "an object with the keys a (a range has gte"),
+        ('{"metadata.k": [[1]]}', "a list of lists or objects"),
+        ('{"metadata.k": "' + "x" * 4097 + '"}', "a string of 4097 characters (at most 4096)"),
     ],
 )
-def test_json_values_no_condition_can_express_are_refused(raw: str) -> None:
-    with pytest.raises(ValidationError):
+def test_json_values_no_condition_can_express_are_refused_in_one_error(raw: str, got: str) -> None:
+    """One error naming the forms a value may take and what was given, not one per form."""
+    with pytest.raises(ValidationError) as refused:
         FILTERS.validate_json(raw)
+    (error,) = refused.value.errors()
+    assert error["loc"][-1] == "metadata.k"
+    assert "a filter value is a string, a number, true or false" in error["msg"]
+    assert f"; got {got}" in error["msg"], error["msg"]
 
 
 def test_a_key_no_filter_can_name_is_refused_where_the_request_is_read() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -17,7 +18,10 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
 
 from shield_rag.api.fields import (
@@ -37,15 +41,62 @@ from shield_rag.api.fields import (
 _Float = Annotated[StrictFloat, AllowInfNan(False)]
 # As long as a value a filter can match: a metadata value (MAX_METADATA_CHARS) at most.
 _Str = Annotated[StrictStr, StringConstraints(max_length=MAX_METADATA_CHARS)]
-FilterValue = (
+_FILTER_VALUE_RULE = (
+    "a filter value is a string, a number, true or false, a list of strings or a list of "
+    'integers (matching any of them), or a range such as {"gte": 1, "lt": 5}'
+)
+
+
+_PLURALS = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+_BOUNDS = ("gte", "lte", "gt", "lt")
+
+
+def _kind(value: Any) -> str:
+    """What a filter value that fits no form is, in words."""
+    if value is None:
+        return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number that is not finite"
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters (at most {MAX_METADATA_CHARS})"
+    if isinstance(value, list):
+        kinds = sorted(
+            {
+                _PLURALS.get(type(item), "nulls" if item is None else "lists or objects")
+                for item in value
+            }
+        )
+        if not kinds:
+            return "an empty list"
+        return "a list of " + (", ".join(kinds[:-1]) + " and " if kinds[1:] else "") + kinds[-1]
+    if isinstance(value, dict):
+        if value and all(key in _BOUNDS for key in value):
+            return "a range whose bounds are not all finite numbers"
+        return f"an object with the keys {', '.join(map(str, value))[:120]} (a range has " + (
+            ", ".join(_BOUNDS) + ")"
+        )
+    return type(value).__name__
+
+
+def _one_filter_value(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One error that says what a filter value may be and what was given, rather than one
+    per member of the union (seven, for a list holding a null)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise ValueError(f"{_FILTER_VALUE_RULE}; got {_kind(value)}") from exc
+
+
+FilterValue = Annotated[
     _Str
     | StrictBool
     | StrictInt
     | _Float
     | list[_Str]
     | list[StrictInt]
-    | dict[str, StrictInt | _Float]
-)
+    | dict[str, StrictInt | _Float],
+    WrapValidator(_one_filter_value),
+]
 # The fields of a stored chunk's payload a filter can name (shield_rag.documents.chunk_points),
 # and the metadata labels given at ingest, as metadata.<key>.
 FILTER_FIELDS = (
