@@ -9,6 +9,7 @@ orchestrator is exercised in test_e2e.py and test_resilience.py.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,12 @@ async def _error(client: Client, tool: str, args: dict[str, Any]) -> str:
         ("lightrag_query", {"query": " ab\x00"}, "query: at least 3 characters are needed"),
         ("lightrag_query", {"query": "\u5b57"}, "a Chinese, Japanese or Korean character"),
         ("lightrag_query", {"query": "\x00 \u3000"}, "query is blank"),
-        ("qdrant_find", {"query": "x", "score_threshold": "NaN"}, "score_threshold: must be"),
+        # Strict as the input schema: no number in a string, no boolean for a count.
+        ("qdrant_find", {"query": "x", "score_threshold": "NaN"}, "score_threshold: Input should"),
+        ("qdrant_find", {"query": "x", "limit": "5"}, "limit: Input should be a valid integer"),
+        ("qdrant_find", {"query": "x", "limit": True}, "limit: Input should be a valid integer"),
+        ("lightrag_query", {"query": "abc", "top_k": 2.5}, "top_k: Input should be a valid int"),
+        ("ingest_doc", {"text": "x", "graph": "yes"}, "graph: Input should be a valid boolean"),
         ("wait_for_job", {"job_id": JOB_ID, "timeout_seconds": "Infinity"}, "timeout_second"),
     ],
 )
@@ -143,6 +149,16 @@ async def test_bad_arguments_say_what_to_change_and_send_nothing(
     assert expected in message, message
     assert message.endswith("Fix them and call again.")
     assert orchestrator.requests == []
+
+
+async def test_an_integral_number_is_an_integer_as_in_json_schema(
+    client: Client, orchestrator: Orchestrator
+) -> None:
+    await client.call_tool("qdrant_find", {"query": "x", "limit": 5.0, "offset": 10.0})
+    (search,) = orchestrator.requests
+    sent = json.loads(search.content)
+    assert (sent["limit"], sent["offset"]) == (5, 10)
+    assert all(type(sent[key]) is int for key in ("limit", "offset"))
 
 
 async def test_invalid_calls_are_counted_by_tool_and_status(client: Client) -> None:

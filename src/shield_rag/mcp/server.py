@@ -95,6 +95,9 @@ def create_server(
         lifespan=lifespan,
         mask_error_details=True,
         on_duplicate="error",
+        # Arguments are read as their input schema says: "5" is not an integer and true is
+        # not a count (lax parsing would take both); JsonInt keeps 5.0 an integer, as in JSON.
+        strict_input_validation=True,
     )
     tools = register_tools(server, Deps(settings=cfg, orchestrator=client, flags=flags))
     server.add_middleware(ToolCallMiddleware(set(tools)))

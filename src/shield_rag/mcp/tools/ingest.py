@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastmcp import FastMCP
 from pydantic import Field
 
+from shield_rag.api.fields import JsonInt
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import AcceptedJob
 from shield_rag.mcp.tools.common import Deps, IdempotencyKey, Metadata, guarded
@@ -102,7 +103,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             ),
         ] = None,
         max_pages: Annotated[
-            int | None,
+            JsonInt | None,
             Field(
                 ge=1,
                 description="Most pages to fetch; default and upper limit are set by "
@@ -110,7 +111,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             ),
         ] = None,
         max_depth: Annotated[
-            int | None,
+            JsonInt | None,
             Field(
                 ge=0,
                 description="Most links to follow from the start page (0: that page "

@@ -14,7 +14,7 @@ from fastmcp.tools.base import ToolResult
 from pydantic import Field
 
 from shield_rag.api.errors import ErrorCode
-from shield_rag.api.fields import BLANK_MESSAGE, is_blank
+from shield_rag.api.fields import BLANK_MESSAGE, JsonInt, is_blank
 from shield_rag.api.query import MODEL_PATTERN, QUERY_TOO_SHORT, QueryMode, long_enough
 from shield_rag.mcp import errors
 from shield_rag.mcp.models import LightRAGResult
@@ -69,7 +69,7 @@ def register(mcp: FastMCP, deps: Deps) -> None:
             ),
         ] = "hybrid",
         top_k: Annotated[
-            int | None,
+            JsonInt | None,
             Field(ge=1, le=200, description="Entities/relations/chunks to retrieve"),
         ] = None,
         model: Annotated[

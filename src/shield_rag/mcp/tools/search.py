@@ -6,6 +6,7 @@ from fastmcp import FastMCP
 from fastmcp.tools.base import ToolResult
 from pydantic import Field, FiniteFloat
 
+from shield_rag.api.fields import JsonInt
 from shield_rag.api.search import FILTER_FIELDS, Filters
 from shield_rag.api.store import VectorItem
 from shield_rag.mcp import errors
@@ -35,9 +36,9 @@ def register(mcp: FastMCP, deps: Deps) -> None:
                 description="What to look for, in natural language",
             ),
         ],
-        limit: Annotated[int, Field(ge=1, le=100, description="Results per page")] = 10,
+        limit: Annotated[JsonInt, Field(ge=1, le=100, description="Results per page")] = 10,
         offset: Annotated[
-            int, Field(ge=0, le=10000, description="Results to skip (for the next page)")
+            JsonInt, Field(ge=0, le=10000, description="Results to skip (for the next page)")
         ] = 0,
         filters: Annotated[
             Filters,
