@@ -217,8 +217,12 @@ playbook() {
         die "ansible-playbook $name failed; the whole log is $log"
     fi
 }
-# recap LOG: the host's PLAY RECAP counters (one host)
-recap() { awk '/^PLAY RECAP/ { getline; sub(/^[^:]*: +/, ""); gsub(/ +/, " "); print }' "$1"; }
+# recap LOG: the container's PLAY RECAP counters (site.yml's first play, on the controller,
+# has a line of its own)
+recap() {
+    awk -v host="$container" '/^PLAY RECAP/ { counters = 1; next }
+        counters && $1 == host { sub(/^[^:]*: +/, ""); gsub(/ +/, " "); print; exit }' "$1"
+}
 # changed_tasks LOG: the tasks (and handlers) that reported "changed"
 changed_tasks() {
     awk '/^(TASK|RUNNING HANDLER) \[/ { task = $0; sub(/ \**$/, "", task) }
