@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 
 from shield_rag.orchestrator.timeouts import MAX_HEAD_BYTES
 from shield_rag.settings import OllamaSettings
@@ -179,13 +180,39 @@ def test_event_streams_answer_as_documented(contract_stack: Stack) -> None:
         with c.stream("GET", f"/jobs/{job['job_id']}/events") as stream:
             assert stream.status_code == 200
             assert stream.headers["content-type"].startswith("text/event-stream")
-            first = next(stream.iter_lines())
-            assert first.startswith("id: ")
+            event = _first_event(stream.iter_lines())
         c.delete(f"/jobs/{job['job_id']}")
     for path in ("/events", "/jobs/{job_id}/events"):
-        responses = doc["paths"][path]["get"]["responses"]
+        operation = doc["paths"][path]["get"]
+        responses = operation["responses"]
         assert list(responses["200"]["content"]) == ["text/event-stream"]
         assert {"400", "401", "500"} <= set(responses)
+        # An optional parameter is text or absent: a null branch would be sent as "null".
+        for param in operation["parameters"]:
+            assert "null" not in json.dumps(param["schema"]), param
+    # The event as the document describes one: its fields, and its data as JSON.
+    schema = doc["paths"]["/jobs/{job_id}/events"]["get"]["responses"]["200"]["content"][
+        "text/event-stream"
+    ]["schema"]
+    Draft202012Validator(schema).validate(event)
+    data = json.loads(event["data"])
+    Draft202012Validator(schema["properties"]["data"]["contentSchema"]).validate(data)
+    assert (data["event"], data["job_id"]) == ("job.queued", job["job_id"])
+
+
+def _first_event(lines: Iterator[str]) -> dict[str, str]:
+    """The fields of the first event of a text/event-stream (comments skipped)."""
+    event: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if event:
+                return event
+            continue
+        if line.startswith(":"):
+            continue
+        field, _sep, value = line.partition(":")
+        event[field] = value.removeprefix(" ")
+    raise AssertionError(f"the stream ended before its first event: {event}")
 
 
 def test_openapi_document_describes_the_api_exactly(

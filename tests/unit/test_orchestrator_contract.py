@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -217,6 +218,19 @@ def test_schema_is_as_strict_as_the_server(doc: dict[str, Any]) -> None:
         assert field["pattern"] == NOT_BLANK["pattern"], field
     job_id = doc["paths"]["/jobs/{job_id}"]["get"]["parameters"][0]
     assert job_id["schema"]["pattern"] == "^[0-9a-f]{32}$"
+
+
+@pytest.mark.parametrize("url", ["HTTP://", "https:///index.html", "http://?q=1", " http://#top"])
+def test_a_crawl_url_without_a_host_is_refused_by_the_schema_and_the_server(
+    doc: dict[str, Any], client: TestClient, url: str
+) -> None:
+    variants = doc["paths"]["/ingest-async"]["post"]["requestBody"]["content"]["application/json"]
+    (crawl,) = [v for v in variants["schema"]["oneOf"] if v["title"] == "UrlIngest"]
+    assert not re.match(crawl["properties"]["url"]["pattern"], url)
+    assert re.match(crawl["properties"]["url"]["pattern"], url.replace("://", "://example.org"))
+    answer = client.post("/ingest-async", json={"type": "url", "url": url})
+    problem = error_body(answer, 422, "invalid_request")
+    assert "url" in problem.detail
 
 
 def test_authentication_is_declared_only_when_a_key_is_set(doc: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ here, so that the document describes exactly what this orchestrator accepts and 
   ``crawl.max_depth_limit``), and that a crawl ``url`` starts with ``http(s)://``;
 - FastAPI's default 422 (``HTTPValidationError``) is gone: every route documents its 422 as
   :class:`~shield_rag.api.errors.ErrorBody` where one can happen;
+- a query, header or path parameter is never null (its schema is the non-null branch);
 - with API clients configured (``orchestrator.clients`` or ``orchestrator.api_key``), the
   routes behind them declare bearer authentication; without, they list neither 401 nor 403.
 """
@@ -26,9 +27,10 @@ from shield_rag.settings import Settings
 
 _DEFAULT_422 = "#/components/schemas/HTTPValidationError"
 # Lenient on purpose: every URL the server may accept matches (it strips surrounding
-# whitespace and reads the scheme case-insensitively); the SSRF checks cannot be a pattern.
-# The class holds what Python strips and ECMA's \s lacks (\x1c-\x1f, \x85).
-URL_PATTERN = r"^[\s\x1c-\x1f\x85]*[Hh][Tt][Tt][Pp][Ss]?://"
+# whitespace and reads the scheme case-insensitively, and needs a host after the scheme); the
+# SSRF checks cannot be a pattern. The class holds what Python strips and ECMA's \s lacks
+# (\x1c-\x1f, \x85).
+URL_PATTERN = r"^[\s\x1c-\x1f\x85]*[Hh][Tt][Tt][Pp][Ss]?://[^\s\x1c-\x1f\x85/?#]"
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head")
 _INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 _NUMBER = {"anyOf": [{"type": "integer"}, {"type": "number"}]}
@@ -111,6 +113,17 @@ def _constrain(prop: dict[str, Any], **limits: Any) -> None:
         branch.update(limits)
 
 
+def _not_null(param: dict[str, Any]) -> None:
+    """A query, header or path value is text, never null: an optional parameter's schema is
+    its non-null branch (FastAPI writes ``anyOf: [{type: string}, {type: null}]``, which a
+    client generating from the document sends as the text "null")."""
+    schema = param.get("schema", {})
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) == 1 and len(schema["anyOf"]) == 2:
+        del schema["anyOf"]
+        param["schema"] = {**branches[0], **schema}
+
+
 def _operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [op for item in doc.get("paths", {}).values() for m, op in item.items() if m in _METHODS]
 
@@ -140,6 +153,8 @@ def apply_settings(doc: dict[str, Any], settings: Settings) -> dict[str, Any]:
             _constrain(props["max_depth"], maximum=crawl.max_depth_limit)
     authenticated = orch.api_key is not None or bool(orch.clients)
     for op in _operations(doc):
+        for param in op.get("parameters", []):
+            _not_null(param)
         responses = op.get("responses", {})
         default_422 = responses.get("422", {}).get("content", {}).get("application/json", {})
         if default_422.get("schema", {}).get("$ref") == _DEFAULT_422:

@@ -45,10 +45,33 @@ LastEventIdQuery = Annotated[
         json_schema_extra={"pattern": _EVENT_ID},
     ),
 ]
+# One event of the stream: its id (resume after it with Last-Event-ID), its name, and its data,
+# a JSON object naming the event and the job (docs/jobs.md lists the events and their fields).
+_EVENT = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": _EVENT_ID},
+        "event": {"type": "string", "pattern": r"^job\.[a-z_.]+$"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "type": "object",
+                "required": ["event", "job_id", "ts"],
+                "properties": {
+                    "event": {"type": "string"},
+                    "job_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                    "ts": {"type": "number"},
+                },
+            },
+        },
+    },
+}
 _STREAM = {
     200: {
         "description": "An event stream (text/event-stream): id, event and JSON data per event",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": _EVENT}},
     },
     **error_responses(*ROUTE_ERRORS, *REDIS_ERRORS, 400),
 }
