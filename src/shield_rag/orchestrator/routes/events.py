@@ -29,7 +29,8 @@ from shield_rag.orchestrator.routes.jobs import JobId, check_job_id, job_not_fou
 router = client_router("events")
 _TERMINAL_EVENTS = {f"job.{s.value}" for s in JobStatus if s.terminal}
 _BLOCK_MS = 1000
-_EVENT_ID = r"^[0-9]+-[0-9]+$"
+# Each part a 64-bit unsigned integer (valid_event_id checks the value): 20 digits at most.
+_EVENT_ID = r"^[0-9]{1,20}-[0-9]{1,20}$"
 _LAST_EVENT_ID = "The id of the last event received; the stream goes on after it"
 LastEventIdHeader = Annotated[
     str | None,
@@ -83,7 +84,8 @@ def _id_key(event_id: str) -> tuple[int, int]:
 
 
 def _resume_from(header: str | None, query: str | None, default: str) -> str:
-    value = header or query
+    # A header that is sent is read, even empty (and refused then): it wins over the query.
+    value = header if header is not None else query
     if value is None:
         return default
     if not valid_event_id(value):
