@@ -158,7 +158,7 @@ async def test_an_integral_number_is_an_integer_as_in_json_schema(
     (search,) = orchestrator.requests
     sent = json.loads(search.content)
     assert (sent["limit"], sent["offset"]) == (5, 10)
-    assert all(type(sent[key]) is int for key in ("limit", "offset"))
+    assert all(isinstance(sent[key], int) for key in ("limit", "offset")), sent
 
 
 async def test_invalid_calls_are_counted_by_tool_and_status(client: Client) -> None:
