@@ -90,6 +90,8 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, Any], str | None]] = {
         {"shield_redis_host": ""},
         'orchestrator_workers_redis_host (shield_redis_host) is ""',
     ),
+    # Qdrant reads no empty address as every interface (the Python services do).
+    "qdrant_empty_host": (("qdrant",), {"qdrant_host": ""}, 'qdrant_host is ""'),
     "redis_memory": (("redis",), {"redis_maxmemory": "lots"}, 'redis_maxmemory is "lots"'),
     # Argument validation of the entry point: the type of an option.
     "workers_type": (
